@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""featurepipe's one entry point for set-up, the demo and the tests.
+
+Needs only Python 3.11+. Each command creates (or reuses) the project's own
+virtual environment in ``.venv``, installs the pinned dependencies from
+``requirements/lock.txt`` and featurepipe itself (editable), then runs:
+
+    python3 dev.py demo    # convert -> inspect -> analyze -> train on the bundled sample data
+    python3 dev.py test    # ruff + mypy on the core + the whole pytest suite (what CI runs)
+    python3 dev.py bench [NAME ...]   # the benchmarks under bench/ (slow; not part of test)
+    python3 dev.py shell CMD ...      # run CMD inside the venv (e.g. featurepipe inspect --help)
+
+The venv is rebuilt only when the lock file or pyproject.toml changes (a hash
+of both is stamped into ``.venv/.featurepipe-stamp``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import subprocess
+import sys
+import venv
+
+ROOT = pathlib.Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements" / "lock.txt"
+STAMP = VENV / ".featurepipe-stamp"
+
+
+def _python() -> pathlib.Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _run(*cmd: str | os.PathLike[str], **kw: object) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)  # type: ignore[call-overload]
+
+
+def _digest() -> str:
+    h = hashlib.sha256()
+    for p in (LOCK, ROOT / "pyproject.toml", ROOT / "setup.py"):
+        if p.exists():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def ensure_venv() -> pathlib.Path:
+    """Create or reuse .venv and install the pinned dependencies into it."""
+    if sys.version_info < (3, 11):
+        raise SystemExit(f"featurepipe needs Python 3.11+; this is {sys.version.split()[0]}")
+    py = _python()
+    want = _digest()
+    if py.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
+        return py
+    if not py.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [py, "-m", "pip", "--disable-pip-version-check"]
+    _run(*pip, "install", "-q", "-r", LOCK)
+    _run(*pip, "install", "-q", "--no-deps", "--no-build-isolation", "-e", ROOT)
+    STAMP.write_text(want + "\n")
+    return py
+
+
+def cmd_test(args: list[str]) -> int:
+    py = ensure_venv()
+    env = dict(os.environ, PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2")
+    _run(py, "-m", "ruff", "check", ".", env=env)
+    _run(py, "-m", "mypy", "featurepipe", env=env)
+    cmd: list[str | os.PathLike[str]] = [py, "-m", "pytest", "-q", "-m", "not slow", *args]
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env).returncode
+
+
+def cmd_demo(args: list[str]) -> int:
+    py = ensure_venv()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([str(py), "-m", "pipelines.demo", *args], cwd=ROOT, env=env).returncode
+
+
+def cmd_bench(args: list[str]) -> int:
+    py = ensure_venv()
+    return subprocess.run([str(py), "-m", "bench", *args], cwd=ROOT).returncode
+
+
+def cmd_shell(args: list[str]) -> int:
+    py = ensure_venv()
+    bindir = py.parent
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+               VIRTUAL_ENV=str(VENV))
+    return subprocess.run(args or [str(py)], cwd=ROOT, env=env).returncode
+
+
+COMMANDS = {"test": cmd_test, "demo": cmd_demo, "bench": cmd_bench, "shell": cmd_shell}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
