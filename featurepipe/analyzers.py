@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -36,6 +36,7 @@ __all__ = [
     "Moments",
     "MomentsAccumulator",
     "QuantileSketch",
+    "TopValuesAccumulator",
     "ValueCountAccumulator",
     "ValueCounts",
     "Vocabulary",
@@ -499,6 +500,75 @@ class VocabularyAccumulator:
     def top(self, n: int) -> list[tuple[bytes | int, int]]:
         """Returns the ``n`` most frequent ``(value, count)`` pairs, in vocabulary order."""
         return sort_vocabulary(self.counts.items(), top_k=n)
+
+
+class TopValuesAccumulator:
+    """The most frequent values in bounded memory (for reports, not vocabularies).
+
+    Keeps exact counts until more than ``2 * max_entries`` distinct values are
+    held, then keeps the ``max_entries`` most frequent ones. After a prune the
+    counts are lower bounds: each is short by at most :attr:`max_error`, and
+    :attr:`exact` turns False.
+
+    Args:
+        max_entries: distinct values kept after a prune. Defaults to `10000`.
+
+    Raises:
+        ConfigError: if ``max_entries < 1``.
+
+    Examples:
+        >>> acc = TopValuesAccumulator(max_entries=2)
+        >>> acc.add_counts({b"a": 5, b"b": 1, b"c": 3, b"d": 1, b"e": 1})
+        >>> acc.top(2), acc.exact, acc.max_error
+        ([(b'a', 5), (b'c', 3)], False, 1)
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ConfigError(
+                f"`max_entries` must be an integer >= 1. Received: max_entries={max_entries!r}"
+            )
+        self.max_entries = max_entries
+        self.counts: Counter[bytes | int] = Counter()
+        self.max_error = 0
+        self.exact = True
+
+    def add(self, values: npt.ArrayLike) -> None:
+        """Adds a batch of values (bytes/str objects or integers)."""
+        arr = np.asarray(values).ravel()
+        if arr.dtype.kind in "iu":
+            self.add_counts(Counter(arr.astype(np.int64).tolist()))
+        else:
+            self.add_counts(Counter(_as_bytes(v) for v in arr.tolist()))
+
+    def add_counts(self, counts: Mapping[bytes | int, int]) -> None:
+        """Adds precomputed ``{value: count}`` of one batch."""
+        self.counts.update(counts)
+        self._prune()
+
+    def merge(self, other: TopValuesAccumulator) -> TopValuesAccumulator:
+        """Merges ``other`` into ``self`` and returns ``self``."""
+        self.counts.update(other.counts)
+        self.max_error += other.max_error
+        self.exact = self.exact and other.exact
+        self._prune()
+        return self
+
+    def top(self, n: int) -> list[tuple[bytes | int, int]]:
+        """Returns the ``n`` most frequent ``(value, count)`` pairs, in vocabulary order."""
+        return sort_vocabulary(self.counts.items(), top_k=n)
+
+    def extract(self) -> list[tuple[bytes | int, int]]:
+        """Returns every kept ``(value, count)`` pair, in vocabulary order."""
+        return sort_vocabulary(self.counts.items())
+
+    def _prune(self) -> None:
+        if len(self.counts) <= 2 * self.max_entries:
+            return
+        ordered = sort_vocabulary(self.counts.items())
+        self.max_error += ordered[self.max_entries][1]
+        self.counts = Counter(dict(ordered[: self.max_entries]))
+        self.exact = False
 
 
 def _check_vocabulary_args(top_k: int | None, min_frequency: int) -> None:
