@@ -1,0 +1,95 @@
+"""Shared pieces of the command line: exit codes, output, progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import IO, Any
+
+__all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_USAGE", "Progress", "error", "print_json"]
+
+EXIT_OK = 0
+EXIT_DATA = 1
+EXIT_USAGE = 2
+
+
+def error(message: str, *, hint: str | None = None) -> None:
+    """Print ``Error: message`` (and a hint) to stderr, click's format."""
+    print(f"Error: {message}", file=sys.stderr)
+    if hint:
+        print(f"Hint: {hint}", file=sys.stderr)
+
+
+def print_json(obj: Any, *, indent: int | None = 2) -> None:
+    """Print ``obj`` as strict JSON (no NaN literals) to stdout."""
+    print(json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False))
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal.
+
+    Args:
+        label: what is being done, e.g. ``"verify data.tfrecord"``.
+        total: total bytes, or ``None`` when unknown.
+        stream: where to draw. Defaults to `sys.stderr`.
+        enabled: force on or off; ``None`` means "when ``stream`` is a TTY".
+            Defaults to `None`.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total: int | None,
+        *,
+        stream: IO[str] | None = None,
+        enabled: bool | None = None,
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = (
+            enabled
+            if enabled is not None
+            else (self.stream.isatty() and os.environ.get("TERM") != "dumb")
+        )
+        self.label = label
+        self.total = total
+        self.start = time.monotonic()
+        self._last = 0.0
+        self._drawn = False
+
+    def update(self, done: int, records: int) -> None:
+        """Redraw (at most ten times a second)."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        rate = records / max(now - self.start, 1e-9)
+        if self.total:
+            frac = min(1.0, done / self.total)
+            bar = "#" * int(frac * 24)
+            line = (
+                f"{self.label} [{bar:<24}] {frac:4.0%} {_human_bytes(done)}/"
+                f"{_human_bytes(self.total)} {records:,} records ({rate:,.0f}/s)"
+            )
+        else:
+            line = f"{self.label} {records:,} records ({rate:,.0f}/s)"
+        self.stream.write("\r" + line[:160] + "\x1b[K")
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        """Clear the line."""
+        if self._drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
