@@ -1,0 +1,439 @@
+"""Core benchmark (issue 2): TFRecord read+verify, `inspect count` and batch decode vs peers.
+
+One run measures, on the same generated files, each thing in its own process:
+
+* reading: featurepipe ``read_records`` (CRCs verified), ``tf.data.TFRecordDataset``
+  batched by 1024, the ``tfrecord`` package's iterator, and a raw sequential
+  read of the file (the physical limit) -- on the ~1 GB Criteo-like file of
+  small records and on a file of large (>= 64 KiB) records;
+* counting: whole-process time of ``featurepipe inspect count FILE`` (without
+  and with the index sidecar) against Python one-liners over
+  ``tf.data.TFRecordDataset``;
+* decoding: records/s of ``featurepipe.example.decode_examples`` against
+  protobuf ``FromString`` per record (alone, and gathered into numpy columns),
+  ``tf.io.parse_example`` and tfx-bsl's ``ExamplesToRecordBatchDecoder``, all on
+  batches of 1024 of the same records.
+
+Then it prints the table and the target ratios, and writes everything to
+``bench/results/core-<time>.json``. Run ``python -m bench core --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import datagen, harness, peers
+from bench.harness import Measurement, Result
+
+__all__ = ["main"]
+
+PY = sys.executable
+TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+TF_COUNT_NAIVE = ("import sys, tensorflow as tf; "
+                  "print(sum(1 for _ in tf.data.TFRecordDataset(sys.argv[1])))")
+TF_COUNT_REDUCE = ("import sys, tensorflow as tf; print(int(tf.data.TFRecordDataset(sys.argv[1])"
+                   ".reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)))")
+
+# name, metric, target -- "ratio" rows of the table; see _ratios().
+TARGETS = {
+    "read_verify_vs_tf_data": 1.5,
+    "read_verify_vs_raw_large": 0.40,
+    "inspect_count_vs_tf_oneliner": 5.0,
+    "decode_vs_tfxbsl": 1.0,
+}
+
+
+def _worker_cmd(python: str | os.PathLike[str], task: str, args: dict[str, Any]) -> list[str]:
+    return [str(python), "-m", "bench.core.worker", task, json.dumps(args)]
+
+
+class _Runner:
+    def __init__(self, repeat: int, cold: bool, timeout: float, verbose: bool = True) -> None:
+        self.repeat = repeat
+        self.cold = cold
+        self.timeout = timeout
+        self.verbose = verbose
+        self.results: list[Result] = []
+        self.last_report: dict[str, Any] = {}
+
+    def run(self, name: str, label: str, cmd: list[str], *, records: int, stream_bytes: int,
+            files: Sequence[str] = (), env: dict[str, str] | None = None, note: str = "",
+            timed: str = "loop", check: Callable[[Measurement], str] | None = None,
+            repeat: int | None = None) -> Result:
+        """Runs ``cmd`` ``repeat`` times; ``timed`` is "loop" (the worker's own timing) or
+        "process" (whole-process wall time)."""
+        res = Result(name, label, records=records, stream_bytes=stream_bytes, note=note)
+        runs: list[Measurement] = []
+        for _ in range(repeat or self.repeat):
+            if self.cold:
+                for f in files:
+                    harness.drop_from_page_cache(f)
+            m = harness.measure(cmd, env=env, timeout=self.timeout)
+            problem = ""
+            if m.returncode != 0:
+                lines = [ln for ln in m.stderr_tail.strip().splitlines() if ln.strip()]
+                problem = f"exit {m.returncode}: {lines[-1] if lines else 'no stderr'}"
+                if "timed out" not in problem and m.wall_s >= self.timeout:
+                    problem = f"timed out after {self.timeout:g} s"
+            elif check is not None:
+                problem = check(m)
+            if problem:
+                res.error = problem[:300]
+                break
+            runs.append(m)
+            self.last_report = m.report
+            res.wall_s.append(m.wall_s)
+            res.seconds.append(m.wall_s if timed == "process" else float(m.report["seconds"]))
+        if runs:
+            res.max_rss_mb = max(m.max_rss_mb for m in runs)
+            mid = sorted(runs, key=lambda m: m.wall_s)[len(runs) // 2]
+            res.cpu_s = round(mid.user_s + mid.sys_s, 2)
+        if self.verbose:
+            status = (f"ERROR {res.error}" if res.error else
+                      f"{res.median_seconds:8.3f} s  {res.mb_per_s:9.1f} MB/s "
+                      f"{res.records_per_s:12,.0f} rec/s  rss {res.max_rss_mb:7.1f} MB")
+            print(f"  {name:38s} [{label}] {status}", flush=True)
+        self.results.append(res)
+        return res
+
+
+def _count_check(expected: int) -> Callable[[Measurement], str]:
+    def check(m: Measurement) -> str:
+        got = m.report.get("records")
+        if got is None:
+            got = m.report.get("total")
+        if got is None:
+            try:
+                got = int(m.stdout_tail.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                return f"could not read a record count from stdout: {m.stdout_tail[-200:]!r}"
+        if int(got) != expected:
+            return f"counted {got} records, the file has {expected}"
+        return ""
+
+    return check
+
+
+def _featurepipe_cli() -> list[str]:
+    script = Path(PY).parent / "featurepipe"
+    if script.exists():
+        return [str(script)]
+    return [PY, "-c", "import sys; from featurepipe.cli.main import main; sys.exit(main())"]
+
+
+def _versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for dist in ("featurepipe", "numpy", "protobuf", "crc32c", "tensorflow-cpu", "tensorflow"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[dist] = importlib.metadata.version(dist)
+    try:
+        from google.protobuf.internal import api_implementation
+
+        out["protobuf_backend"] = api_implementation.Type()
+    except ImportError:
+        pass
+    for name in peers.PEERS:
+        st = peers.peer_status(name)
+        if st.get("ok"):
+            for line in st.get("freeze", []):  # type: ignore[union-attr]
+                if str(line).lower().startswith(("tfrecord==", "tfx-bsl==", "tensorflow==")):
+                    out[f"{name} venv: {line}"] = ""
+        else:
+            out[f"{name} venv"] = f"missing: {st.get('error')}"
+    return out
+
+
+def _reads(r: _Runner, info: datagen.DatasetInfo, label: str, batch: int) -> None:
+    path = info.path
+    common = {"records": info.records, "stream_bytes": info.stream_bytes, "files": [path]}
+    check = _count_check(info.records)
+    r.run("raw sequential read (1 MiB blocks)", label, _worker_cmd(PY, "raw", {"path": path}),
+          note="physical limit", **common)  # type: ignore[arg-type]
+    res = r.run("featurepipe read_records (CRC verified)", label,
+                _worker_cmd(PY, "fp_read", {"path": path}), check=check,
+                **common)  # type: ignore[arg-type]
+    if not res.error:
+        res.note = "compiled scan" if r.last_report.get("compiled_scan") else "pure Python"
+    r.run("featurepipe read_records, pure-Python scan", label,
+          _worker_cmd(PY, "fp_read", {"path": path, "pure": True}), check=check,
+          note="_speedups not used", **common)  # type: ignore[arg-type]
+    r.run(f"tf.data.TFRecordDataset .batch({batch})", label,
+          _worker_cmd(PY, "tf_data", {"path": path, "batch": batch}), env=TF_ENV, check=check,
+          note="CRC verified", **common)  # type: ignore[arg-type]
+    py = peers.peer_python("tfrecord")
+    if py is None:
+        r.results.append(Result("tfrecord pkg tfrecord_iterator", label,
+                                error=str(peers.peer_status("tfrecord").get("error"))))
+    else:
+        r.run("tfrecord pkg tfrecord_iterator", label,
+              _worker_cmd(py, "tfrecord_pkg", {"path": path}), check=check,
+              note="no CRC check", **common)  # type: ignore[arg-type]
+
+
+def _counts(r: _Runner, info: datagen.DatasetInfo, label: str) -> None:
+    path = info.path
+    common = {"records": info.records, "stream_bytes": info.stream_bytes, "files": [path],
+              "timed": "process", "check": _count_check(info.records)}
+    cli = _featurepipe_cli()
+    r.run("featurepipe inspect count (no index)", label, [*cli, "inspect", "count", "--json",
+                                                         path],
+          note="whole process", **common)  # type: ignore[arg-type]
+    r.run("python one-liner: sum(1 for _ in TFRecordDataset)", label,
+          [PY, "-c", TF_COUNT_NAIVE, path], env=TF_ENV, note="whole process",
+          **common)  # type: ignore[arg-type]
+    r.run("python one-liner: TFRecordDataset.reduce", label, [PY, "-c", TF_COUNT_REDUCE, path],
+          env=TF_ENV, note="whole process", **common)  # type: ignore[arg-type]
+    # Build the index sidecar, time the count with it, then remove the sidecar again so the
+    # next run's "no index" count scans.
+    folder = Path(path).parent
+    before = set(folder.iterdir())
+    proc = subprocess.run([*cli, "inspect", "index", path], check=False, capture_output=True,
+                          text=True)
+    made = sorted(set(folder.iterdir()) - before)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no stderr"])[-1]
+        r.results.append(Result("featurepipe inspect count (with index)", label,
+                                error=f"inspect index failed: {last[-200:]}"))
+        return
+    try:
+        r.run("featurepipe inspect count (with index)", label,
+              [*cli, "inspect", "count", "--json", path],
+              note=f"sidecar {', '.join(p.name for p in made) or '?'}", **common)  # type: ignore[arg-type]
+    finally:
+        for p in made:
+            p.unlink()
+
+
+def _decodes(r: _Runner, info: datagen.DatasetInfo, label: str, n: int, batch: int) -> None:
+    args = {"path": info.path, "records": n, "batch": batch}
+    common = {"records": n, "stream_bytes": _prefix_bytes(info.path, n)}
+    res = r.run("featurepipe decode_examples -> columns", label,
+                _worker_cmd(PY, "decode_fp", args), **common)  # type: ignore[arg-type]
+    if not res.error:
+        res.note = ("compiled decoder" if r.last_report.get("compiled_decoder")
+                    else "pure Python (protobuf)")
+    r.run("featurepipe decode_examples(native=False)", label,
+          _worker_cmd(PY, "decode_fp", {**args, "native": False}),
+          note="pure-Python path", **common)  # type: ignore[arg-type]
+    r.run("protobuf FromString per record", label, _worker_cmd(PY, "decode_pb", args),
+          note="parse only", **common)  # type: ignore[arg-type]
+    r.run("protobuf FromString -> numpy columns", label,
+          _worker_cmd(PY, "decode_pb_columns", args), **common)  # type: ignore[arg-type]
+    r.run(f"tf.io.parse_example (VarLen, batch {batch})", label,
+          _worker_cmd(PY, "decode_tf", args), env=TF_ENV, note="SparseTensors",
+          **common)  # type: ignore[arg-type]
+    py = peers.peer_python("tfxbsl")
+    if py is None:
+        r.results.append(Result("tfx-bsl ExamplesToRecordBatchDecoder", label,
+                                error=str(peers.peer_status("tfxbsl").get("error"))))
+        return
+    r.run("tfx-bsl ExamplesToRecordBatchDecoder", label,
+          _worker_cmd(py, "decode_tfxbsl", {**args, "schema": False}), env=TF_ENV,
+          note="no schema; Arrow", **common)  # type: ignore[arg-type]
+    r.run("tfx-bsl ExamplesToRecordBatchDecoder+schema", label,
+          _worker_cmd(py, "decode_tfxbsl", {**args, "schema": True}), env=TF_ENV,
+          note="TFMD schema; Arrow", **common)  # type: ignore[arg-type]
+
+
+def _prefix_bytes(path: str, n: int) -> int:
+    total = 0
+    for i, rec in enumerate(datagen.iter_framed_records(path)):
+        if i >= n:
+            break
+        total += len(rec) + 16
+    return total
+
+
+def _find(results: list[Result], name: str, label: str) -> Result | None:
+    for res in results:
+        if res.name.startswith(name) and res.file == label and not res.error and res.seconds:
+            return res
+    return None
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    if not num or not den:
+        return None
+    return num / den
+
+
+def _ratios(results: list[Result]) -> list[dict[str, Any]]:
+    def f(name: str, label: str) -> Result | None:
+        return _find(results, name, label)
+
+    out: list[dict[str, Any]] = []
+
+    def add(key: str, what: str, value: float | None, target: float | None = None) -> None:
+        met = None if value is None or target is None else value >= target
+        out.append({"key": key, "what": what, "value": value, "target": target, "met": met})
+
+    fp_s, tf_s = f("featurepipe read_records", "criteo"), f("tf.data", "criteo")
+    add("read_verify_vs_tf_data", "read+verify records/s ÷ batched tf.data records/s (Criteo)",
+        _ratio(fp_s and fp_s.records_per_s, tf_s and tf_s.records_per_s),
+        TARGETS["read_verify_vs_tf_data"])
+    fp_l, raw_l = f("featurepipe read_records", "large"), f("raw sequential", "large")
+    add("read_verify_vs_raw_large", "read+verify MB/s ÷ raw read MB/s (large records)",
+        _ratio(fp_l and fp_l.mb_per_s, raw_l and raw_l.mb_per_s),
+        TARGETS["read_verify_vs_raw_large"])
+    cnt = f("featurepipe inspect count (no index)", "criteo")
+    tf_counts = [x for x in (f("python one-liner: sum", "criteo"),
+                             f("python one-liner: TFRecordDataset.reduce", "criteo")) if x]
+    fastest_tf = min(tf_counts, key=lambda x: x.median_seconds) if tf_counts else None
+    add("inspect_count_vs_tf_oneliner",
+        "TF one-liner wall ÷ `inspect count` wall (no index; faster one-liner)",
+        _ratio(fastest_tf and fastest_tf.median_seconds, cnt and cnt.median_seconds),
+        TARGETS["inspect_count_vs_tf_oneliner"])
+    cnt_i = f("featurepipe inspect count (with index)", "criteo")
+    add("inspect_count_index_vs_tf_oneliner", "same, `inspect count` with the index sidecar",
+        _ratio(fastest_tf and fastest_tf.median_seconds, cnt_i and cnt_i.median_seconds))
+    dec = f("featurepipe decode_examples", "criteo")
+    bsl = [x for x in (f("tfx-bsl ExamplesToRecordBatchDecoder", "criteo"),
+                       f("tfx-bsl ExamplesToRecordBatchDecoder+schema", "criteo")) if x]
+    best_bsl = max(bsl, key=lambda x: x.records_per_s) if bsl else None
+    add("decode_vs_tfxbsl", "decode_examples records/s ÷ tfx-bsl records/s (faster variant)",
+        _ratio(dec and dec.records_per_s, best_bsl and best_bsl.records_per_s),
+        TARGETS["decode_vs_tfxbsl"])
+    pbc = f("protobuf FromString -> numpy columns", "criteo")
+    add("tfxbsl_vs_pb_columns", "tfx-bsl ÷ protobuf-per-record-into-columns (issue says ~2.5)",
+        _ratio(best_bsl and best_bsl.records_per_s, pbc and pbc.records_per_s))
+    add("decode_vs_pb_columns", "decode_examples ÷ protobuf-per-record-into-columns",
+        _ratio(dec and dec.records_per_s, pbc and pbc.records_per_s))
+    tfp = f("tf.io.parse_example", "criteo")
+    add("decode_vs_tf_parse_example", "decode_examples ÷ tf.io.parse_example",
+        _ratio(dec and dec.records_per_s, tfp and tfp.records_per_s))
+    return out
+
+
+def _tables(results: list[Result], ratios: list[dict[str, Any]]) -> str:
+    rows = []
+    for res in results:
+        if res.error:
+            err = " ".join(res.error.split()).replace("|", "/")
+            rows.append([res.name, res.file, "", "", "", "", "", "", "", f"n/a: {err}"])
+            continue
+        rows.append([res.name, res.file, f"{res.records:,}", f"{res.stream_bytes / 1e6:,.0f}",
+                     f"{res.median_seconds:.3f}", f"{res.mb_per_s:,.1f}",
+                     f"{res.records_per_s:,.0f}", f"{res.cpu_s:.2f}", f"{res.max_rss_mb:,.0f}",
+                     res.note])
+    table = harness.markdown_table(
+        ["what", "file", "records", "MB", "median s", "MB/s", "records/s", "CPU s",
+         "peak RSS MB", "note"], rows)
+    rrows = []
+    for q in ratios:
+        value = "n/a" if q["value"] is None else f"{q['value']:.2f}x"
+        target = "" if q["target"] is None else f">= {q['target']:g}x"
+        met = "" if q["met"] is None else ("met" if q["met"] else "**missed**")
+        rrows.append([q["what"], value, target, met])
+    return table + "\n\n" + harness.markdown_table(["ratio", "value", "target", ""], rrows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the core benchmark; returns 0 (a missed target is reported, not an exit status)."""
+    parser = argparse.ArgumentParser(prog="python -m bench core", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=float, default=1000.0,
+                        help="size of the Criteo-like file, decimal MB (default 1000)")
+    parser.add_argument("--large-size-mb", type=float, default=None,
+                        help="size of the large-record file (default: --size-mb)")
+    parser.add_argument("--decode-records", type=int, default=262_144,
+                        help="records decoded by each decoder (default 262144 = 256 batches)")
+    parser.add_argument("--batch", type=int, default=1024, help="batch size (default 1024)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per measured thing; the median is reported (default 3)")
+    parser.add_argument("--only", default="read,count,decode",
+                        help="comma list of groups to run: read, count, decode")
+    parser.add_argument("--cold", action="store_true",
+                        help="evict the file from the page cache before every run "
+                             "(default: read it once first, so every run reads from cache)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per process")
+    parser.add_argument("--results-dir", default=None, help="default bench/results")
+    parser.add_argument("--no-results", action="store_true", help="do not write results JSON")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="replace the table in bench/README.md with this run's")
+    args = parser.parse_args(argv)
+    groups = {g.strip() for g in args.only.split(",") if g.strip()}
+    unknown = groups - {"read", "count", "decode"}
+    if unknown or args.repeat < 1 or args.size_mb <= 0:
+        parser.error(f"bad arguments: --only groups {sorted(unknown)} unknown, or --repeat < 1, "
+                     f"or --size-mb <= 0. Received: only={args.only!r}, repeat={args.repeat}, "
+                     f"size_mb={args.size_mb}")
+
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    print(f"data: Criteo-like {args.size_mb:g} MB (bench/data, cached between runs)", flush=True)
+    criteo = datagen.ensure_criteo_tfrecord(args.size_mb, seed=args.seed)
+    large = (datagen.ensure_large_tfrecord(args.large_size_mb or args.size_mb, seed=args.seed)
+             if "read" in groups else None)
+    for info in (criteo, large):
+        if info is not None:
+            print(f"  {info.path}: {info.records:,} records, {info.file_bytes / 1e6:,.1f} MB "
+                  f"(encoder: {info.encoder})", flush=True)
+    cache_note = "cold: evicted with posix_fadvise(DONTNEED) before every run"
+    if not args.cold:
+        warm = {Path(i.path).name: round(harness.warm_page_cache(i.path), 2)
+                for i in (criteo, large) if i is not None}
+        cache_note = f"warm: each file read once before timing ({warm} s)"
+    print(f"page cache: {cache_note}", flush=True)
+
+    r = _Runner(args.repeat, args.cold, args.timeout)
+    if "read" in groups:
+        print("read:", flush=True)
+        _reads(r, criteo, "criteo", args.batch)
+        assert large is not None
+        _reads(r, large, "large", args.batch)
+    if "count" in groups:
+        print("count (whole process):", flush=True)
+        _counts(r, criteo, "criteo")
+    if "decode" in groups:
+        n = min(args.decode_records, criteo.records)
+        print(f"decode ({n:,} records, batches of {args.batch}):", flush=True)
+        _decodes(r, criteo, "criteo", n, args.batch)
+
+    ratios = _ratios(r.results)
+    text = _tables(r.results, ratios)
+    machine = harness.machine_info(_versions())
+    print()
+    print(text)
+    payload = {
+        "benchmark": "core",
+        "argv": sys.argv[1:] if argv is None else list(argv),
+        "machine": machine,
+        "page_cache": cache_note,
+        "load_avg_at_start": load_at_start,
+        "data": {k: asdict(v) for k, v in (("criteo", criteo), ("large", large)) if v},
+        "results": [res.to_json() for res in r.results],
+        "ratios": ratios,
+        "table_markdown": text,
+    }
+    if not args.no_results:
+        path = harness.write_results("core", payload, args.results_dir)
+        print(f"\nresults: {path}")
+    if args.update_readme:
+        v = machine["versions"]
+        header = (f"Run {machine['date_utc']}: `python -m bench core "
+                  f"{' '.join(payload['argv'])}`  \n"
+                  f"Machine: {machine['cpu_model']}, {machine['cpus']} CPUs, "
+                  f"{machine['ram_gib']} GiB RAM, {machine['os']}, Python {machine['python']}  \n"
+                  f"Versions: " + ", ".join(f"{k} {val}".strip() for k, val in v.items())
+                  + f"  \nPage cache: {cache_note}  \n"
+                  f"Data: {criteo.records:,} Criteo-like records, {criteo.file_bytes / 1e6:,.0f} MB"
+                  + (f"; {large.records:,} large records, {large.file_bytes / 1e6:,.0f} MB"
+                     if large else "") + "\n")
+        harness.replace_readme_section(harness.BENCH_DIR / "README.md", "core-results",
+                                       header + "\n" + text)
+        print("updated bench/README.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
