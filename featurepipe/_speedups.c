@@ -1,0 +1,1038 @@
+/*
+ * featurepipe._speedups: optional compiled hot loops for featurepipe's core.
+ *
+ * Plain CPython C API (no numpy C API). Everything here has a pure-Python
+ * twin that gives the same results: featurepipe.tfrecord._scan_records_py and
+ * featurepipe.example._decode_columns_py. The Python side loads this module
+ * when it was built and falls back to the pure-Python path when it was not.
+ *
+ *   crc32c(data, crc=0) -> int          CRC-32C (Castagnoli), chainable
+ *   masked_crc32c(data) -> int          TFRecord's masked CRC-32C
+ *   scan_records(buf, pos, verify_crc, max_record_bytes)
+ *       -> (records: list[bytes], next_pos: int, status: int)
+ *   decode_columns(records)
+ *       -> (columns: dict | None, err_record: int, err_reason: str)
+ *
+ * CRC-32C uses the SSE4.2 crc32 instruction when the CPU has it (checked at
+ * run time with cpuid; only the functions that use it are compiled for
+ * SSE4.2), else a slicing-by-8 table.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define FP_X86_CRC 1
+#include <cpuid.h>
+#include <nmmintrin.h>
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Little-endian loads and stores (portable; compilers turn them into one
+ * move on little-endian machines). */
+
+static inline uint32_t
+load_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t
+load_le64(const unsigned char *p)
+{
+    return (uint64_t)load_le32(p) | ((uint64_t)load_le32(p + 4) << 32);
+}
+
+static inline void
+store_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* CRC-32C. All the helpers below work on the raw CRC register: callers do
+ * the pre- and post-inversion. */
+
+#define CRC32C_POLY 0x82F63B78u /* reflected Castagnoli polynomial */
+#define MASK_DELTA 0xa282ead8u  /* TFRecord's CRC mask constant */
+
+static uint32_t sw_table[8][256];
+
+static void
+init_sw_table(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) {
+            c = (c & 1) ? (c >> 1) ^ CRC32C_POLY : c >> 1;
+        }
+        sw_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        for (int t = 1; t < 8; t++) {
+            uint32_t prev = sw_table[t - 1][i];
+            sw_table[t][i] = (prev >> 8) ^ sw_table[0][prev & 0xff];
+        }
+    }
+}
+
+/* Slicing-by-8: eight table look-ups per 8 input bytes. */
+static uint32_t
+crc_sw(uint32_t crc, const unsigned char *p, size_t n)
+{
+    while (n >= 8) {
+        uint64_t w = load_le64(p) ^ crc;
+        crc = sw_table[7][w & 0xff] ^ sw_table[6][(w >> 8) & 0xff] ^
+              sw_table[5][(w >> 16) & 0xff] ^ sw_table[4][(w >> 24) & 0xff] ^
+              sw_table[3][(w >> 32) & 0xff] ^ sw_table[2][(w >> 40) & 0xff] ^
+              sw_table[1][(w >> 48) & 0xff] ^ sw_table[0][w >> 56];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) {
+        crc = sw_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    }
+    return crc;
+}
+
+#ifdef FP_X86_CRC
+/* The hardware path runs three independent CRC streams over three adjacent
+ * blocks (the crc32 instruction has a latency of three cycles but a
+ * throughput of one per cycle) and joins them: the register after A||B is
+ * shift(reg after A, len(B)) ^ (register of B started from 0), where shift
+ * appends len(B) zero bytes. shift is linear in the register, so it is four
+ * table look-ups (one per register byte) with tables built at import time. */
+#define HW_LONG 8192
+#define HW_SHORT 256
+
+static uint32_t shift_long[4][256];
+static uint32_t shift_short[4][256];
+static int have_hw_crc = 0;
+
+static void
+build_shift_table(uint32_t table[4][256], size_t nzeros)
+{
+    static const unsigned char zeros[1024] = {0};
+    uint32_t basis[32];
+    for (int bit = 0; bit < 32; bit++) {
+        uint32_t c = (uint32_t)1 << bit;
+        size_t left = nzeros;
+        while (left) {
+            size_t step = left < sizeof(zeros) ? left : sizeof(zeros);
+            c = crc_sw(c, zeros, step);
+            left -= step;
+        }
+        basis[bit] = c;
+    }
+    for (int byte = 0; byte < 4; byte++) {
+        for (uint32_t v = 0; v < 256; v++) {
+            uint32_t r = 0;
+            for (int bit = 0; bit < 8; bit++) {
+                if (v & (1u << bit)) {
+                    r ^= basis[8 * byte + bit];
+                }
+            }
+            table[byte][v] = r;
+        }
+    }
+}
+
+static inline uint32_t
+crc_shift(uint32_t table[4][256], uint32_t crc)
+{
+    return table[0][crc & 0xff] ^ table[1][(crc >> 8) & 0xff] ^
+           table[2][(crc >> 16) & 0xff] ^ table[3][crc >> 24];
+}
+
+__attribute__((target("sse4.2"))) static uint32_t
+crc_hw(uint32_t crc, const unsigned char *p, size_t n)
+{
+    uint64_t c0 = crc;
+    while (n >= 3 * HW_LONG) {
+        uint64_t c1 = 0, c2 = 0;
+        const unsigned char *end = p + HW_LONG;
+        do {
+            uint64_t a, b, d;
+            memcpy(&a, p, 8);
+            memcpy(&b, p + HW_LONG, 8);
+            memcpy(&d, p + 2 * HW_LONG, 8);
+            c0 = _mm_crc32_u64(c0, a);
+            c1 = _mm_crc32_u64(c1, b);
+            c2 = _mm_crc32_u64(c2, d);
+            p += 8;
+        } while (p < end);
+        c0 = crc_shift(shift_long, (uint32_t)c0) ^ (uint32_t)c1;
+        c0 = crc_shift(shift_long, (uint32_t)c0) ^ (uint32_t)c2;
+        p += 2 * HW_LONG;
+        n -= 3 * HW_LONG;
+    }
+    while (n >= 3 * HW_SHORT) {
+        uint64_t c1 = 0, c2 = 0;
+        const unsigned char *end = p + HW_SHORT;
+        do {
+            uint64_t a, b, d;
+            memcpy(&a, p, 8);
+            memcpy(&b, p + HW_SHORT, 8);
+            memcpy(&d, p + 2 * HW_SHORT, 8);
+            c0 = _mm_crc32_u64(c0, a);
+            c1 = _mm_crc32_u64(c1, b);
+            c2 = _mm_crc32_u64(c2, d);
+            p += 8;
+        } while (p < end);
+        c0 = crc_shift(shift_short, (uint32_t)c0) ^ (uint32_t)c1;
+        c0 = crc_shift(shift_short, (uint32_t)c0) ^ (uint32_t)c2;
+        p += 2 * HW_SHORT;
+        n -= 3 * HW_SHORT;
+    }
+    while (n >= 8) {
+        uint64_t a;
+        memcpy(&a, p, 8);
+        c0 = _mm_crc32_u64(c0, a);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c = (uint32_t)c0;
+    while (n--) {
+        c = _mm_crc32_u8(c, *p++);
+    }
+    return c;
+}
+
+static void
+init_hw(void)
+{
+    unsigned int a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2)) {
+        build_shift_table(shift_long, HW_LONG);
+        build_shift_table(shift_short, HW_SHORT);
+        have_hw_crc = 1;
+    }
+}
+
+static inline uint32_t
+crc_raw(uint32_t crc, const unsigned char *p, size_t n)
+{
+    return have_hw_crc ? crc_hw(crc, p, n) : crc_sw(crc, p, n);
+}
+#else
+static const int have_hw_crc = 0;
+static void
+init_hw(void)
+{
+}
+static inline uint32_t
+crc_raw(uint32_t crc, const unsigned char *p, size_t n)
+{
+    return crc_sw(crc, p, n);
+}
+#endif
+
+static inline uint32_t
+crc32c_value(uint32_t crc, const unsigned char *p, size_t n)
+{
+    return ~crc_raw(~crc, p, n);
+}
+
+static inline uint32_t
+mask_crc(uint32_t crc)
+{
+    return ((crc >> 15) | (crc << 17)) + MASK_DELTA;
+}
+
+/* Records at least this large are checked (and copied) without the GIL. */
+#define NOGIL_BYTES (256 * 1024)
+
+static uint32_t
+crc32c_maybe_nogil(uint32_t crc, const unsigned char *p, size_t n)
+{
+    uint32_t out;
+    if (n >= NOGIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        out = crc32c_value(crc, p, n);
+        Py_END_ALLOW_THREADS
+    } else {
+        out = crc32c_value(crc, p, n);
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Python-facing CRC functions. */
+
+static PyObject *
+py_crc32c(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"data", "crc", NULL};
+    Py_buffer view;
+    unsigned long crc = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|k:crc32c", kwlist, &view, &crc)) {
+        return NULL;
+    }
+    if (crc > 0xffffffffUL) {
+        PyBuffer_Release(&view);
+        PyErr_Format(PyExc_ValueError,
+                     "`crc` must be a 32-bit unsigned value. Received: crc=%lu", crc);
+        return NULL;
+    }
+    uint32_t out = crc32c_maybe_nogil((uint32_t)crc, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(out);
+}
+
+static PyObject *
+py_masked_crc32c(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    uint32_t out = mask_crc(crc32c_maybe_nogil(0, view.buf, (size_t)view.len));
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(out);
+}
+
+static PyObject *
+py_crc32c_software(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    unsigned long crc = 0;
+    if (!PyArg_ParseTuple(args, "y*|k:_crc32c_software", &view, &crc)) {
+        return NULL;
+    }
+    uint32_t out = ~crc_sw(~(uint32_t)crc, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* scan_records. Frame: u64 LE length, u32 LE masked crc of the 8 length
+ * bytes, data[length], u32 LE masked crc of data. 16 = 12 + 4 bytes of
+ * framing around the data. */
+
+enum { SCAN_NEED_MORE = 0, SCAN_LENGTH_CRC = 1, SCAN_DATA_CRC = 2, SCAN_TOO_LARGE = 3 };
+
+static PyObject *
+py_scan_records(PyObject *self, PyObject *args)
+{
+    PyObject *obj;
+    Py_ssize_t pos;
+    int verify;
+    long long max_bytes;
+    if (!PyArg_ParseTuple(args, "OnpL:scan_records", &obj, &pos, &verify, &max_bytes)) {
+        return NULL;
+    }
+    if (max_bytes < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "`max_record_bytes` must be >= 0. Received: max_record_bytes=%lld",
+                     max_bytes);
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (pos < 0 || pos > view.len) {
+        PyErr_Format(PyExc_ValueError,
+                     "`pos` must be within the buffer (0..%zd). Received: pos=%zd", view.len,
+                     pos);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *buf = view.buf;
+    const size_t n = (size_t)view.len;
+    size_t p = (size_t)pos;
+    int status;
+    for (;;) {
+        size_t left = n - p;
+        if (left < 12) {
+            status = SCAN_NEED_MORE;
+            break;
+        }
+        const unsigned char *h = buf + p;
+        uint64_t length = load_le64(h);
+        if (mask_crc(crc32c_value(0, h, 8)) != load_le32(h + 8)) {
+            status = SCAN_LENGTH_CRC;
+            break;
+        }
+        if (length > (uint64_t)max_bytes) {
+            status = SCAN_TOO_LARGE;
+            break;
+        }
+        if (left < 16 || length > (uint64_t)(left - 16)) {
+            status = SCAN_NEED_MORE;
+            break;
+        }
+        const unsigned char *data = h + 12;
+        size_t len = (size_t)length;
+        uint32_t want = load_le32(data + len);
+        PyObject *rec = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+        if (rec == NULL) {
+            goto fail;
+        }
+        char *dst = PyBytes_AS_STRING(rec);
+        int bad = 0;
+        if (len >= NOGIL_BYTES) {
+            Py_BEGIN_ALLOW_THREADS
+            if (verify) {
+                bad = mask_crc(crc32c_value(0, data, len)) != want;
+            }
+            if (!bad) {
+                memcpy(dst, data, len);
+            }
+            Py_END_ALLOW_THREADS
+        } else {
+            if (verify) {
+                bad = mask_crc(crc32c_value(0, data, len)) != want;
+            }
+            if (!bad) {
+                memcpy(dst, data, len);
+            }
+        }
+        if (bad) {
+            Py_DECREF(rec);
+            status = SCAN_DATA_CRC;
+            break;
+        }
+        if (PyList_Append(list, rec) < 0) {
+            Py_DECREF(rec);
+            goto fail;
+        }
+        Py_DECREF(rec);
+        p += 16 + len;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(Nni)", list, (Py_ssize_t)p, status);
+fail:
+    Py_DECREF(list);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* decode_columns: tf.Example wire format to per-feature columns.
+ *
+ *   Example  { Features features = 1; }
+ *   Features { map<string, Feature> feature = 1; }   entry: key = 1, value = 2
+ *   Feature  { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2;
+ *                           Int64List int64_list = 3; } }
+ *   BytesList { repeated bytes value = 1; }
+ *   FloatList { repeated float value = 1 [packed]; }
+ *   Int64List { repeated int64 value = 1 [packed]; }
+ *
+ * Only the canonical encoding (what protobuf serializers write) is decoded
+ * here; anything else a parser must merge or interpret (unknown fields,
+ * repeated or out-of-order fields, unpacked scalars, several packed chunks,
+ * duplicate map keys, multi-byte tags, groups) makes the record "slow_path"
+ * so the caller decodes it with protobuf itself. A record is
+ * "not_an_example" only for damage that protobuf (upb) rejects too, found
+ * while the framing so far was canonical: a truncated varint, a length past
+ * the end of its enclosing message, field number 0, wire type 6 or 7, a
+ * packed float list whose length is not a multiple of 4, a map key that is
+ * not UTF-8. */
+
+enum { KIND_NONE = 0, KIND_BYTES = 1, KIND_FLOAT = 2, KIND_INT64 = 3 };
+enum { DEC_OK = 0, DEC_SLOW = 1, DEC_BAD = 2, DEC_NOMEM = 3 };
+
+typedef struct {
+    char *name;          /* owned copy of the key bytes */
+    Py_ssize_t name_len;
+    PyObject *pyname;    /* str */
+    int kind;
+    Py_ssize_t last_row; /* last record that set this column; catches duplicates */
+    PyObject *bytes_values; /* list, for KIND_BYTES */
+    unsigned char *buf;  /* float32 / int64 values, little-endian */
+    size_t buf_len, buf_cap;
+    int64_t *row_lengths;
+    unsigned char *present;
+    unsigned char *kindless;
+} Column;
+
+typedef struct {
+    Column *cols;
+    Py_ssize_t ncols, cap;
+    Py_ssize_t *slots; /* open addressing: column index + 1, 0 = empty */
+    size_t nslots;     /* power of two */
+    Py_ssize_t nrows;
+    /* Features usually come in the same order in every record: guess the
+     * column of the k-th entry from the previous record. */
+    Py_ssize_t *order;
+    Py_ssize_t order_cap;
+    int mixed; /* set when the current record's kind clashes */
+} Decoder;
+
+static uint64_t
+hash_bytes(const unsigned char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static void
+decoder_free(Decoder *d)
+{
+    for (Py_ssize_t i = 0; i < d->ncols; i++) {
+        Column *c = &d->cols[i];
+        free(c->name);
+        Py_XDECREF(c->pyname);
+        Py_XDECREF(c->bytes_values);
+        free(c->buf);
+        free(c->row_lengths);
+        free(c->present);
+        free(c->kindless);
+    }
+    free(d->cols);
+    free(d->slots);
+    free(d->order);
+}
+
+static int
+decoder_rehash(Decoder *d, size_t nslots)
+{
+    Py_ssize_t *slots = calloc(nslots, sizeof(Py_ssize_t));
+    if (slots == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < d->ncols; i++) {
+        size_t s = (size_t)hash_bytes((unsigned char *)d->cols[i].name,
+                                      (size_t)d->cols[i].name_len) &
+                   (nslots - 1);
+        while (slots[s]) {
+            s = (s + 1) & (nslots - 1);
+        }
+        slots[s] = i + 1;
+    }
+    free(d->slots);
+    d->slots = slots;
+    d->nslots = nslots;
+    return 0;
+}
+
+/* Find the column for key, or create it. Returns NULL with *status set. */
+static Column *
+decoder_column(Decoder *d, const unsigned char *key, size_t klen, Py_ssize_t k, int *status)
+{
+    if (k < d->order_cap && d->order[k] >= 0 && d->order[k] < d->ncols) {
+        Column *c = &d->cols[d->order[k]];
+        if ((size_t)c->name_len == klen && memcmp(c->name, key, klen) == 0) {
+            return c;
+        }
+    }
+    uint64_t h = hash_bytes(key, klen);
+    size_t s = (size_t)h & (d->nslots - 1);
+    Py_ssize_t idx = -1;
+    while (d->slots[s]) {
+        Column *c = &d->cols[d->slots[s] - 1];
+        if ((size_t)c->name_len == klen && memcmp(c->name, key, klen) == 0) {
+            idx = d->slots[s] - 1;
+            break;
+        }
+        s = (s + 1) & (d->nslots - 1);
+    }
+    if (idx < 0) {
+        /* New column: the key must be UTF-8 (protobuf checks proto3 strings). */
+        PyObject *pyname = PyUnicode_DecodeUTF8((const char *)key, (Py_ssize_t)klen, "strict");
+        if (pyname == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear();
+                *status = DEC_BAD;
+            } else {
+                *status = DEC_NOMEM;
+            }
+            return NULL;
+        }
+        if (d->ncols == d->cap) {
+            Py_ssize_t ncap = d->cap ? 2 * d->cap : 16;
+            Column *cols = realloc(d->cols, (size_t)ncap * sizeof(Column));
+            if (cols == NULL) {
+                Py_DECREF(pyname);
+                *status = DEC_NOMEM;
+                return NULL;
+            }
+            d->cols = cols;
+            d->cap = ncap;
+        }
+        Column *c = &d->cols[d->ncols];
+        memset(c, 0, sizeof(*c));
+        c->pyname = pyname;
+        c->last_row = -1;
+        c->name = malloc(klen ? klen : 1);
+        c->row_lengths = calloc((size_t)d->nrows ? (size_t)d->nrows : 1, sizeof(int64_t));
+        c->present = calloc((size_t)d->nrows ? (size_t)d->nrows : 1, 1);
+        c->kindless = calloc((size_t)d->nrows ? (size_t)d->nrows : 1, 1);
+        d->ncols++; /* counted now so decoder_free releases the parts */
+        if (c->name == NULL || c->row_lengths == NULL || c->present == NULL ||
+            c->kindless == NULL) {
+            *status = DEC_NOMEM;
+            return NULL;
+        }
+        memcpy(c->name, key, klen);
+        c->name_len = (Py_ssize_t)klen;
+        idx = d->ncols - 1;
+        if ((size_t)d->ncols * 2 > d->nslots) {
+            if (decoder_rehash(d, d->nslots * 2) < 0) {
+                *status = DEC_NOMEM;
+                return NULL;
+            }
+        } else {
+            d->slots[s] = idx + 1;
+        }
+    }
+    if (k >= d->order_cap) {
+        Py_ssize_t ncap = d->order_cap ? 2 * d->order_cap : 64;
+        while (ncap <= k) {
+            ncap *= 2;
+        }
+        Py_ssize_t *order = realloc(d->order, (size_t)ncap * sizeof(Py_ssize_t));
+        if (order == NULL) {
+            *status = DEC_NOMEM;
+            return NULL;
+        }
+        for (Py_ssize_t i = d->order_cap; i < ncap; i++) {
+            order[i] = -1;
+        }
+        d->order = order;
+        d->order_cap = ncap;
+    }
+    d->order[k] = idx;
+    return &d->cols[idx];
+}
+
+static int
+buf_reserve(Column *c, size_t extra)
+{
+    if (c->buf_len + extra <= c->buf_cap) {
+        return 0;
+    }
+    size_t ncap = c->buf_cap ? c->buf_cap : 256;
+    while (ncap < c->buf_len + extra) {
+        ncap *= 2;
+    }
+    unsigned char *b = realloc(c->buf, ncap);
+    if (b == NULL) {
+        return -1;
+    }
+    c->buf = b;
+    c->buf_cap = ncap;
+    return 0;
+}
+
+/* Varint as upb reads it: at most 10 bytes, bits past 64 dropped. Returns
+ * the position after it, or NULL when truncated or longer than 10 bytes. */
+static inline const unsigned char *
+read_varint(const unsigned char *p, const unsigned char *end, uint64_t *out)
+{
+    if (p < end && !(*p & 0x80)) {
+        *out = *p;
+        return p + 1;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 10; i++) {
+        if (p >= end) {
+            return NULL;
+        }
+        uint64_t b = *p++;
+        v |= (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *out = v;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* A length-delimited field's length: it must fit before `end`. */
+static inline const unsigned char *
+read_length(const unsigned char *p, const unsigned char *end, size_t *out, int *status)
+{
+    uint64_t v;
+    p = read_varint(p, end, &v);
+    if (p == NULL || v > (uint64_t)(end - p)) {
+        *status = DEC_BAD;
+        return NULL;
+    }
+    *out = (size_t)v;
+    return p;
+}
+
+/* Status for a tag that the canonical path does not expect. Field number 0
+ * and wire types 6 and 7 are invalid everywhere; anything else is left to
+ * protobuf. Multi-byte tags go to protobuf too (an over-long tag may still
+ * name field 1). */
+static inline int
+odd_tag(unsigned char tag)
+{
+    if (!(tag & 0x80) && ((tag >> 3) == 0 || (tag & 7) == 6 || (tag & 7) == 7)) {
+        return DEC_BAD;
+    }
+    return DEC_SLOW;
+}
+
+/* Parse one Feature message [p, end) into column c for row r. */
+static int
+parse_feature(Decoder *d, Column *c, Py_ssize_t r, const unsigned char *p,
+              const unsigned char *end)
+{
+    int status = DEC_OK;
+    if (p == end) {
+        c->kindless[r] = 1;
+        return DEC_OK;
+    }
+    unsigned char tag = *p++;
+    int kind;
+    if (tag == 0x0a) {
+        kind = KIND_BYTES;
+    } else if (tag == 0x12) {
+        kind = KIND_FLOAT;
+    } else if (tag == 0x1a) {
+        kind = KIND_INT64;
+    } else {
+        return odd_tag(tag);
+    }
+    size_t len;
+    p = read_length(p, end, &len, &status);
+    if (p == NULL) {
+        return status;
+    }
+    const unsigned char *lend = p + len;
+    if (lend != end) {
+        /* Another field follows: a second oneof member or a merge. */
+        return DEC_SLOW;
+    }
+    int clash = c->kind != KIND_NONE && c->kind != kind;
+    if (clash) {
+        d->mixed = 1;
+    }
+    int64_t count = 0;
+    if (kind == KIND_BYTES) {
+        while (p < lend) {
+            tag = *p++;
+            if (tag != 0x0a) {
+                return odd_tag(tag);
+            }
+            size_t vlen;
+            p = read_length(p, lend, &vlen, &status);
+            if (p == NULL) {
+                return status;
+            }
+            if (!clash) {
+                if (c->bytes_values == NULL) {
+                    c->bytes_values = PyList_New(0);
+                    if (c->bytes_values == NULL) {
+                        return DEC_NOMEM;
+                    }
+                }
+                PyObject *v = PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)vlen);
+                if (v == NULL) {
+                    return DEC_NOMEM;
+                }
+                int rc = PyList_Append(c->bytes_values, v);
+                Py_DECREF(v);
+                if (rc < 0) {
+                    return DEC_NOMEM;
+                }
+            }
+            p += vlen;
+            count++;
+        }
+    } else if (p < lend) {
+        tag = *p++;
+        if (tag != 0x0a) {
+            return odd_tag(tag);
+        }
+        size_t plen;
+        p = read_length(p, lend, &plen, &status);
+        if (p == NULL) {
+            return status;
+        }
+        const unsigned char *pend = p + plen;
+        if (pend != lend) {
+            return DEC_SLOW; /* a second chunk, unpacked values or another field */
+        }
+        if (kind == KIND_FLOAT) {
+            if (plen % 4) {
+                return DEC_BAD;
+            }
+            count = (int64_t)(plen / 4);
+            if (!clash && plen) {
+                if (buf_reserve(c, plen) < 0) {
+                    return DEC_NOMEM;
+                }
+                /* Wire bytes are LE float32, kept as they are except that
+                 * signalling NaNs get the quiet bit, as they do when protobuf
+                 * hands the value to Python as a double. */
+                unsigned char *out = c->buf + c->buf_len;
+                memcpy(out, p, plen);
+                for (size_t i = 0; i < plen; i += 4) {
+                    uint32_t bits = load_le32(out + i);
+                    if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x003fffffu) &&
+                        !(bits & 0x00400000u)) {
+                        out[i + 2] |= 0x40;
+                    }
+                }
+                c->buf_len += plen;
+            }
+        } else {
+            /* At most one value per byte: reserve for the worst case. */
+            if (!clash && buf_reserve(c, plen * 8) < 0) {
+                return DEC_NOMEM;
+            }
+            unsigned char *out = clash ? NULL : c->buf + c->buf_len;
+            while (p < pend) {
+                uint64_t v;
+                p = read_varint(p, pend, &v);
+                if (p == NULL) {
+                    return DEC_SLOW; /* straddles the packed block: protobuf decides */
+                }
+                if (out) {
+                    store_le64(out, v);
+                    out += 8;
+                }
+                count++;
+            }
+            if (out) {
+                c->buf_len += (size_t)count * 8;
+            }
+        }
+    }
+    if (!clash) {
+        c->kind = kind;
+    }
+    c->present[r] = 1;
+    c->row_lengths[r] = count;
+    return DEC_OK;
+}
+
+/* Parse one serialized Example as row r. */
+static int
+parse_example(Decoder *d, Py_ssize_t r, const unsigned char *p, const unsigned char *end)
+{
+    int status = DEC_OK;
+    int seen_features = 0;
+    Py_ssize_t k = 0; /* entry number within the record */
+    while (p < end) {
+        unsigned char tag = *p++;
+        if (tag != 0x0a) {
+            return odd_tag(tag);
+        }
+        if (seen_features) {
+            return DEC_SLOW; /* features given twice: protobuf merges them */
+        }
+        seen_features = 1;
+        size_t flen;
+        p = read_length(p, end, &flen, &status);
+        if (p == NULL) {
+            return status;
+        }
+        const unsigned char *fend = p + flen;
+        /* Features: map entries. */
+        while (p < fend) {
+            tag = *p++;
+            if (tag != 0x0a) {
+                return odd_tag(tag);
+            }
+            size_t elen;
+            p = read_length(p, fend, &elen, &status);
+            if (p == NULL) {
+                return status;
+            }
+            const unsigned char *eend = p + elen;
+            /* Entry: key (1) then value (2), each once. */
+            if (p == eend || *p != 0x0a) {
+                return p == eend ? DEC_SLOW : odd_tag(*p);
+            }
+            p++;
+            size_t klen;
+            p = read_length(p, eend, &klen, &status);
+            if (p == NULL) {
+                return status;
+            }
+            const unsigned char *key = p;
+            p += klen;
+            if (p == eend || *p != 0x12) {
+                return p == eend ? DEC_SLOW : odd_tag(*p);
+            }
+            p++;
+            size_t vlen;
+            p = read_length(p, eend, &vlen, &status);
+            if (p == NULL) {
+                return status;
+            }
+            if (p + vlen != eend) {
+                return DEC_SLOW; /* fields after the value */
+            }
+            Column *c = decoder_column(d, key, klen, k, &status);
+            if (c == NULL) {
+                return status;
+            }
+            if (c->last_row == r) {
+                return DEC_SLOW; /* duplicate key: the later entry wins in protobuf */
+            }
+            c->last_row = r;
+            status = parse_feature(d, c, r, p, eend);
+            if (status != DEC_OK) {
+                return status;
+            }
+            p = eend;
+            k++;
+        }
+    }
+    return DEC_OK;
+}
+
+static PyObject *
+column_to_tuple(Column *c, Py_ssize_t nrows)
+{
+    PyObject *values;
+    if (c->kind == KIND_BYTES && c->bytes_values != NULL) {
+        values = c->bytes_values;
+        Py_INCREF(values);
+    } else if (c->kind == KIND_BYTES || c->kind == KIND_NONE) {
+        values = PyList_New(0);
+    } else {
+        values = PyBytes_FromStringAndSize((const char *)c->buf, (Py_ssize_t)c->buf_len);
+    }
+    if (values == NULL) {
+        return NULL;
+    }
+    PyObject *lengths = PyBytes_FromStringAndSize((const char *)c->row_lengths,
+                                                  nrows * (Py_ssize_t)sizeof(int64_t));
+#if PY_BIG_ENDIAN
+    if (lengths != NULL) {
+        unsigned char *b = (unsigned char *)PyBytes_AS_STRING(lengths);
+        for (Py_ssize_t i = 0; i < nrows; i++) {
+            store_le64(b + 8 * i, (uint64_t)c->row_lengths[i]);
+        }
+    }
+#endif
+    PyObject *present = PyBytes_FromStringAndSize((const char *)c->present, nrows);
+    PyObject *kindless = PyBytes_FromStringAndSize((const char *)c->kindless, nrows);
+    if (lengths == NULL || present == NULL || kindless == NULL) {
+        Py_DECREF(values);
+        Py_XDECREF(lengths);
+        Py_XDECREF(present);
+        Py_XDECREF(kindless);
+        return NULL;
+    }
+    return Py_BuildValue("(iNNNN)", c->kind, values, lengths, present, kindless);
+}
+
+static PyObject *
+py_decode_columns(PyObject *self, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "`records` must be a sequence of bytes");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t nrows = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Decoder d;
+    memset(&d, 0, sizeof(d));
+    d.nrows = nrows;
+    PyObject *result = NULL;
+    if (decoder_rehash(&d, 64) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(items[r], &view, PyBUF_SIMPLE) < 0) {
+            goto done;
+        }
+        const unsigned char *p = view.buf;
+        d.mixed = 0;
+        int status = parse_example(&d, r, p, p + view.len);
+        PyBuffer_Release(&view);
+        if (status == DEC_NOMEM) {
+            if (!PyErr_Occurred()) {
+                PyErr_NoMemory();
+            }
+            goto done;
+        }
+        if (status != DEC_OK || d.mixed) {
+            const char *reason = status == DEC_SLOW  ? "slow_path"
+                                 : status == DEC_BAD ? "not_an_example"
+                                                     : "mixed_kind";
+            result = Py_BuildValue("(Ons)", Py_None, r, reason);
+            goto done;
+        }
+    }
+    PyObject *dict = PyDict_New();
+    if (dict == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < d.ncols; i++) {
+        PyObject *t = column_to_tuple(&d.cols[i], nrows);
+        if (t == NULL || PyDict_SetItem(dict, d.cols[i].pyname, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(dict);
+            goto done;
+        }
+        Py_DECREF(t);
+    }
+    result = Py_BuildValue("(Nns)", dict, (Py_ssize_t)-1, "");
+done:
+    decoder_free(&d);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static PyMethodDef methods[] = {
+    {"crc32c", (PyCFunction)(void (*)(void))py_crc32c, METH_VARARGS | METH_KEYWORDS,
+     "crc32c(data, crc=0) -> int\n\nCRC-32C of data, continuing from crc."},
+    {"masked_crc32c", py_masked_crc32c, METH_O,
+     "masked_crc32c(data) -> int\n\nTFRecord's masked CRC-32C of data."},
+    {"_crc32c_software", py_crc32c_software, METH_VARARGS,
+     "_crc32c_software(data, crc=0) -> int\n\nCRC-32C by table (for tests)."},
+    {"scan_records", py_scan_records, METH_VARARGS,
+     "scan_records(buf, pos, verify_crc, max_record_bytes) -> (records, next_pos, status)\n\n"
+     "Parse whole TFRecord frames from buf[pos:]. status: 0 need more bytes or end,\n"
+     "1 length CRC mismatch, 2 data CRC mismatch, 3 length over max_record_bytes."},
+    {"decode_columns", py_decode_columns, METH_O,
+     "decode_columns(records) -> (columns | None, err_record, err_reason)\n\n"
+     "Decode serialized tf.Examples into columns: name -> (kind, values,\n"
+     "row_lengths, present, kindless). err_reason: 'slow_path', 'not_an_example'\n"
+     "or 'mixed_kind' for record err_record (columns is then None)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "featurepipe._speedups",
+    .m_doc = "Optional compiled hot loops for featurepipe (CRC-32C, TFRecord framing, "
+             "tf.Example columns).",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    init_sw_table();
+    init_hw();
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddStringConstant(m, "crc_backend", have_hw_crc ? "sse4.2" : "software") <
+        0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,47 @@
+"""Type stubs for the optional C extension ``featurepipe._speedups``.
+
+The pure-Python twins are ``featurepipe.tfrecord._scan_records_py`` and
+``featurepipe.example._decode_columns_py``; both give the same results.
+"""
+
+from collections.abc import Sequence
+
+from typing_extensions import Buffer
+
+#: ``"sse4.2"`` when CRC-32C runs on the CPU's crc32 instruction, else ``"software"``.
+crc_backend: str
+
+def crc32c(data: Buffer, crc: int = 0) -> int:
+    """CRC-32C (Castagnoli) of ``data``, continuing from ``crc``."""
+
+def masked_crc32c(data: Buffer) -> int:
+    """TFRecord's masked CRC-32C: ``((crc >> 15) | (crc << 17)) + 0xa282ead8``."""
+
+def _crc32c_software(data: Buffer, crc: int = 0) -> int:
+    """CRC-32C by table look-up only (for tests)."""
+
+def scan_records(
+    buf: Buffer, pos: int, verify_crc: bool, max_record_bytes: int
+) -> tuple[list[bytes], int, int]:
+    """Parse whole TFRecord frames from ``buf[pos:]``.
+
+    Returns ``(records, next_pos, status)``; status 0: fewer bytes than a
+    whole frame (or the end), 1: length CRC mismatch, 2: data CRC mismatch
+    (only when ``verify_crc``), 3: length over ``max_record_bytes``.
+    ``next_pos`` is the offset of the frame it stopped at.
+    """
+
+def decode_columns(
+    records: Sequence[Buffer],
+) -> tuple[dict[str, tuple[int, list[bytes] | bytes, bytes, bytes, bytes]] | None, int, str]:
+    """Decode serialized tf.Examples into per-feature columns.
+
+    Each column is ``(kind, values, row_lengths, present, kindless)``: kind 0
+    (no list set anywhere), 1 bytes, 2 float, 3 int64; values a list of bytes
+    (kind 1; an empty list for kind 0) or little-endian float32 / int64 bytes;
+    row_lengths little-endian int64 per record; present and kindless one byte
+    (0/1) per record. On a record it will not decode returns
+    ``(None, index, reason)`` with reason ``"slow_path"`` (decode it with
+    protobuf), ``"not_an_example"`` (protobuf rejects it too) or
+    ``"mixed_kind"``; otherwise ``(columns, -1, "")``.
+    """
