@@ -624,8 +624,8 @@ class _FrameReader:
                         length,
                     )
                     continue
-                if self._fill(_HEADER_BYTES):
-                    continue
+                if self._fill(_HEADER_BYTES) or not self._buf:
+                    continue  # more bytes, or a clean end (handled above)
                 self._damage("truncated_header", len(self._buf), None)
                 continue
             if status == _DATA_CRC:
