@@ -188,6 +188,7 @@ class Normalizer:
     """
 
     kind: str
+    _: dataclasses.KW_ONLY
     mean: float | None = None
     variance: float | None = None
     min: float | None = None
