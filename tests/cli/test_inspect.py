@@ -92,13 +92,16 @@ def test_schema_reports_kind_conflicts_with_exit_1(capsys, tmp_path):
     assert "feature 'x' has more than one kind: float in 1 records, int64 in 1 records" in err
 
 
+BAD_PAYLOAD = b"\xff not an example"
+
+
 def _damaged(tmp_path):
     p = str(tmp_path / "bad.tfrecord")
     recs = [encode_example({"i": i}) for i in range(5)]
-    write_records(p, recs[:2] + [b"\xff not an example"] + recs[2:])
+    write_records(p, [*recs[:2], BAD_PAYLOAD, *recs[2:]])
     data = bytearray(open(p, "rb").read())
     size = len(recs[0]) + 16
-    data[3 * size + 8 + 12 + 2] ^= 1  # damage record 3's data (after the bad payload)
+    data[2 * size + 16 + len(BAD_PAYLOAD) + 12 + 2] ^= 1  # a data byte of record 3
     open(p, "wb").write(bytes(data))
     return p, size
 
@@ -113,7 +116,7 @@ def test_verify_reports_every_problem(capsys, tmp_path, example_files):
     assert (bad["path"], bad["ok"], bad["records"]) == (p, False, 4)
     assert [(q["record"], q["offset"], q["reason"]) for q in bad["problems"]] == [
         (2, 2 * size, "not_an_example"),
-        (3, 2 * size + 16 + 17, "data_crc_mismatch"),
+        (3, 2 * size + 16 + len(BAD_PAYLOAD), "data_crc_mismatch"),
     ]
 
 
