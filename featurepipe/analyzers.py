@@ -15,6 +15,7 @@ here.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -537,9 +538,10 @@ class TopValuesAccumulator:
         """Adds a batch of values (bytes/str objects or integers)."""
         arr = np.asarray(values).ravel()
         if arr.dtype.kind in "iu":
-            self.add_counts(Counter(arr.astype(np.int64).tolist()))
+            self.counts.update(arr.astype(np.int64).tolist())
         else:
-            self.add_counts(Counter(_as_bytes(v) for v in arr.tolist()))
+            self.counts.update(_bytes_list(arr.tolist()))
+        self._prune()
 
     def add_counts(self, counts: Mapping[bytes | int, int]) -> None:
         """Adds precomputed ``{value: count}`` of one batch."""
@@ -556,7 +558,7 @@ class TopValuesAccumulator:
 
     def top(self, n: int) -> list[tuple[bytes | int, int]]:
         """Returns the ``n`` most frequent ``(value, count)`` pairs, in vocabulary order."""
-        return sort_vocabulary(self.counts.items(), top_k=n)
+        return heapq.nsmallest(n, self.counts.items(), key=vocabulary_order_key)
 
     def extract(self) -> list[tuple[bytes | int, int]]:
         """Returns every kept ``(value, count)`` pair, in vocabulary order."""
@@ -565,9 +567,13 @@ class TopValuesAccumulator:
     def _prune(self) -> None:
         if len(self.counts) <= 2 * self.max_entries:
             return
-        ordered = sort_vocabulary(self.counts.items())
-        self.max_error += ordered[self.max_entries][1]
-        self.counts = Counter(dict(ordered[: self.max_entries]))
+        keys = list(self.counts)
+        counts = np.fromiter(self.counts.values(), dtype=np.int64, count=len(keys))
+        order = np.argpartition(-counts, self.max_entries)
+        keep = order[: self.max_entries]
+        self.max_error += int(counts[order[self.max_entries :]].max())
+        self.counts = Counter(dict(zip([keys[i] for i in keep.tolist()], counts[keep].tolist(),
+                                       strict=True)))
         self.exact = False
 
 
@@ -578,6 +584,13 @@ def _check_vocabulary_args(top_k: int | None, min_frequency: int) -> None:
         raise ConfigError(
             f"`min_frequency` must be an integer >= 1. Received: min_frequency={min_frequency!r}"
         )
+
+
+def _bytes_list(items: list[Any]) -> list[bytes]:
+    """``items`` itself when every item is bytes (the common case), else a converted copy."""
+    if not items or set(map(type, items)) == {bytes}:
+        return items
+    return [_as_bytes(v) for v in items]
 
 
 def _as_bytes(value: object) -> bytes:
@@ -695,16 +708,14 @@ def hash_values(values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
     if arr.dtype.kind == "f":
         floats = arr.astype(np.float64) + 0.0  # -0.0 + 0.0 == +0.0
         return _splitmix64(floats.view(np.uint64) ^ np.uint64(0x5555555555555555))
-    out = np.empty(arr.size, dtype=np.uint64)
-    cache: dict[bytes, int] = {}
-    for i, v in enumerate(arr.tolist()):
-        b = _as_bytes(v)
-        h = cache.get(b)
-        if h is None:
-            h = int.from_bytes(hashlib.blake2b(b, digest_size=8).digest(), "little")
-            cache[b] = h
-        out[i] = h
-    return out
+    items = arr.tolist()
+    try:
+        digests = b"".join([hashlib.blake2b(v, digest_size=8).digest() for v in items])
+    except TypeError:  # str (or something else) among the values
+        digests = b"".join(
+            [hashlib.blake2b(_as_bytes(v), digest_size=8).digest() for v in items]
+        )
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 def _splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:

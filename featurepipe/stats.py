@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
@@ -329,20 +328,19 @@ class _FeatureAccumulator:
     def _add_bytes(self, values: npt.NDArray[Any]) -> None:
         if self.top is None:
             self.top = TopValuesAccumulator(self.options.max_top_entries)
-        counts: Counter[bytes] = Counter(values.tolist())
-        keys = list(counts)
-        arr = np.empty(len(keys), dtype=object)
-        arr[:] = keys
-        self.distinct.add_hashes(hash_values(arr))
-        self.top.add_counts(counts)  # type: ignore[arg-type]
+        self.top.add(values)
+        items = values.tolist()
+        keys = list(dict.fromkeys(items))
+        unique = np.empty(len(keys), dtype=object)
+        unique[:] = keys
+        self.distinct.add_hashes(hash_values(unique))
         key_lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
-        key_counts = np.fromiter(counts.values(), dtype=np.int64, count=len(keys))
-        self.byte_total += int(np.dot(key_lengths, key_counts))
-        self.byte_count += int(values.size)
+        self.byte_total += sum(map(len, items))
+        self.byte_count += len(items)
         lo = int(key_lengths.min())
         self.byte_min = lo if self.byte_min is None else min(self.byte_min, lo)
         self.byte_max = max(self.byte_max, int(key_lengths.max()))
-        self.byte_empty += counts.get(b"", 0)
+        self.byte_empty += items.count(b"")
 
     def merge(self, other: _FeatureAccumulator) -> _FeatureAccumulator:
         self.kinds |= other.kinds
