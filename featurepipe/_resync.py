@@ -19,7 +19,9 @@ _TABLE_NP = np.asarray(_TABLE, dtype=np.uint32)
 _MASK_DELTA = np.uint32(0xA282EAD8)
 
 
-def find_next_frame(buf: bytes | bytearray | memoryview, start: int, max_record_bytes: int) -> list[int]:
+def find_next_frame(
+    buf: bytes | bytearray | memoryview, start: int, max_record_bytes: int
+) -> list[int]:
     """Offsets ``>= start`` in ``buf`` where a frame header verifies.
 
     A header verifies when the masked CRC32C of its 8 length bytes equals the

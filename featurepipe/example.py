@@ -440,11 +440,14 @@ def _decode_columns_py(records: Sequence[bytes]) -> _RawResult:
 
 
 def _load_decoder() -> Callable[[Sequence[bytes]], _RawResult] | None:
+    import importlib
+
     try:
-        from featurepipe import _speedups
+        speedups = importlib.import_module("featurepipe._speedups")
     except ImportError:
         return None
-    return getattr(_speedups, "decode_columns", None)
+    fn: Callable[[Sequence[bytes]], _RawResult] | None = getattr(speedups, "decode_columns", None)
+    return fn
 
 
 _decode_columns_native = _load_decoder()

@@ -47,9 +47,9 @@ from featurepipe.errors import ConfigError, CorruptRecordError
 from featurepipe.tfrecord import (
     _FRAME_OVERHEAD,
     Compression,
-    _FrameReader,
-    _Budget,
     CorruptionReport,
+    _Budget,
+    _FrameReader,
     detect_compression,
     expand_paths,
     iter_records,
@@ -228,7 +228,7 @@ def load_index(
         int(h["stream_bytes"]),
         int(h["file_size"]),
         int(h["file_mtime_ns"]),
-        [tuple(a) for a in h.get("access_points", [])],  # type: ignore[misc]
+        [(int(a[0]), int(a[1]), int(a[2])) for a in h.get("access_points", [])],
     )
     if not idx.is_current():
         return None

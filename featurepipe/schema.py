@@ -118,14 +118,18 @@ are: ('int64', 'float', 'bytes'). Received: kind='int'
         for v in values:
             ok = (
                 (self.kind == "int64" and isinstance(v, int) and not isinstance(v, bool))
-                or (self.kind == "float" and isinstance(v, (int, float)) and not isinstance(v, bool))
+                or (
+                    self.kind == "float"
+                    and isinstance(v, (int, float))
+                    and not isinstance(v, bool)
+                )
                 or (self.kind == "bytes" and isinstance(v, str))
             )
             if not ok:
+                want_type = {"int64": "ints", "float": "numbers", "bytes": "str"}[self.kind]
                 raise ConfigError(
-                    f"Feature {self.name!r}: `default` values must be "
-                    f"{'ints' if self.kind == 'int64' else 'numbers' if self.kind == 'float' else 'str'}"
-                    f" for kind {self.kind!r}. Received: default={default!r}"
+                    f"Feature {self.name!r}: `default` values must be {want_type} for kind "
+                    f"{self.kind!r}. Received: default={default!r}"
                 )
         if self.shape == ():
             return values[0]
@@ -398,7 +402,7 @@ class SchemaInferrer:
             st = self._stats[name]
             if st.kind_rows:
                 # most rows first; ties by KINDS order, so the result is deterministic
-                kind = max(st.kind_rows, key=lambda k: (st.kind_rows[k], -KINDS.index(k)))  # type: ignore[arg-type]
+                kind = max(st.kind_rows, key=lambda k: (st.kind_rows[k], -KINDS.index(k)))
             else:
                 kind = "bytes"
             if st.present and st.min_count == st.max_count:

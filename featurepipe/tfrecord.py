@@ -107,7 +107,8 @@ class Record(NamedTuple):
 
     data: bytes
     path: str | None
-    index: int
+    # Shadows tuple.index on purpose: "index" is what users call it.
+    index: int  # type: ignore[assignment]
     offset: int
 
 
@@ -286,9 +287,14 @@ def detect_compression(source: str | os.PathLike[str] | bytes) -> Compression:
 def _sniff(head: bytes) -> Compression:
     if len(head) >= 2 and head[0] == 0x1F and head[1] == 0x8B:
         return "gzip"
-    if len(head) >= 2 and (head[0] & 0x0F) == 8 and (head[0] >> 4) <= 7:
-        if ((head[0] << 8) | head[1]) % 31 == 0 and not _header_verifies(head):
-            return "zlib"
+    if (
+        len(head) >= 2
+        and (head[0] & 0x0F) == 8  # CM = 8: deflate
+        and (head[0] >> 4) <= 7  # CINFO: window size up to 32 KiB
+        and ((head[0] << 8) | head[1]) % 31 == 0  # FCHECK
+        and not _header_verifies(head)
+    ):
+        return "zlib"
     return "none"
 
 
@@ -415,7 +421,7 @@ def iter_records(
             budget,
         ).records()
         return
-    for path in expand_paths(sources):  # type: ignore[arg-type]
+    for path in expand_paths(sources):
         with open(path, "rb") as fh:
             yield from _FrameReader(
                 fh, path, compression, verify_crc, on_corrupt, max_record_bytes, report, budget
@@ -737,6 +743,12 @@ class _FrameReader:
                 return False
         return True
 
+    def _bytes_left(self) -> int:
+        """Bytes from the current record to the end of the stream, as far as known."""
+        if self._known_size is not None:
+            return self._known_size - self._base
+        return len(self._buf)
+
     def _error(self, reason: str, length: int | None) -> DataError:
         left = len(self._buf)
         detail = {
@@ -760,8 +772,7 @@ class _FrameReader:
             ),
             "truncated_data": (
                 f"the file ends inside a {length}-byte record "
-                f"({max(0, (self._known_size - self._base if self._known_size is not None else left) - _HEADER_BYTES)}"
-                " data bytes present)"
+                f"({max(0, self._bytes_left() - _HEADER_BYTES)} data bytes present)"
             ),
             "truncated_footer": "the file ends inside the record's 4-byte data CRC",
             "bad_compressed_stream": (
@@ -885,7 +896,7 @@ class TFRecordWriter:
             if write_index:
                 raise ConfigError("`write_index=True` needs a path, not a file object.")
         else:
-            final = os.fspath(file)  # type: ignore[arg-type]
+            final = os.fspath(file)
             self._final = final
             self._owns = True
             if atomic:
@@ -938,7 +949,9 @@ class TFRecordWriter:
             out += self._z.flush(zlib.Z_FULL_FLUSH)
             self._since_flush = 0
             self._compressed_out += len(out)
-            self._access.append((self._compressed_out, self.bytes_written, self.records_written + 1))
+            # the next record starts at a point where decompression can begin
+            point = (self._compressed_out, self.bytes_written, self.records_written + 1)
+            self._access.append(point)
         else:
             self._compressed_out += len(out)
         if out:

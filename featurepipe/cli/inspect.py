@@ -328,7 +328,7 @@ def _verify(args: argparse.Namespace) -> int:
     from featurepipe.example import decode_example, decode_examples
     from featurepipe.tfrecord import CorruptionReport
 
-    files = []
+    files: list[dict[str, Any]] = []
     all_ok = True
     for path in _paths(args.paths):
         report = CorruptionReport()
