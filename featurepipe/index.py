@@ -467,7 +467,7 @@ def split_records(
     ...     w.write_many([b"r"] * 5)
     5
     >>> [[(r.start, r.stop) for r in part] for part in split_records(p, 2)]
-    [[(0, 3)], [(3, 5)]]
+    [[(0, 2)], [(2, 5)]]
     """
     if num_parts < 1:
         raise ConfigError(f"`num_parts` must be >= 1. Received: num_parts={num_parts}")
