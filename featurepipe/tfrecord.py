@@ -33,7 +33,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO, Literal, NamedTuple
+from typing import IO, Any, Literal, NamedTuple
 
 from featurepipe import _crc
 from featurepipe.compression import DecompressingReader
@@ -380,16 +380,11 @@ def read_records(
     >>> list(read_records(buf))
     [b'foo', b'bar']
     """
-    for rec in iter_records(
-        sources,
-        compression=compression,
-        verify_crc=verify_crc,
-        on_corrupt=on_corrupt,
-        max_corrupt=max_corrupt,
-        max_record_bytes=max_record_bytes,
-        report=report,
-    ):
-        yield rec.data
+    # The payload-only path: no Record tuple per record (about a fifth of the
+    # per-record cost when the compiled scanner does the rest).
+    yield from _read(
+        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report, False
+    )
 
 
 def iter_records(
@@ -403,6 +398,21 @@ def iter_records(
     report: CorruptionReport | None = None,
 ) -> Iterator[Record]:
     """Like `read_records`, but yield `Record` tuples with path, index and offset."""
+    yield from _read(
+        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report, True
+    )
+
+
+def _read(
+    sources: str | os.PathLike[str] | IO[bytes] | Iterable[str | os.PathLike[str]],
+    compression: str,
+    verify_crc: bool,
+    on_corrupt: str,
+    max_corrupt: int | None,
+    max_record_bytes: int,
+    report: CorruptionReport | None,
+    meta: bool,
+) -> Iterator[Any]:
     _check_read_args(compression, on_corrupt, max_corrupt, max_record_bytes)
     if report is None:
         report = CorruptionReport()
@@ -419,13 +429,13 @@ def iter_records(
             max_record_bytes,
             report,
             budget,
-        ).records()
+        ).records(meta)
         return
     for path in expand_paths(sources):
         with open(path, "rb") as fh:
             yield from _FrameReader(
                 fh, path, compression, verify_crc, on_corrupt, max_record_bytes, report, budget
-            ).records()
+            ).records(meta)
 
 
 def _check_read_args(
@@ -583,20 +593,24 @@ class _FrameReader:
 
     # -- main loop
 
-    def records(self) -> Iterator[Record]:
+    def records(self, meta: bool = True) -> Iterator[Any]:
+        """Yield `Record` tuples, or with ``meta=False`` the payloads alone."""
         scan = _scan_records
         path = self._path
         while True:
             self._fill(_CHUNK_BYTES)
             recs, pos, status = scan(self._buf, 0, self._verify, self._max)
             if recs:
-                off = self._base
-                idx = self._index
-                for data in recs:
-                    yield Record(data, path, idx, off)
-                    idx += 1
-                    off += len(data) + _FRAME_OVERHEAD
-                self._index = idx
+                if meta:
+                    off = self._base
+                    idx = self._index
+                    for data in recs:
+                        yield Record(data, path, idx, off)
+                        idx += 1
+                        off += len(data) + _FRAME_OVERHEAD
+                else:
+                    yield from recs
+                self._index += len(recs)
                 self._report.records_read += len(recs)
                 self._consume(pos)
             if status == _NEED_MORE:
