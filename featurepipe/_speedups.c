@@ -15,7 +15,8 @@
  *
  * CRC-32C uses the SSE4.2 crc32 instruction when the CPU has it (checked at
  * run time with cpuid; only the functions that use it are compiled for
- * SSE4.2), else a slicing-by-8 table.
+ * SSE4.2), else a slicing-by-8 table. FEATUREPIPE_NO_HW_CRC=1 in the
+ * environment at import forces the table (for tests).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -110,9 +111,11 @@ crc_sw(uint32_t crc, const unsigned char *p, size_t n)
  * table look-ups (one per register byte) with tables built at import time. */
 #define HW_LONG 8192
 #define HW_SHORT 256
+#define HW_TINY 64
 
 static uint32_t shift_long[4][256];
 static uint32_t shift_short[4][256];
+static uint32_t shift_tiny[4][256];
 static int have_hw_crc = 0;
 
 static void
@@ -150,45 +153,41 @@ crc_shift(uint32_t table[4][256], uint32_t crc)
            table[2][(crc >> 16) & 0xff] ^ table[3][crc >> 24];
 }
 
+/* One round over three adjacent blocks of BLK bytes at p: c0 continues the
+ * running register over the first, the other two start from 0 and are
+ * shifted in afterwards. */
+#define CRC_3WAY_ROUND(BLK, TABLE)                                                        \
+    do {                                                                                  \
+        uint64_t c1 = 0, c2 = 0;                                                          \
+        const unsigned char *end_ = p + (BLK);                                            \
+        do {                                                                              \
+            uint64_t a, b, d;                                                             \
+            memcpy(&a, p, 8);                                                             \
+            memcpy(&b, p + (BLK), 8);                                                     \
+            memcpy(&d, p + 2 * (BLK), 8);                                                 \
+            c0 = _mm_crc32_u64(c0, a);                                                    \
+            c1 = _mm_crc32_u64(c1, b);                                                    \
+            c2 = _mm_crc32_u64(c2, d);                                                    \
+            p += 8;                                                                       \
+        } while (p < end_);                                                               \
+        c0 = crc_shift(TABLE, (uint32_t)c0) ^ (uint32_t)c1;                               \
+        c0 = crc_shift(TABLE, (uint32_t)c0) ^ (uint32_t)c2;                               \
+        p += 2 * (BLK);                                                                   \
+        n -= 3 * (BLK);                                                                   \
+    } while (0)
+
 __attribute__((target("sse4.2"))) static uint32_t
 crc_hw(uint32_t crc, const unsigned char *p, size_t n)
 {
     uint64_t c0 = crc;
     while (n >= 3 * HW_LONG) {
-        uint64_t c1 = 0, c2 = 0;
-        const unsigned char *end = p + HW_LONG;
-        do {
-            uint64_t a, b, d;
-            memcpy(&a, p, 8);
-            memcpy(&b, p + HW_LONG, 8);
-            memcpy(&d, p + 2 * HW_LONG, 8);
-            c0 = _mm_crc32_u64(c0, a);
-            c1 = _mm_crc32_u64(c1, b);
-            c2 = _mm_crc32_u64(c2, d);
-            p += 8;
-        } while (p < end);
-        c0 = crc_shift(shift_long, (uint32_t)c0) ^ (uint32_t)c1;
-        c0 = crc_shift(shift_long, (uint32_t)c0) ^ (uint32_t)c2;
-        p += 2 * HW_LONG;
-        n -= 3 * HW_LONG;
+        CRC_3WAY_ROUND(HW_LONG, shift_long);
     }
     while (n >= 3 * HW_SHORT) {
-        uint64_t c1 = 0, c2 = 0;
-        const unsigned char *end = p + HW_SHORT;
-        do {
-            uint64_t a, b, d;
-            memcpy(&a, p, 8);
-            memcpy(&b, p + HW_SHORT, 8);
-            memcpy(&d, p + 2 * HW_SHORT, 8);
-            c0 = _mm_crc32_u64(c0, a);
-            c1 = _mm_crc32_u64(c1, b);
-            c2 = _mm_crc32_u64(c2, d);
-            p += 8;
-        } while (p < end);
-        c0 = crc_shift(shift_short, (uint32_t)c0) ^ (uint32_t)c1;
-        c0 = crc_shift(shift_short, (uint32_t)c0) ^ (uint32_t)c2;
-        p += 2 * HW_SHORT;
-        n -= 3 * HW_SHORT;
+        CRC_3WAY_ROUND(HW_SHORT, shift_short);
+    }
+    while (n >= 3 * HW_TINY) {
+        CRC_3WAY_ROUND(HW_TINY, shift_tiny);
     }
     while (n >= 8) {
         uint64_t a;
@@ -204,13 +203,26 @@ crc_hw(uint32_t crc, const unsigned char *p, size_t n)
     return c;
 }
 
+/* Masked CRC of a frame's 8 length bytes equals the stored 4 bytes? */
+__attribute__((target("sse4.2"))) static int
+header_ok_hw(const unsigned char *h)
+{
+    uint64_t a;
+    memcpy(&a, h, 8);
+    uint32_t c = ~(uint32_t)_mm_crc32_u64(0xffffffffu, a);
+    return ((c >> 15) | (c << 17)) + MASK_DELTA == load_le32(h + 8);
+}
+
 static void
 init_hw(void)
 {
     unsigned int a, b, c, d;
-    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2)) {
+    const char *off = getenv("FEATUREPIPE_NO_HW_CRC"); /* for tests of the table path */
+    if ((off == NULL || strcmp(off, "1") != 0) && __get_cpuid(1, &a, &b, &c, &d) &&
+        (c & bit_SSE4_2)) {
         build_shift_table(shift_long, HW_LONG);
         build_shift_table(shift_short, HW_SHORT);
+        build_shift_table(shift_tiny, HW_TINY);
         have_hw_crc = 1;
     }
 }
@@ -219,6 +231,14 @@ static inline uint32_t
 crc_raw(uint32_t crc, const unsigned char *p, size_t n)
 {
     return have_hw_crc ? crc_hw(crc, p, n) : crc_sw(crc, p, n);
+}
+
+static inline int header_ok_sw(const unsigned char *h);
+
+static inline int
+header_ok(const unsigned char *h)
+{
+    return have_hw_crc ? header_ok_hw(h) : header_ok_sw(h);
 }
 #else
 static const int have_hw_crc = 0;
@@ -230,6 +250,14 @@ static inline uint32_t
 crc_raw(uint32_t crc, const unsigned char *p, size_t n)
 {
     return crc_sw(crc, p, n);
+}
+
+static inline int header_ok_sw(const unsigned char *h);
+
+static inline int
+header_ok(const unsigned char *h)
+{
+    return header_ok_sw(h);
 }
 #endif
 
@@ -243,6 +271,12 @@ static inline uint32_t
 mask_crc(uint32_t crc)
 {
     return ((crc >> 15) | (crc << 17)) + MASK_DELTA;
+}
+
+static inline int
+header_ok_sw(const unsigned char *h)
+{
+    return mask_crc(crc32c_value(0, h, 8)) == load_le32(h + 8);
 }
 
 /* Records at least this large are checked (and copied) without the GIL. */
@@ -361,7 +395,7 @@ py_scan_records(PyObject *self, PyObject *args)
         }
         const unsigned char *h = buf + p;
         uint64_t length = load_le64(h);
-        if (mask_crc(crc32c_value(0, h, 8)) != load_le32(h + 8)) {
+        if (!header_ok(h)) {
             status = SCAN_LENGTH_CRC;
             break;
         }
@@ -447,9 +481,11 @@ enum { DEC_OK = 0, DEC_SLOW = 1, DEC_BAD = 2, DEC_NOMEM = 3 };
 typedef struct {
     char *name;          /* owned copy of the key bytes */
     Py_ssize_t name_len;
+    uint64_t head;       /* first (up to) 8 key bytes, zero-padded: compared first */
     PyObject *pyname;    /* str */
     int kind;
     Py_ssize_t last_row; /* last record that set this column; catches duplicates */
+    Py_ssize_t next;     /* column that followed this one last time, or -1 */
     PyObject *bytes_values; /* list, for KIND_BYTES */
     unsigned char *buf;  /* float32 / int64 values, little-endian */
     size_t buf_len, buf_cap;
@@ -464,11 +500,11 @@ typedef struct {
     Py_ssize_t *slots; /* open addressing: column index + 1, 0 = empty */
     size_t nslots;     /* power of two */
     Py_ssize_t nrows;
-    /* Features usually come in the same order in every record: guess the
-     * column of the k-th entry from the previous record. */
-    Py_ssize_t *order;
-    Py_ssize_t order_cap;
-    int mixed; /* set when the current record's kind clashes */
+    /* Features come in the same order in most records (sorted keys, with
+     * some missing): guess each entry's column as the one that followed the
+     * previous entry's column last time. */
+    Py_ssize_t first; /* column of the first entry last time, or -1 */
+    int mixed;        /* set when the current record's kind clashes */
 } Decoder;
 
 static uint64_t
@@ -496,7 +532,6 @@ decoder_free(Decoder *d)
     }
     free(d->cols);
     free(d->slots);
-    free(d->order);
 }
 
 static int
@@ -521,22 +556,69 @@ decoder_rehash(Decoder *d, size_t nslots)
     return 0;
 }
 
-/* Find the column for key, or create it. Returns NULL with *status set. */
-static Column *
-decoder_column(Decoder *d, const unsigned char *key, size_t klen, Py_ssize_t k, int *status)
+static inline uint64_t
+key_head(const unsigned char *key, size_t klen)
 {
-    if (k < d->order_cap && d->order[k] >= 0 && d->order[k] < d->ncols) {
-        Column *c = &d->cols[d->order[k]];
-        if ((size_t)c->name_len == klen && memcmp(c->name, key, klen) == 0) {
-            return c;
+    uint64_t h = 0;
+    memcpy(&h, key, klen < 8 ? klen : 8);
+    return h;
+}
+
+static inline int
+key_equal(const Column *c, const unsigned char *key, size_t klen, uint64_t head)
+{
+    if ((size_t)c->name_len != klen || c->head != head) {
+        return 0;
+    }
+    if (klen <= 8) {
+        return 1;
+    }
+    const unsigned char *a = (const unsigned char *)c->name + 8;
+    key += 8;
+    klen -= 8;
+    while (klen >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, key, 8);
+        if (x != y) {
+            return 0;
+        }
+        a += 8;
+        key += 8;
+        klen -= 8;
+    }
+    while (klen--) {
+        if (*a++ != *key++) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Find the column for key, or create it; prev is the previous entry's
+ * column in this record (-1 for the first). Returns NULL with *status set. */
+static Column *
+decoder_column(Decoder *d, const unsigned char *key, size_t klen, Py_ssize_t prev, int *status)
+{
+    Py_ssize_t *link = prev < 0 ? &d->first : &d->cols[prev].next;
+    uint64_t head = key_head(key, klen);
+    Py_ssize_t guess = *link;
+    if (guess >= 0) {
+        if (key_equal(&d->cols[guess], key, klen, head)) {
+            return &d->cols[guess];
+        }
+        /* The usual miss: the feature that came next last time is absent. */
+        guess = d->cols[guess].next;
+        if (guess >= 0 && key_equal(&d->cols[guess], key, klen, head)) {
+            *link = guess;
+            return &d->cols[guess];
         }
     }
     uint64_t h = hash_bytes(key, klen);
     size_t s = (size_t)h & (d->nslots - 1);
     Py_ssize_t idx = -1;
     while (d->slots[s]) {
-        Column *c = &d->cols[d->slots[s] - 1];
-        if ((size_t)c->name_len == klen && memcmp(c->name, key, klen) == 0) {
+        if (key_equal(&d->cols[d->slots[s] - 1], key, klen, head)) {
             idx = d->slots[s] - 1;
             break;
         }
@@ -564,11 +646,13 @@ decoder_column(Decoder *d, const unsigned char *key, size_t klen, Py_ssize_t k, 
             }
             d->cols = cols;
             d->cap = ncap;
+            link = prev < 0 ? &d->first : &d->cols[prev].next;
         }
         Column *c = &d->cols[d->ncols];
         memset(c, 0, sizeof(*c));
         c->pyname = pyname;
         c->last_row = -1;
+        c->next = -1;
         c->name = malloc(klen ? klen : 1);
         c->row_lengths = calloc((size_t)d->nrows ? (size_t)d->nrows : 1, sizeof(int64_t));
         c->present = calloc((size_t)d->nrows ? (size_t)d->nrows : 1, 1);
@@ -581,6 +665,7 @@ decoder_column(Decoder *d, const unsigned char *key, size_t klen, Py_ssize_t k, 
         }
         memcpy(c->name, key, klen);
         c->name_len = (Py_ssize_t)klen;
+        c->head = head;
         idx = d->ncols - 1;
         if ((size_t)d->ncols * 2 > d->nslots) {
             if (decoder_rehash(d, d->nslots * 2) < 0) {
@@ -591,23 +676,7 @@ decoder_column(Decoder *d, const unsigned char *key, size_t klen, Py_ssize_t k, 
             d->slots[s] = idx + 1;
         }
     }
-    if (k >= d->order_cap) {
-        Py_ssize_t ncap = d->order_cap ? 2 * d->order_cap : 64;
-        while (ncap <= k) {
-            ncap *= 2;
-        }
-        Py_ssize_t *order = realloc(d->order, (size_t)ncap * sizeof(Py_ssize_t));
-        if (order == NULL) {
-            *status = DEC_NOMEM;
-            return NULL;
-        }
-        for (Py_ssize_t i = d->order_cap; i < ncap; i++) {
-            order[i] = -1;
-        }
-        d->order = order;
-        d->order_cap = ncap;
-    }
-    d->order[k] = idx;
+    *link = idx;
     return &d->cols[idx];
 }
 
@@ -822,7 +891,7 @@ parse_example(Decoder *d, Py_ssize_t r, const unsigned char *p, const unsigned c
 {
     int status = DEC_OK;
     int seen_features = 0;
-    Py_ssize_t k = 0; /* entry number within the record */
+    Py_ssize_t prev = -1; /* column of the previous entry */
     while (p < end) {
         unsigned char tag = *p++;
         if (tag != 0x0a) {
@@ -874,7 +943,7 @@ parse_example(Decoder *d, Py_ssize_t r, const unsigned char *p, const unsigned c
             if (p + vlen != eend) {
                 return DEC_SLOW; /* fields after the value */
             }
-            Column *c = decoder_column(d, key, klen, k, &status);
+            Column *c = decoder_column(d, key, klen, prev, &status);
             if (c == NULL) {
                 return status;
             }
@@ -887,7 +956,7 @@ parse_example(Decoder *d, Py_ssize_t r, const unsigned char *p, const unsigned c
                 return status;
             }
             p = eend;
-            k++;
+            prev = c - d->cols;
         }
     }
     return DEC_OK;
@@ -942,6 +1011,7 @@ py_decode_columns(PyObject *self, PyObject *arg)
     Decoder d;
     memset(&d, 0, sizeof(d));
     d.nrows = nrows;
+    d.first = -1;
     PyObject *result = NULL;
     if (decoder_rehash(&d, 64) < 0) {
         PyErr_NoMemory();

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,7 +45,7 @@ def test_crc_known_vectors() -> None:
 
 @pytest.mark.parametrize(
     "n",
-    [0, 1, 7, 8, 9, 255, 767, 768, 769, 1000, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 13, 200_000],
+    [0, 1, 7, 8, 9, 191, 192, 193, 255, 600, 767, 768, 769, 1000, 24575, 24576, 24589, 200_000],
 )
 def test_crc_matches_package_at_block_boundaries(n: int) -> None:
     data = os.urandom(n)
@@ -61,6 +63,30 @@ def test_crc_matches_package_at_block_boundaries(n: int) -> None:
 def test_crc_chains_like_the_package(a: bytes, b: bytes) -> None:
     assert sp.crc32c(b, sp.crc32c(a)) == crc32c_pkg.crc32c(a + b)
     assert sp._crc32c_software(b, sp._crc32c_software(a)) == crc32c_pkg.crc32c(a + b)
+
+
+def test_table_crc_path_gives_the_same_results() -> None:
+    code = (
+        "import os, struct, crc32c\n"
+        "from featurepipe import _speedups as sp\n"
+        "assert sp.crc_backend == 'software', sp.crc_backend\n"
+        "for n in (0, 5, 8, 600, 70000):\n"
+        "    d = os.urandom(n)\n"
+        "    assert sp.crc32c(d) == crc32c.crc32c(d)\n"
+        "h = struct.pack('<Q', 3)\n"
+        "c = crc32c.crc32c(h); m = (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF\n"
+        "c2 = crc32c.crc32c(b'abc'); m2 = (((c2 >> 15) | (c2 << 17)) + 0xA282EAD8) & 0xFFFFFFFF\n"
+        "f = h + struct.pack('<I', m) + b'abc' + struct.pack('<I', m2)\n"
+        "assert sp.scan_records(f, 0, True, 9) == ([b'abc'], len(f), 0)\n"
+        "assert sp.scan_records(f[:8] + b'xxxx' + f[12:], 0, True, 9)[2] == 1\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, FEATUREPIPE_NO_HW_CRC="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
 
 
 def test_crc_rejects_bad_arguments() -> None:
