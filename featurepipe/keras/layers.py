@@ -168,14 +168,21 @@ def _width(spec: ColumnSpec) -> int:
 
 
 def _indicator(ids: Any, depth: int, mode: str, weights: Any) -> Any:
-    """Counts (or weight sums) of each id in ``[0, depth)`` per row; other ids are ignored."""
+    """Counts (or weight sums) of each id in ``[0, depth)`` per row; other ids are ignored.
+
+    Scatters into ``[batch, depth + 1]`` (invalid ids land in the extra last
+    column, which is cut off), so memory is ``batch * depth``, not
+    ``batch * ids * depth`` as a one-hot would need.
+    """
     valid = ops.logical_and(ids >= 0, ids < depth)
-    safe = ops.where(valid, ids, 0)
+    safe = ops.where(valid, ids, depth)
     w = ops.cast(valid, "float32")
     if weights is not None:
         w = w * weights
-    onehot = ops.one_hot(safe, depth, dtype="float32") * ops.expand_dims(w, -1)
-    out = ops.sum(onehot, axis=1)
+    shape = ops.shape(ids)
+    rows = ops.broadcast_to(ops.expand_dims(ops.arange(shape[0], dtype="int32"), 1), shape)
+    indices = ops.stack([ops.reshape(rows, (-1,)), ops.reshape(safe, (-1,))], axis=1)
+    out = ops.scatter(indices, ops.reshape(w, (-1,)), (shape[0], depth + 1))[:, :depth]
     if mode == "multi_hot":
         out = ops.minimum(out, 1.0)
     return out

@@ -312,3 +312,12 @@ def test_crossed_column_of_raw_keys_and_columns(
     ours = hashing.cross_ids(leaves, 10_007, hash_key=hash_key, dense=flags)
     assert ours.to_lists() == expected
     assert any(len(r) > 1 for r in expected)
+
+
+def test_keras_hashing_matches_hash_bucket(rng: np.random.Generator) -> None:
+    keras = pytest.importorskip("keras")
+    pool = [p for p in _string_pool(rng) if p]  # Keras hashes '' too; FC dense drops it
+    out = np.asarray(keras.layers.Hashing(num_bins=23)(tf.constant(pool))).reshape(-1)
+    assert hashing.hash_bucket(np.array(pool, dtype=object), 23).tolist() == out.tolist()
+    docs = np.asarray(keras.layers.Hashing(num_bins=3)(tf.constant(list("ABCDE")))).reshape(-1)
+    assert docs.tolist() == hashing.hash_bucket(list("ABCDE"), 3).tolist() == [1, 0, 1, 1, 2]

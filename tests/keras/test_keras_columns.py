@@ -85,6 +85,7 @@ def _specs() -> ColumnSpecs:
             EmbeddingColumn(city, 4, combiner="sqrtn"),
             IndicatorColumn(HashedColumn("city", 7), output_mode="multi_hot"),
             EmbeddingColumn(tags, 3, combiner="mean"),
+            IndicatorColumn(tags),
             IndicatorColumn(CrossedColumn(("city", xb), 11)),
         )
     )
@@ -149,7 +150,7 @@ def test_dense_features_matches_numpy(shards: list[str]) -> None:
             want = transform_features([spec], batch.columns, 25)[spec.name]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=spec.name)
     concat = np.asarray(DenseFeatures(specs)(inputs))
-    assert concat.shape == (25, 1 + 4 + 4 + 7 + 3 + 11)
+    assert concat.shape == (25, 1 + 4 + 4 + 7 + 3 + 10 + 11)
 
 
 def test_dense_features_rejects_bare_categorical() -> None:
