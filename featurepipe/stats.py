@@ -46,6 +46,8 @@ __all__ = [
     "StatisticsAccumulator",
     "StatsOptions",
     "compute_statistics",
+    "expand_sources",
+    "iter_batches",
     "json_float",
     "json_value",
 ]
@@ -495,20 +497,15 @@ def compute_statistics(
         ConfigError: bad options, or paths that match nothing.
     """
     from featurepipe.example import decode_examples
-    from featurepipe.tfrecord import expand_paths, iter_records
+    from featurepipe.tfrecord import iter_records
 
     opts = options if options is not None else StatsOptions()
-    names: tuple[str, ...] = ()
-    if isinstance(sources, (str, os.PathLike)) or (
-        not hasattr(sources, "read") and isinstance(sources, Iterable)
-    ):
-        names = tuple(expand_paths(sources))
-        sources = list(names)
+    names, sources = expand_sources(sources)
     acc = StatisticsAccumulator(opts)
     done = 0
     nbytes = 0
     records = iter_records(sources, **read_options)
-    for path, first_index, batch in _batches(records, opts.batch_size):
+    for path, first_index, batch in iter_batches(records, opts.batch_size):
         acc.add(decode_examples(batch, path=path, first_index=first_index))
         done += len(batch)
         nbytes += sum(map(len, batch))
@@ -517,8 +514,41 @@ def compute_statistics(
     return acc.extract(names)
 
 
-def _batches(records: Iterable[Any], size: int) -> Iterator[tuple[str | None, int, list[bytes]]]:
-    """Groups records into batches of one file each, with the index of the first."""
+def expand_sources(sources: Any) -> tuple[tuple[str, ...], Any]:
+    """Expands paths and globs once; returns ``(file names, what to read)``.
+
+    Args:
+        sources: paths, globs, a list of them, or a binary file object.
+
+    Returns:
+        The sorted file names (empty for a file object) and the sources to
+        pass to `featurepipe.tfrecord.iter_records`.
+
+    Raises:
+        ConfigError: if a pattern matches nothing.
+    """
+    from featurepipe.tfrecord import expand_paths
+
+    if isinstance(sources, (str, os.PathLike)) or (
+        not hasattr(sources, "read") and isinstance(sources, Iterable)
+    ):
+        names = tuple(expand_paths(sources))
+        return names, list(names)
+    return (), sources
+
+
+def iter_batches(
+    records: Iterable[Any], size: int
+) -> Iterator[tuple[str | None, int, list[bytes]]]:
+    """Groups `featurepipe.tfrecord.Record` items into batches of one file each.
+
+    Args:
+        records: `Record` tuples (``iter_records`` output).
+        size: the most records per batch.
+
+    Yields:
+        ``(path, index of the first record in its file, payloads)``.
+    """
     batch: list[bytes] = []
     path: str | None = None
     first = 0

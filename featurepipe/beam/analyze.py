@@ -1,0 +1,434 @@
+"""Beam transforms of ``featurepipe analyze``: vocabularies, quantiles, moments, statistics.
+
+`AnalyzeDataset` reads TFRecord shards (`ReadTFRecordBatches`: featurepipe's
+own reader over Beam's ``FileSystems``, ``batch_size`` records per element),
+decodes each batch into columns, and computes what the `AnalyzerRequest` list
+asks for, then writes the artifact directory of `featurepipe.analysis`. Every
+algorithm is the core's: each CombineFn below is a thin wrapper around a core
+accumulator (`featurepipe.analyzers`), so the Beam job and
+`featurepipe.analysis.analyze_records` give identical vocabularies, moments
+equal to rounding and quantile boundaries within ``eps``.
+
+Vocabularies are counted with a combine keyed on ``(request, value)``, so no
+worker holds a dict of every distinct value; only the final, filtered list of
+one vocabulary (what its file holds) meets in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import Metrics
+from apache_beam.transforms import combiners
+
+from featurepipe.analysis import (
+    Analysis,
+    AnalyzerRequest,
+    check_column_kind,
+    quantiles_result,
+    vocabulary_result,
+    write_vocabulary_files,
+)
+from featurepipe.analyzers import MomentsAccumulator, QuantileSketch, vocabulary_order_key
+from featurepipe.errors import DataError
+from featurepipe.example import decode_examples
+from featurepipe.stats import StatisticsAccumulator, StatsOptions
+from featurepipe.tfrecord import iter_records
+
+__all__ = ["AccumulatorCombineFn", "AnalyzeDataset", "ReadTFRecordBatches"]
+
+_NS = "featurepipe.analyze"
+_RAW = CompressionTypes.UNCOMPRESSED
+
+
+class AccumulatorCombineFn(beam.CombineFn):  # type: ignore[misc]
+    """A CombineFn around any featurepipe accumulator (``add`` / ``merge`` / ``extract``).
+
+    Args:
+        factory: a picklable zero-argument callable that creates an accumulator,
+            e.g. ``functools.partial(QuantileSketch, 0.01)``.
+        extract: turns the final accumulator into the output. Defaults to
+            returning the accumulator itself.
+    """
+
+    def __init__(self, factory: Callable[[], Any], extract: Callable[[Any], Any] | None = None):
+        self._factory = factory
+        self._extract = extract
+
+    def create_accumulator(self) -> Any:
+        return self._factory()
+
+    def add_input(self, acc: Any, element: Any) -> Any:
+        acc.add(element)
+        return acc
+
+    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
+        it = iter(accumulators)
+        first = next(it)
+        for other in it:
+            first.merge(other)
+        return first
+
+    def extract_output(self, acc: Any) -> Any:
+        return acc if self._extract is None else self._extract(acc)
+
+
+class _ReadBatchesFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, batch_size: int, compression: str, verify_crc: bool) -> None:
+        self._batch_size = batch_size
+        self._compression = compression
+        self._verify_crc = verify_crc
+        self._records = Metrics.counter(_NS, "records_read")
+
+    def process(self, path: str) -> Iterator[tuple[str, int, list[bytes]]]:
+        with FileSystems.open(path, compression_type=_RAW) as f:
+            batch: list[bytes] = []
+            first = 0
+            records = iter_records(
+                f,
+                compression=self._compression,  # type: ignore[arg-type]
+                verify_crc=self._verify_crc,
+            )
+            for rec in records:
+                if not batch:
+                    first = rec.index
+                batch.append(rec.data)
+                if len(batch) >= self._batch_size:
+                    self._records.inc(len(batch))
+                    yield path, first, batch
+                    batch = []
+            if batch:
+                self._records.inc(len(batch))
+                yield path, first, batch
+
+
+class ReadTFRecordBatches(beam.PTransform):  # type: ignore[misc]
+    """Reads TFRecord files into ``(path, first_record_index, [payload, ...])`` batches.
+
+    Files go through Beam's ``FileSystems`` (local, ``gs://``, ``s3://``) and
+    featurepipe's reader (both CRCs verified, compression sniffed from the
+    first bytes); each file is read by one worker, in batches of
+    ``batch_size`` records to keep per-element overhead low.
+
+    Args:
+        inputs: file paths or globs (expanded when the pipeline is built).
+        batch_size: records per element. Defaults to `1024`.
+        compression: ``"auto"``, ``"none"``, ``"gzip"`` or ``"zlib"``. Defaults to `"auto"`.
+        verify_crc: verify data CRCs. Defaults to `True`.
+    """
+
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        *,
+        batch_size: int = 1024,
+        compression: str = "auto",
+        verify_crc: bool = True,
+    ) -> None:
+        super().__init__()
+        self.inputs = list(inputs)
+        self.batch_size = batch_size
+        self.compression = compression
+        self.verify_crc = verify_crc
+
+    def expand(self, pbegin: Any) -> Any:
+        from featurepipe.beam.convert import expand_inputs
+
+        files = expand_inputs(self.inputs)
+        return (
+            pbegin
+            | "Files" >> beam.Create(files)
+            | "Spread" >> beam.Reshuffle()
+            | "Read"
+            >> beam.ParDo(_ReadBatchesFn(self.batch_size, self.compression, self.verify_crc))
+        )
+
+
+def _decode(element: tuple[str, int, list[bytes]]) -> tuple[str, Any]:
+    path, first, batch = element
+    return path, decode_examples(batch, path=path, first_index=first)
+
+
+def _numeric_values(
+    element: tuple[str, Any], requests: Sequence[AnalyzerRequest]
+) -> Iterator[tuple[str, Any]]:
+    path, batch = element
+    for r in requests:
+        column = batch.columns.get(r.key)
+        if column is None or column.kind is None or not column.values.size:
+            continue
+        check_column_kind(r, column.kind, path)
+        yield r.id, column.values
+
+
+def _vocabulary_pairs(
+    element: tuple[str, Any], requests: Sequence[AnalyzerRequest]
+) -> Iterator[tuple[tuple[str, bytes | int], int]]:
+    path, batch = element
+    for r in requests:
+        column = batch.columns.get(r.key)
+        if column is None or column.kind is None or not column.values.size:
+            continue
+        check_column_kind(r, column.kind, path)
+        for value, count in Counter(column.values.tolist()).items():
+            yield (r.id, value), count
+
+
+class _VocabularySizeFn(beam.CombineFn):  # type: ignore[misc]
+    """(num_distinct, total, kinds) of one vocabulary's ``(value, count)`` pairs."""
+
+    def create_accumulator(self) -> tuple[int, int, frozenset[str]]:
+        return 0, 0, frozenset()
+
+    def add_input(self, acc: Any, element: tuple[bytes | int, int]) -> Any:
+        kind = "int64" if isinstance(element[0], int) else "bytes"
+        return acc[0] + 1, acc[1] + element[1], acc[2] | {kind}
+
+    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
+        n, t, k = 0, 0, frozenset[str]()
+        for a in accumulators:
+            n, t, k = n + a[0], t + a[1], k | a[2]
+        return n, t, k
+
+    def extract_output(self, acc: Any) -> Any:
+        return acc
+
+
+def _finish_vocabulary(
+    kept: list[tuple[bytes | int, int]],
+    sizes: tuple[int, int, frozenset[str]],
+    *,
+    request: AnalyzerRequest,
+    number: int,
+    output_dir: str,
+) -> tuple[str, dict[str, Any]]:
+    num_distinct, total, kinds = sizes
+    if len(kinds) > 1:
+        raise DataError(
+            f"feature {request.key!r} has both int64 and bytes values; one feature needs one "
+            "kind for an analysis",
+            reason="mixed_kind",
+        )
+    kind = next(iter(kinds)) if kinds else None
+    vocab = vocabulary_result(
+        request.key, kind, kept, request, num_distinct=num_distinct, total=total
+    )
+    meta = write_vocabulary_files(
+        vocab, output_dir, number, opener=_beam_create, join=FileSystems.join
+    )
+    return request.key, meta
+
+
+def _write_index(
+    _: Any,
+    *,
+    output_dir: str,
+    requests: Sequence[AnalyzerRequest],
+    eps: float,
+    sources: Sequence[str],
+    num_examples: int,
+    quantiles: dict[str, Any],
+    moments: dict[str, Any],
+    vocab_files: dict[str, Any],
+    statistics: Any,
+) -> str:
+    by_id = {r.id: r for r in requests}
+    q_results = {}
+    m_results = {}
+    for r in requests:
+        if r.analyzer == "quantiles":
+            sketch = quantiles.get(r.id) or QuantileSketch(eps)
+            q_results[(r.key, int(r.num_bins or 1))] = quantiles_result(by_id[r.id], sketch)
+        elif r.analyzer == "moments":
+            m_results[r.key] = (moments.get(r.id) or MomentsAccumulator()).extract()
+    stats_doc = None
+    if statistics is not None:
+        stats_doc = statistics.extract(sources).to_json()
+    analysis = Analysis(
+        requests=tuple(requests),
+        num_examples=num_examples,
+        quantiles=q_results,
+        moments_by_key=m_results,
+        statistics=stats_doc,
+    )
+    analysis.save_index(output_dir, vocab_files, opener=_beam_create, join=FileSystems.join)
+    return FileSystems.join(output_dir, "analysis.json")
+
+
+class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
+    """Computes analyzer results over TFRecord shards and writes the artifact directory.
+
+    Applied to a pipeline (``p | AnalyzeDataset(...)``); the output is a
+    one-element PCollection holding the path of ``analysis.json``, which is
+    written last.
+
+    Args:
+        inputs: TFRecord paths or globs.
+        requests: what to compute (`featurepipe.analysis.load_requests`).
+        output_dir: the artifact directory (any Beam filesystem).
+        eps: rank error of the quantile sketches. Defaults to `0.01`.
+        batch_size: records per element. Defaults to `1024`.
+        statistics: also write ``statistics.json``. Defaults to `True`.
+        compression: input compression, ``"auto"`` to sniff. Defaults to `"auto"`.
+    """
+
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        requests: Sequence[AnalyzerRequest],
+        output_dir: str,
+        *,
+        eps: float = 0.01,
+        batch_size: int = 1024,
+        statistics: bool = True,
+        compression: str = "auto",
+    ) -> None:
+        super().__init__()
+        QuantileSketch(eps)  # validates eps
+        self.inputs = list(inputs)
+        self.requests = tuple(sorted(requests, key=lambda r: r.id))
+        self.output_dir = output_dir
+        self.eps = eps
+        self.batch_size = batch_size
+        self.statistics = statistics
+        self.compression = compression
+
+    def expand(self, pbegin: Any) -> Any:
+        from featurepipe.beam.convert import expand_inputs
+
+        sources = expand_inputs(self.inputs)
+        vocab_reqs = [r for r in self.requests if r.analyzer == "vocabulary"]
+        q_reqs = [r for r in self.requests if r.analyzer == "quantiles"]
+        m_reqs = [r for r in self.requests if r.analyzer == "moments"]
+        _mkdirs(self.output_dir)
+
+        batches = (
+            pbegin
+            | "ReadBatches" >> ReadTFRecordBatches(
+                sources, batch_size=self.batch_size, compression=self.compression
+            )
+            | "Decode" >> beam.Map(_decode)
+        )
+
+        quantiles = (
+            batches
+            | "QuantileValues" >> beam.FlatMap(_numeric_values, q_reqs)
+            | "Sketch" >> beam.CombinePerKey(
+                AccumulatorCombineFn(functools.partial(QuantileSketch, self.eps))
+            )
+        )
+        moments = (
+            batches
+            | "MomentValues" >> beam.FlatMap(_numeric_values, m_reqs)
+            | "Moments" >> beam.CombinePerKey(AccumulatorCombineFn(MomentsAccumulator))
+        )
+
+        vocab_files: Any = pbegin | "NoVocabularies" >> beam.Create([])
+        if vocab_reqs:
+            counts = (
+                batches
+                | "VocabularyPairs" >> beam.FlatMap(_vocabulary_pairs, vocab_reqs)
+                | "CountPerValue" >> beam.CombinePerKey(sum)
+            )
+            index = {r.id: i for i, r in enumerate(vocab_reqs)}
+            parts = counts | "ByVocabulary" >> beam.Partition(
+                _PartitionByRequest(index), len(vocab_reqs)
+            )
+            metas = []
+            for i, (r, part) in enumerate(zip(vocab_reqs, parts, strict=True)):
+                pairs = part | f"Pairs{i}" >> beam.Map(lambda kv: (kv[0][1], kv[1]))
+                sizes = pairs | f"Sizes{i}" >> beam.CombineGlobally(_VocabularySizeFn())
+                frequent = pairs | f"MinFrequency{i}" >> beam.Filter(
+                    lambda vc, m=r.min_frequency: vc[1] >= m
+                )
+                if r.top_k is None:
+                    kept = frequent | f"All{i}" >> combiners.ToList()
+                else:
+                    kept = frequent | f"TopK{i}" >> combiners.Top.Of(
+                        r.top_k, key=vocabulary_order_key, reverse=True
+                    )
+                metas.append(
+                    kept
+                    | f"Write{i}" >> beam.Map(
+                        _finish_vocabulary,
+                        beam.pvalue.AsSingleton(sizes),
+                        request=r,
+                        number=i,
+                        output_dir=self.output_dir,
+                    )
+                )
+            vocab_files = tuple(metas) | "VocabularyFiles" >> beam.Flatten()
+
+        if self.statistics:
+            stats = (
+                batches
+                | "Batches" >> beam.Map(lambda pair: pair[1])
+                | "Statistics" >> beam.CombineGlobally(
+                    AccumulatorCombineFn(
+                        functools.partial(StatisticsAccumulator, StatsOptions(eps=self.eps))
+                    )
+                )
+            )
+        else:
+            stats = pbegin | "NoStatistics" >> beam.Create([None])
+        num_examples = (
+            batches
+            | "Rows" >> beam.Map(lambda pair: pair[1].num_rows)
+            | "CountRows" >> beam.CombineGlobally(sum)
+        )
+        return (
+            pbegin
+            | "Once" >> beam.Create([None])
+            | "WriteIndex" >> beam.Map(
+                _write_index,
+                output_dir=self.output_dir,
+                requests=self.requests,
+                eps=self.eps,
+                sources=sources,
+                num_examples=beam.pvalue.AsSingleton(num_examples),
+                quantiles=beam.pvalue.AsDict(quantiles),
+                moments=beam.pvalue.AsDict(moments),
+                vocab_files=beam.pvalue.AsDict(vocab_files),
+                statistics=beam.pvalue.AsSingleton(stats, default_value=None),
+            )
+        )
+
+
+class _PartitionByRequest(beam.PartitionFn):  # type: ignore[misc]
+    def __init__(self, index: dict[str, int]) -> None:
+        self._index = index
+
+    def partition_for(self, element: Any, num_partitions: int, *args: Any, **kw: Any) -> int:
+        return self._index[element[0][0]]
+
+
+def _mkdirs(path: str) -> None:
+    if not FileSystems.exists(path):
+        FileSystems.mkdirs(path)
+
+
+class _BeamWriter:
+    """``FileSystems.create`` as a context manager (what `Analysis.save_index` expects)."""
+
+    def __init__(self, path: str) -> None:
+        self._f = FileSystems.create(path, compression_type=_RAW)
+
+    def write(self, data: bytes) -> int:
+        self._f.write(data)
+        return len(data)
+
+    def __enter__(self) -> _BeamWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+
+def _beam_create(path: str) -> _BeamWriter:
+    return _BeamWriter(path)
