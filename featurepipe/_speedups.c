@@ -969,7 +969,7 @@ column_to_tuple(Column *c, Py_ssize_t nrows)
     if (c->kind == KIND_BYTES && c->bytes_values != NULL) {
         values = c->bytes_values;
         Py_INCREF(values);
-    } else if (c->kind == KIND_BYTES || c->kind == KIND_NONE) {
+    } else if (c->kind == KIND_BYTES) {
         values = PyList_New(0);
     } else {
         values = PyBytes_FromStringAndSize((const char *)c->buf, (Py_ssize_t)c->buf_len);
@@ -1076,8 +1076,10 @@ static PyMethodDef methods[] = {
     {"decode_columns", py_decode_columns, METH_O,
      "decode_columns(records) -> (columns | None, err_record, err_reason)\n\n"
      "Decode serialized tf.Examples into columns: name -> (kind, values,\n"
-     "row_lengths, present, kindless). err_reason: 'slow_path', 'not_an_example'\n"
-     "or 'mixed_kind' for record err_record (columns is then None)."},
+     "row_lengths, present, kindless); kind 0 none, 1 bytes (values: list of\n"
+     "bytes), 2 float (LE float32 bytes), 3 int64 (LE int64 bytes; b'' for kind 0).\n"
+     "err_reason: 'slow_path', 'not_an_example' or 'mixed_kind' for record\n"
+     "err_record (columns is then None)."},
     {NULL, NULL, 0, NULL},
 };
 

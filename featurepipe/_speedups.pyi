@@ -38,7 +38,7 @@ def decode_columns(
 
     Each column is ``(kind, values, row_lengths, present, kindless)``: kind 0
     (no list set anywhere), 1 bytes, 2 float, 3 int64; values a list of bytes
-    (kind 1; an empty list for kind 0) or little-endian float32 / int64 bytes;
+    (kind 1) or little-endian float32 / int64 bytes (kinds 2 / 3; ``b""`` for kind 0);
     row_lengths little-endian int64 per record; present and kindless one byte
     (0/1) per record. On a record it will not decode returns
     ``(None, index, reason)`` with reason ``"slow_path"`` (decode it with

@@ -271,8 +271,10 @@ def _ref_columns(records: Sequence[bytes]) -> tuple[dict[str, Any] | None, int, 
     out: dict[str, Any] = {}
     for name, col in cols.items():
         kind, vals = col["kind"], col["values"]
-        if kind == 2:
-            packed: Any = struct.pack(f"<{len(vals)}f", *vals)
+        if kind == 0:
+            packed: Any = b""
+        elif kind == 2:
+            packed = struct.pack(f"<{len(vals)}f", *vals)
         elif kind == 3:
             packed = struct.pack(f"<{len(vals)}q", *vals)
         else:
@@ -295,9 +297,24 @@ def _parses(rec: bytes) -> bool:
     return True
 
 
+def _lead_decode() -> Callable[[Sequence[bytes]], tuple[Any, int, str]] | None:
+    try:
+        from featurepipe import example
+    except ImportError:
+        return None
+    fn: Callable[[Sequence[bytes]], tuple[Any, int, str]] | None = getattr(
+        example, "_decode_columns_py", None
+    )
+    return fn
+
+
 def _check_decode(records: list[bytes]) -> tuple[Any, int, str]:
+    """C result == independent reference; C errors only where protobuf agrees."""
     got: tuple[Any, int, str] = sp.decode_columns(records)
     cols, err, reason = got
+    lead = _lead_decode()
+    if reason != "slow_path" and lead is not None:
+        assert lead(records) == got  # the project's pure-Python path
     if reason == "":
         assert err == -1
         assert got == _ref_columns(records)
@@ -382,7 +399,7 @@ def test_decode_columns_empty_and_kindless() -> None:
     rec = ex.SerializeToString()
     cols, _, reason = _check_decode([b"", rec, rec])
     assert reason == ""
-    assert cols["k"] == (0, [], bytes(24), b"\0\0\0", b"\0\1\1")
+    assert cols["k"] == (0, b"", bytes(24), b"\0\0\0", b"\0\1\1")
 
 
 def test_decode_columns_mixed_kind() -> None:
