@@ -63,18 +63,37 @@ def add_arguments(parser: argparse.ArgumentParser, *, cli: bool = False) -> None
     opt("no_statistics", action="store_true", help="skip statistics.json")
 
 
-def read_spec(path: str) -> list[Any]:
-    """Reads the analyzer requests of a spec file (through Beam's FileSystems when present)."""
-    from featurepipe.analysis import load_requests
+def read_spec(path: str, *, beam_filesystems: bool = True) -> list[Any]:
+    """Reads the analyzer requests of a spec file.
 
+    Args:
+        path: the spec file.
+        beam_filesystems: open it through Beam's FileSystems (``gs://`` ...)
+            when Beam is installed; else a local file. Defaults to `True`.
+
+    Returns:
+        The `featurepipe.analysis.AnalyzerRequest` list.
+
+    Raises:
+        featurepipe.errors.ConfigError: a missing file or an invalid spec.
+    """
+    from featurepipe.analysis import load_requests
+    from featurepipe.errors import ConfigError
+
+    if beam_filesystems:
+        try:
+            from apache_beam.io.filesystem import CompressionTypes
+            from apache_beam.io.filesystems import FileSystems
+        except ImportError:
+            beam_filesystems = False
     try:
-        from apache_beam.io.filesystem import CompressionTypes
-        from apache_beam.io.filesystems import FileSystems
-    except ImportError:  # the local engine needs no Beam
+        if beam_filesystems:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                return load_requests(f.read().decode("utf-8"))
         with open(path, encoding="utf-8") as f:
             return load_requests(f.read())
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return load_requests(f.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"Cannot read the analysis spec. Received: spec={path!r} ({e})") from e
 
 
 def run_with_args(args: argparse.Namespace, pipeline_args: list[str]) -> str:

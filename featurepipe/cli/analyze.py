@@ -1,0 +1,138 @@
+"""``featurepipe analyze``: vocabularies, quantile boundaries and moments of TFRecord shards.
+
+Runs the Beam job of :mod:`pipelines.analyze` (Beam is imported only when the
+command runs), or with ``--local`` the same analysis in this process without
+Beam. Both write the same artifact directory (see `featurepipe.analysis`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from featurepipe.cli._common import EXIT_OK, print_json
+
+__all__ = ["add_parser"]
+
+_DESCRIPTION = """\
+Compute what column specs need from the data — vocabularies (top_k,
+min_frequency, with frequencies), quantile bucket boundaries (num_bins) and
+moments (mean, variance, min, max) — plus statistics of every feature, on
+Apache Beam (the DirectRunner here; Dataflow, Flink or Spark with Beam
+options) or, with --local, in this process. Writes DIR/analysis.json (last),
+DIR/statistics.json and one DIR/vocab-NNN-KEY.txt (+ .freq.txt) per vocabulary.
+--spec is featurepipe column specs JSON, or {"format_version": 1, "analyzers":
+[{"analyzer": "vocabulary", "key": "city", "top_k": 1000}, ...]}.
+"""
+
+_EXAMPLE = """\
+examples:
+  featurepipe analyze 'out/train-*.tfrecord.gz' --spec specs.json --output artifacts/
+  featurepipe analyze 'out/train-*' --spec specs.json --output artifacts/ --local
+  featurepipe analyze 'out/train-*' --spec specs.json --output artifacts/ \\
+      --direct-running-mode multi_processing --direct-num-workers 2
+  featurepipe analyze 'gs://b/tfr/train-*' --spec specs.json --output gs://b/artifacts \\
+      --runner DataflowRunner --beam-options "--project P --region R --temp_location gs://b/tmp"
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    """Registers the ``analyze`` verb.
+
+    Args:
+        subparsers: the object ``add_subparsers()`` returned for ``featurepipe``.
+    """
+    from pipelines.analyze import add_arguments
+
+    p = subparsers.add_parser(
+        "analyze",
+        help="vocabularies, quantile boundaries, moments of TFRecords (Beam or --local)",
+        description=_DESCRIPTION,
+        epilog=_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(p, cli=True)
+    p.add_argument(
+        "--local", action="store_true", help="run in this process, without Beam (data that fits)"
+    )
+    p.add_argument("--runner", default=None, help="Beam runner (default DirectRunner)")
+    p.add_argument(
+        "--direct-running-mode",
+        "--direct_running_mode",
+        dest="direct_running_mode",
+        choices=("in_memory", "multi_threading", "multi_processing"),
+        default=None,
+        help="DirectRunner mode",
+    )
+    p.add_argument(
+        "--direct-num-workers",
+        "--direct_num_workers",
+        dest="direct_num_workers",
+        type=int,
+        default=None,
+        help="DirectRunner workers",
+    )
+    p.add_argument(
+        "--beam-options",
+        "--beam_options",
+        dest="beam_options",
+        default="",
+        metavar="'--OPT VALUE ...'",
+        help="more Beam pipeline options, as one quoted string",
+    )
+    p.add_argument("--json", action="store_true", help="print analysis.json on stdout")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from featurepipe.analysis import ANALYSIS_FILE, analyze_records
+    from featurepipe.errors import ConfigError
+    from pipelines.analyze import read_spec
+
+    if not 0.0 < args.eps < 1.0:
+        raise ConfigError(f"`--eps` must be in the open interval (0, 1). Received: eps={args.eps}")
+    if args.local:
+        import os
+
+        requests = read_spec(args.spec, beam_filesystems=False)
+        result = analyze_records(
+            args.input,
+            requests,
+            eps=args.eps,
+            batch_size=max(args.batch_size, 1),
+            statistics=not args.no_statistics,
+            compression=args.compression,
+        )
+        result.save(args.output)
+        written = os.path.join(args.output, ANALYSIS_FILE)
+    else:
+        from pipelines.analyze import run_with_args
+
+        beam_args = shlex.split(args.beam_options or "")
+        if args.runner:
+            beam_args.append(f"--runner={args.runner}")
+        if args.direct_running_mode:
+            beam_args.append(f"--direct_running_mode={args.direct_running_mode}")
+        if args.direct_num_workers:
+            beam_args.append(f"--direct_num_workers={args.direct_num_workers}")
+        written = run_with_args(args, beam_args)
+    if args.json:
+        print_json(_read_json(written, beam_filesystems=not args.local))
+    else:
+        print(f"wrote {written}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _read_json(path: str, *, beam_filesystems: bool) -> Any:
+    import json
+
+    if not beam_filesystems:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return json.loads(f.read().decode("utf-8"))
