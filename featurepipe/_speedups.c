@@ -556,11 +556,24 @@ decoder_rehash(Decoder *d, size_t nslots)
     return 0;
 }
 
+/* The first min(klen, 8) key bytes as a number; `end` bounds what may be
+ * read. One whole load where 8 bytes are readable (a byte-wise copy through
+ * memory would stall on store forwarding). */
 static inline uint64_t
-key_head(const unsigned char *key, size_t klen)
+key_head(const unsigned char *key, size_t klen, const unsigned char *end)
 {
-    uint64_t h = 0;
-    memcpy(&h, key, klen < 8 ? klen : 8);
+    uint64_t h;
+    if (end - key >= 8) {
+        h = load_le64(key);
+        if (klen < 8) {
+            h &= ((uint64_t)1 << (8 * klen)) - 1;
+        }
+    } else {
+        h = 0;
+        for (size_t i = 0; i < klen && i < 8; i++) {
+            h |= (uint64_t)key[i] << (8 * i);
+        }
+    }
     return h;
 }
 
@@ -598,10 +611,11 @@ key_equal(const Column *c, const unsigned char *key, size_t klen, uint64_t head)
 /* Find the column for key, or create it; prev is the previous entry's
  * column in this record (-1 for the first). Returns NULL with *status set. */
 static Column *
-decoder_column(Decoder *d, const unsigned char *key, size_t klen, Py_ssize_t prev, int *status)
+decoder_column(Decoder *d, const unsigned char *key, size_t klen, const unsigned char *end,
+               Py_ssize_t prev, int *status)
 {
     Py_ssize_t *link = prev < 0 ? &d->first : &d->cols[prev].next;
-    uint64_t head = key_head(key, klen);
+    uint64_t head = key_head(key, klen, end);
     Py_ssize_t guess = *link;
     if (guess >= 0) {
         if (key_equal(&d->cols[guess], key, klen, head)) {
@@ -943,7 +957,7 @@ parse_example(Decoder *d, Py_ssize_t r, const unsigned char *p, const unsigned c
             if (p + vlen != eend) {
                 return DEC_SLOW; /* fields after the value */
             }
-            Column *c = decoder_column(d, key, klen, prev, &status);
+            Column *c = decoder_column(d, key, klen, end, prev, &status);
             if (c == NULL) {
                 return status;
             }
