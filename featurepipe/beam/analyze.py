@@ -9,9 +9,13 @@ accumulator (`featurepipe.analyzers`), so the Beam job and
 `featurepipe.analysis.analyze_records` give identical vocabularies, moments
 equal to rounding and quantile boundaries within ``eps``.
 
-Vocabularies are counted with a combine keyed on ``(request, value)``, so no
-worker holds a dict of every distinct value; only the final, filtered list of
-one vocabulary (what its file holds) meets in one place.
+Vocabularies are counted with a combine keyed on the value: each worker counts
+a bundle's values, split into ``vocabulary_shards`` parts by a stable hash of
+the value, and a ``CombinePerKey`` adds the counts of each part, so no worker
+holds a dict of every distinct value. Each part then keeps its own ``top_k``
+(the global top ``k`` is inside the union of the parts' top ``k``), and only
+the final, filtered list of one vocabulary (what its file holds) meets in one
+place.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
-from apache_beam.transforms import combiners
+from apache_beam.transforms.window import GlobalWindows
 
 from featurepipe.analysis import (
     Analysis,
@@ -35,7 +40,12 @@ from featurepipe.analysis import (
     vocabulary_result,
     write_vocabulary_files,
 )
-from featurepipe.analyzers import MomentsAccumulator, QuantileSketch, vocabulary_order_key
+from featurepipe.analyzers import (
+    MomentsAccumulator,
+    QuantileSketch,
+    hash_values,
+    sort_vocabulary,
+)
 from featurepipe.errors import DataError
 from featurepipe.example import decode_examples
 from featurepipe.stats import StatisticsAccumulator, StatsOptions
@@ -167,48 +177,110 @@ def _numeric_values(
         yield r.id, column.values
 
 
-def _vocabulary_pairs(
-    element: tuple[str, Any], requests: Sequence[AnalyzerRequest]
-) -> Iterator[tuple[tuple[str, bytes | int], int]]:
-    path, batch = element
-    for r in requests:
-        column = batch.columns.get(r.key)
-        if column is None or column.kind is None or not column.values.size:
-            continue
-        check_column_kind(r, column.kind, path)
-        for value, count in Counter(column.values.tolist()).items():
-            yield (r.id, value), count
+class _CountVocabularyFn(beam.DoFn):  # type: ignore[misc]
+    """Counts vocabulary values per bundle, split into shards by a stable hash of the value.
+
+    Emits ``((request id, shard), Counter)``; a bundle's counts are flushed when
+    they hold ``max_entries`` distinct values, so memory stays bounded.
+    """
+
+    def __init__(
+        self, requests: Sequence[AnalyzerRequest], num_shards: int, max_entries: int
+    ) -> None:
+        self._requests = tuple(requests)
+        self._num_shards = num_shards
+        self._max_entries = max_entries
+        self._counts: dict[tuple[str, int], Counter[Any]] = {}
+        self._entries = 0
+
+    def start_bundle(self) -> None:
+        self._counts = {}
+        self._entries = 0
+
+    def process(self, element: tuple[str, Any]) -> Iterator[Any]:
+        path, batch = element
+        for r in self._requests:
+            column = batch.columns.get(r.key)
+            if column is None or column.kind is None or not column.values.size:
+                continue
+            check_column_kind(r, column.kind, path)
+            batch_counts = Counter(column.values.tolist())
+            keys = list(batch_counts)
+            if column.kind == "int64":
+                shards = hash_values(np.asarray(keys, dtype=np.int64))
+            else:
+                arr = np.empty(len(keys), dtype=object)
+                arr[:] = keys
+                shards = hash_values(arr)
+            for key, shard in zip(keys, (shards % np.uint64(self._num_shards)).tolist(),
+                                  strict=True):
+                acc = self._counts.get((r.id, shard))
+                if acc is None:
+                    acc = self._counts[(r.id, shard)] = Counter()
+                before = len(acc)
+                acc[key] += batch_counts[key]
+                self._entries += len(acc) - before
+        if self._entries >= self._max_entries:
+            yield from self._flush()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for item in self._flush():
+            yield GlobalWindows.windowed_value(item)
+
+    def _flush(self) -> Iterator[tuple[tuple[str, int], Counter[Any]]]:
+        counts, self._counts, self._entries = self._counts, {}, 0
+        yield from counts.items()
 
 
-class _VocabularySizeFn(beam.CombineFn):  # type: ignore[misc]
-    """(num_distinct, total, kinds) of one vocabulary's ``(value, count)`` pairs."""
+class _MergeCountsFn(beam.CombineFn):  # type: ignore[misc]
+    """Adds ``Counter`` objects (the counts of one shard of one vocabulary)."""
 
-    def create_accumulator(self) -> tuple[int, int, frozenset[str]]:
-        return 0, 0, frozenset()
+    def create_accumulator(self) -> Counter[Any]:
+        return Counter()
 
-    def add_input(self, acc: Any, element: tuple[bytes | int, int]) -> Any:
-        kind = "int64" if isinstance(element[0], int) else "bytes"
-        return acc[0] + 1, acc[1] + element[1], acc[2] | {kind}
+    def add_input(self, acc: Counter[Any], element: Counter[Any]) -> Counter[Any]:
+        acc.update(element)
+        return acc
 
-    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
-        n, t, k = 0, 0, frozenset[str]()
-        for a in accumulators:
-            n, t, k = n + a[0], t + a[1], k | a[2]
-        return n, t, k
+    def merge_accumulators(self, accumulators: Iterable[Counter[Any]]) -> Counter[Any]:
+        it = iter(accumulators)
+        first = next(it)
+        for other in it:
+            first.update(other)
+        return first
 
-    def extract_output(self, acc: Any) -> Any:
+    def extract_output(self, acc: Counter[Any]) -> Counter[Any]:
         return acc
 
 
+def _shard_vocabulary(
+    element: tuple[tuple[str, int], Counter[Any]], requests: dict[str, AnalyzerRequest]
+) -> tuple[str, tuple[list[tuple[Any, int]], int, int, frozenset[str]]]:
+    """One shard's part: its kept values (a superset of its share of the result) and sizes."""
+    (request_id, _), counts = element
+    r = requests[request_id]
+    kept = sort_vocabulary(counts.items(), top_k=r.top_k, min_frequency=r.min_frequency)
+    kinds = frozenset("int64" if isinstance(v, int) else "bytes" for v in counts)
+    return request_id, (kept, len(counts), sum(counts.values()), kinds)
+
+
 def _finish_vocabulary(
-    kept: list[tuple[bytes | int, int]],
-    sizes: tuple[int, int, frozenset[str]],
+    element: tuple[str, Iterable[tuple[list[tuple[Any, int]], int, int, frozenset[str]]]],
     *,
-    request: AnalyzerRequest,
-    number: int,
+    requests: dict[str, AnalyzerRequest],
+    numbers: dict[str, int],
     output_dir: str,
 ) -> tuple[str, dict[str, Any]]:
-    num_distinct, total, kinds = sizes
+    request_id, parts = element
+    request = requests[request_id]
+    kept: list[tuple[Any, int]] = []
+    num_distinct = total = 0
+    kinds: frozenset[str] = frozenset()
+    for part_kept, n, t, k in parts:
+        kept.extend(part_kept)
+        num_distinct += n
+        total += t
+        kinds |= k
     if len(kinds) > 1:
         raise DataError(
             f"feature {request.key!r} has both int64 and bytes values; one feature needs one "
@@ -220,9 +292,25 @@ def _finish_vocabulary(
         request.key, kind, kept, request, num_distinct=num_distinct, total=total
     )
     meta = write_vocabulary_files(
-        vocab, output_dir, number, opener=_beam_create, join=FileSystems.join
+        vocab, output_dir, numbers[request_id], opener=_beam_create, join=FileSystems.join
     )
     return request.key, meta
+
+
+def _empty_vocabulary(
+    _: Any,
+    *,
+    requests: Sequence[AnalyzerRequest],
+    numbers: dict[str, int],
+    output_dir: str,
+    written: dict[str, Any],
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Writes empty files for requested vocabularies of features that never had values."""
+    for r in requests:
+        if r.key not in written:
+            yield _finish_vocabulary(
+                (r.id, []), requests={r.id: r}, numbers=numbers, output_dir=output_dir
+            )
 
 
 def _write_index(
@@ -276,6 +364,11 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         batch_size: records per element. Defaults to `1024`.
         statistics: also write ``statistics.json``. Defaults to `True`.
         compression: input compression, ``"auto"`` to sniff. Defaults to `"auto"`.
+        vocabulary_shards: vocabulary counts are split by a stable hash of the
+            value into this many keys, so no worker holds every distinct value.
+            Defaults to `64`.
+        max_bundle_entries: distinct values a worker counts per bundle before
+            it emits them. Defaults to `500000`.
     """
 
     def __init__(
@@ -288,9 +381,13 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         batch_size: int = 1024,
         statistics: bool = True,
         compression: str = "auto",
+        vocabulary_shards: int = 64,
+        max_bundle_entries: int = 500_000,
     ) -> None:
         super().__init__()
         QuantileSketch(eps)  # validates eps
+        self.vocabulary_shards = vocabulary_shards
+        self.max_bundle_entries = max_bundle_entries
         self.inputs = list(inputs)
         self.requests = tuple(sorted(requests, key=lambda r: r.id))
         self.output_dir = output_dir
@@ -329,41 +426,32 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
             | "Moments" >> beam.CombinePerKey(AccumulatorCombineFn(MomentsAccumulator))
         )
 
-        vocab_files: Any = pbegin | "NoVocabularies" >> beam.Create([])
-        if vocab_reqs:
-            counts = (
-                batches
-                | "VocabularyPairs" >> beam.FlatMap(_vocabulary_pairs, vocab_reqs)
-                | "CountPerValue" >> beam.CombinePerKey(sum)
+        by_id = {r.id: r for r in vocab_reqs}
+        numbers = {r.id: i for i, r in enumerate(vocab_reqs)}  # as Analysis.save numbers them
+        counted = (
+            batches
+            | "CountValues" >> beam.ParDo(
+                _CountVocabularyFn(vocab_reqs, self.vocabulary_shards, self.max_bundle_entries)
             )
-            index = {r.id: i for i, r in enumerate(vocab_reqs)}
-            parts = counts | "ByVocabulary" >> beam.Partition(
-                _PartitionByRequest(index), len(vocab_reqs)
+            | "MergeCounts" >> beam.CombinePerKey(_MergeCountsFn())
+            | "ShardVocabularies" >> beam.Map(_shard_vocabulary, by_id)
+            | "GroupShards" >> beam.GroupByKey()
+            | "WriteVocabularies" >> beam.Map(
+                _finish_vocabulary, requests=by_id, numbers=numbers, output_dir=self.output_dir
             )
-            metas = []
-            for i, (r, part) in enumerate(zip(vocab_reqs, parts, strict=True)):
-                pairs = part | f"Pairs{i}" >> beam.Map(lambda kv: (kv[0][1], kv[1]))
-                sizes = pairs | f"Sizes{i}" >> beam.CombineGlobally(_VocabularySizeFn())
-                frequent = pairs | f"MinFrequency{i}" >> beam.Filter(
-                    lambda vc, m=r.min_frequency: vc[1] >= m
-                )
-                if r.top_k is None:
-                    kept = frequent | f"All{i}" >> combiners.ToList()
-                else:
-                    kept = frequent | f"TopK{i}" >> combiners.Top.Of(
-                        r.top_k, key=vocabulary_order_key, reverse=True
-                    )
-                metas.append(
-                    kept
-                    | f"Write{i}" >> beam.Map(
-                        _finish_vocabulary,
-                        beam.pvalue.AsSingleton(sizes),
-                        request=r,
-                        number=i,
-                        output_dir=self.output_dir,
-                    )
-                )
-            vocab_files = tuple(metas) | "VocabularyFiles" >> beam.Flatten()
+        )
+        empty = (
+            pbegin
+            | "OnceForEmpty" >> beam.Create([None])
+            | "WriteEmptyVocabularies" >> beam.FlatMap(
+                _empty_vocabulary,
+                requests=vocab_reqs,
+                numbers=numbers,
+                output_dir=self.output_dir,
+                written=beam.pvalue.AsDict(counted),
+            )
+        )
+        vocab_files = (counted, empty) | "VocabularyFiles" >> beam.Flatten()
 
         if self.statistics:
             stats = (
@@ -398,14 +486,6 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
                 statistics=beam.pvalue.AsSingleton(stats, default_value=None),
             )
         )
-
-
-class _PartitionByRequest(beam.PartitionFn):  # type: ignore[misc]
-    def __init__(self, index: dict[str, int]) -> None:
-        self._index = index
-
-    def partition_for(self, element: Any, num_partitions: int, *args: Any, **kw: Any) -> int:
-        return self._index[element[0][0]]
 
 
 def _mkdirs(path: str) -> None:
