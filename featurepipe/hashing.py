@@ -209,8 +209,9 @@ def _farmhash_fingerprint64() -> Callable[[bytes], int]:
 def as_bytes(values: npt.ArrayLike) -> npt.NDArray[np.object_]:
     """Converts values to their byte-string form, as ``tf.strings.as_string`` would.
 
-    Bytes stay as they are, ``str`` is encoded as UTF-8, integers become their
-    decimal form (``-5`` -> ``b"-5"``).
+    Bytes stay as they are, ``str`` is encoded as UTF-8 (lone surrogates from
+    ``surrogateescape`` decoding turn back into their bytes), integers become
+    their decimal form (``-5`` -> ``b"-5"``).
 
     Args:
         values: a scalar or an array of bytes, str or integers.
@@ -235,7 +236,7 @@ def as_bytes(values: npt.ArrayLike) -> npt.NDArray[np.object_]:
         out[:] = arr.tolist()
         return out
     if arr.dtype.kind == "U":
-        out[:] = [v.encode("utf-8") for v in arr.tolist()]
+        out[:] = [v.encode("utf-8", "surrogateescape") for v in arr.tolist()]
         return out
     if arr.dtype.kind == "O":
         converted: list[bytes] = []
@@ -243,7 +244,7 @@ def as_bytes(values: npt.ArrayLike) -> npt.NDArray[np.object_]:
             if isinstance(v, bytes):
                 converted.append(v)
             elif isinstance(v, str):
-                converted.append(v.encode("utf-8"))
+                converted.append(v.encode("utf-8", "surrogateescape"))
             elif isinstance(v, int | np.integer) and not isinstance(v, bool):
                 converted.append(b"%d" % v)
             else:
@@ -275,7 +276,7 @@ def fingerprint64(value: bytes | str) -> int:
         >>> fingerprint64("a")
         12917804110809363939
     """
-    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
     return _farmhash_fingerprint64()(data)
 
 

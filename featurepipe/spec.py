@@ -121,6 +121,11 @@ class BucketizedColumn(CategoricalSpec):
             )
         if self.bin_boundaries is not None:
             bounds = tuple(float(b) for b in _as_tuple(self.bin_boundaries))
+            if not bounds:
+                raise ConfigError(
+                    "`bin_boundaries` must not be empty (tf.feature_column refuses it too). "
+                    f"Received: bin_boundaries=() for key={self.source.key!r}"
+                )
             if any(b >= c for b, c in itertools.pairwise(bounds)):
                 raise ConfigError(
                     "`bin_boundaries` must be sorted in increasing order without repeats. "
@@ -150,7 +155,15 @@ class BucketizedColumn(CategoricalSpec):
         source = self.source.resolve(artifacts)
         bounds = self.bin_boundaries
         if bounds is None:
-            bounds = tuple(artifacts.boundaries(self.source.key, int(self.num_bins)))  # type: ignore[arg-type]
+            found = artifacts.boundaries(self.source.key, int(self.num_bins))  # type: ignore[arg-type]
+            # Quantiles of skewed data repeat; tf.feature_column refuses repeats, so
+            # keep each boundary once (the column then has fewer buckets).
+            bounds = tuple(sorted({float(b) for b in found if not math.isnan(float(b))}))
+            if not bounds:
+                raise ConfigError(
+                    f"The analyzer has no quantile boundaries for {self.source.key!r} (no "
+                    "values?); pass `bin_boundaries` explicitly."
+                )
         if source is self.source and bounds is self.bin_boundaries:
             return self
         return dataclasses.replace(self, source=source, bin_boundaries=bounds)

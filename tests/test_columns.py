@@ -214,3 +214,34 @@ def test_combine_embeddings() -> None:
         combine_embeddings(table, Ragged.from_rows([[9]]), "sum")
     with pytest.raises(ConfigError, match=r"Received: combiner='max'"):
         combine_embeddings(table, ids, "max")
+
+
+def test_specs_resolve_from_a_local_analysis(tmp_path: Path) -> None:
+    from featurepipe.analysis import analyze_records, load_requests
+    from featurepipe.example import decode_examples, encode_example
+    from featurepipe.tfrecord import write_records
+
+    records = [
+        encode_example({"c": np.array(["a"] * (i % 2) + ["b"], dtype=object), "x": float(i)})
+        for i in range(30)
+    ]
+    write_records(tmp_path / "d.tfrecord", records)
+    specs = ColumnSpecs(
+        (
+            VocabularyColumn("c", num_oov_buckets=1),
+            BucketizedColumn(NumericColumn("x"), num_bins=3),
+            NumericColumn("x", normalizer=Normalizer("z_score")),
+        )
+    )
+    analysis = analyze_records(str(tmp_path / "d.tfrecord"), load_requests(specs.to_json()))
+    resolved = specs.resolve(analysis)
+    assert resolved.is_resolved
+    vocab = resolved["c"]
+    assert isinstance(vocab, VocabularyColumn)
+    assert vocab.vocabulary == ("b", "a")  # most frequent first
+    batch = decode_examples(records)
+    out = transform_features(resolved, batch.columns, batch.num_rows)
+    assert out["c"].to_lists()[:3] == [[0], [1, 0], [0]]  # type: ignore[union-attr]
+    ids = out["x_bucketized"].values  # type: ignore[union-attr]
+    assert sorted(set(ids.tolist())) == [0, 1, 2]
+    assert abs(float(np.mean(out["x"]))) < 1e-5  # type: ignore[arg-type]

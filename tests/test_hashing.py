@@ -343,3 +343,12 @@ def test_ragged_accessors() -> None:
     assert rag.row_starts.tolist() == [0, 2, 2]
     assert rag.row_ids.tolist() == [0, 0, 2]
     assert Ragged.from_rows([[], []]).to_lists() == [[], []]
+
+
+def test_surrogate_escaped_str_hashes_as_its_bytes() -> None:
+    raw = b"\xff\xfeab"
+    text = raw.decode("utf-8", "surrogateescape")
+    assert hashing.fingerprint64(text) == hashing.fingerprint64(raw)
+    assert hashing.hash_bucket([text], 97).tolist() == hashing.hash_bucket([raw], 97).tolist()
+    rag = Ragged.from_rows([[raw]])
+    assert hashing.vocabulary_ids(rag, ["a", text]).to_lists() == [[1]]

@@ -301,3 +301,22 @@ def test_initializer_config_dict_is_not_taken_for_a_column() -> None:
     again = column_from_config(json.loads(json.dumps(spec.to_dict())))
     assert isinstance(again, EmbeddingColumn)
     assert again.initializer == init
+
+
+def test_resolve_dedupes_repeated_quantile_boundaries() -> None:
+    class Skewed(_FakeArtifacts):
+        def boundaries(self, key: str, num_bins: int) -> Sequence[float]:
+            return [0.0, 0.0, 0.0, 1.0, float("nan")]
+
+    spec = BucketizedColumn(NumericColumn("q"), num_bins=5).resolve(Skewed())
+    assert spec.bin_boundaries == (0.0, 1.0)
+    assert spec.num_ids == 3
+
+    class Empty(_FakeArtifacts):
+        def boundaries(self, key: str, num_bins: int) -> Sequence[float]:
+            return []
+
+    with pytest.raises(ConfigError, match=r"no quantile boundaries for 'q'"):
+        BucketizedColumn(NumericColumn("q"), num_bins=5).resolve(Empty())
+    with pytest.raises(ConfigError, match=r"must not be empty"):
+        BucketizedColumn(NumericColumn("q"), bin_boundaries=())

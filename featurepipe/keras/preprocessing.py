@@ -145,7 +145,10 @@ class ColumnTransform:
             if isinstance(spec, VocabularyColumn) and spec.name not in self._tables:
                 vocab = spec.load_vocabulary(base_dir)
                 dtype = tf.string if spec.dtype == "string" else tf.int64
-                keys = tf.constant(list(vocab), dtype=dtype)
+                entries = [
+                    v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v for v in vocab
+                ]
+                keys = tf.constant(entries, dtype=dtype)
                 init = tf.lookup.KeyValueTensorInitializer(
                     keys, tf.range(len(vocab), dtype=tf.int64)
                 )
