@@ -26,7 +26,7 @@ class OptionalBuildExt(build_ext):
     def build_extensions(self) -> None:
         if self.compiler.compiler_type == "unix":
             for ext in self.extensions:
-                ext.extra_compile_args = [*ext.extra_compile_args, "-O3", "-std=c99"]
+                ext.extra_compile_args = [*ext.extra_compile_args, "-O3"]
         super().build_extensions()
 
     def run(self) -> None:

@@ -29,6 +29,11 @@
 #define FP_X86_CRC 1
 #include <cpuid.h>
 #include <nmmintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
+/* The compiler targets ARMv8 with the CRC extension already (Apple silicon,
+ * -march=armv8.1-a or later): no run-time check needed. */
+#define FP_ARM_CRC 1
+#include <arm_acle.h>
 #endif
 
 /* ------------------------------------------------------------------------ */
@@ -239,6 +244,40 @@ static inline int
 header_ok(const unsigned char *h)
 {
     return have_hw_crc ? header_ok_hw(h) : header_ok_sw(h);
+}
+#elif defined(FP_ARM_CRC)
+static int have_hw_crc = 1;
+static void
+init_hw(void)
+{
+    const char *off = getenv("FEATUREPIPE_NO_HW_CRC"); /* for tests of the table path */
+    have_hw_crc = off == NULL || strcmp(off, "1") != 0;
+}
+static inline uint32_t
+crc_raw(uint32_t crc, const unsigned char *p, size_t n)
+{
+    if (!have_hw_crc) {
+        return crc_sw(crc, p, n);
+    }
+    while (n >= 8) {
+        uint64_t a;
+        memcpy(&a, p, 8);
+        crc = __crc32cd(crc, a);
+        p += 8;
+        n -= 8;
+    }
+    while (n--) {
+        crc = __crc32cb(crc, *p++);
+    }
+    return crc;
+}
+
+static inline int header_ok_sw(const unsigned char *h);
+
+static inline int
+header_ok(const unsigned char *h)
+{
+    return header_ok_sw(h);
 }
 #else
 static const int have_hw_crc = 0;
@@ -1115,8 +1154,12 @@ PyInit__speedups(void)
     if (m == NULL) {
         return NULL;
     }
-    if (PyModule_AddStringConstant(m, "crc_backend", have_hw_crc ? "sse4.2" : "software") <
-        0) {
+#if defined(FP_ARM_CRC)
+    const char *backend = have_hw_crc ? "armv8-crc" : "software";
+#else
+    const char *backend = have_hw_crc ? "sse4.2" : "software";
+#endif
+    if (PyModule_AddStringConstant(m, "crc_backend", backend) < 0) {
         Py_DECREF(m);
         return NULL;
     }

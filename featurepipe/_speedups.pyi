@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from typing_extensions import Buffer
 
-#: ``"sse4.2"`` when CRC-32C runs on the CPU's crc32 instruction, else ``"software"``.
+#: ``"sse4.2"`` or ``"armv8-crc"`` when CRC-32C runs on CPU instructions, else ``"software"``.
 crc_backend: str
 
 def crc32c(data: Buffer, crc: int = 0) -> int:
