@@ -1055,12 +1055,19 @@ column_to_tuple(Column *c, Py_ssize_t nrows)
 static PyObject *
 py_decode_columns(PyObject *self, PyObject *arg)
 {
-    PyObject *seq = PySequence_Fast(arg, "`records` must be a sequence of bytes");
+    /* A tuple snapshot: code run by the garbage collector while decoding
+     * cannot change the records under us. */
+    PyObject *seq = PySequence_Tuple(arg);
     if (seq == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError,
+                         "`records` must be a sequence of bytes. Received: records of type %.100s",
+                         Py_TYPE(arg)->tp_name);
+        }
         return NULL;
     }
-    Py_ssize_t nrows = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t nrows = PyTuple_GET_SIZE(seq);
+    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
     Decoder d;
     memset(&d, 0, sizeof(d));
     d.nrows = nrows;

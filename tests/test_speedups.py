@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import crc32c as crc32c_pkg
@@ -182,6 +183,17 @@ def test_scan_huge_length_with_valid_crc_is_flat() -> None:
     head = struct.pack("<Q", (1 << 64) - 1)
     buf = head + struct.pack("<I", _masked(head)) + bytes(100)
     assert sp.scan_records(buf, 0, False, (1 << 63) - 1) == ([], 0, 3)
+
+
+def test_scan_large_records_from_threads() -> None:
+    # records >= 256 KiB are checked and copied without the GIL
+    recs = [os.urandom(300_000 + i) for i in range(6)]
+    buf = bytearray(b"".join(_frame(r) for r in recs))
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: sp.scan_records(buf, 0, True, 1 << 20), range(8)))
+    assert all(out == (recs, len(buf), 0) for out in outs)
+    buf.extend(b"x")  # the buffer export ended with each call
+    assert sp.scan_records(buf, 0, True, 1 << 20) == (recs, len(buf) - 1, 0)
 
 
 def test_scan_rejects_bad_arguments() -> None:
