@@ -35,6 +35,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol
 
 from featurepipe._version import __version__
@@ -521,8 +522,8 @@ def vocabulary_result(
     return VocabularyResult(
         key=key,
         kind=kind,
-        values=tuple(v for v, _ in kept),
-        frequencies=tuple(c for _, c in kept),
+        values=tuple(map(itemgetter(0), kept)),
+        frequencies=tuple(map(int, map(itemgetter(1), kept))),
         num_distinct=num_distinct,
         total=total,
     )

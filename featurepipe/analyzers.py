@@ -20,6 +20,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -415,8 +416,17 @@ def sort_vocabulary(
         [(b'c', 5), (b'a', 2), (b'b', 2)]
     """
     _check_vocabulary_args(top_k, min_frequency)
-    kept = [(v, int(c)) for v, c in counts if c >= min_frequency]
-    kept.sort(key=vocabulary_order_key)
+    kept = list(counts)
+    if min_frequency > 1:
+        kept = [item for item in kept if item[1] >= min_frequency]
+    if top_k is not None and top_k < len(kept):
+        # Keep only candidates whose count reaches the top_k-th largest count.
+        freq = np.fromiter(map(itemgetter(1), kept), dtype=np.int64, count=len(kept))
+        threshold = np.partition(freq, len(freq) - top_k)[len(freq) - top_k] if top_k else None
+        kept = [] if threshold is None else [kept[i] for i in np.flatnonzero(freq >= threshold)]
+    # Two stable sorts with C-level keys: value ascending, then count descending.
+    kept.sort(key=itemgetter(0))
+    kept.sort(key=itemgetter(1), reverse=True)
     return kept if top_k is None else kept[:top_k]
 
 
@@ -474,7 +484,7 @@ class VocabularyAccumulator:
         if arr.dtype.kind in "iu":
             self.counts.update(arr.astype(np.int64).tolist())
         elif arr.dtype.kind in "OSU":
-            self.counts.update(_as_bytes(v) for v in arr.tolist())
+            self.counts.update(_bytes_list(arr.tolist()))
         else:
             raise ConfigError(
                 "A vocabulary needs bytes, str or integer values. "

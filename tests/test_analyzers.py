@@ -366,3 +366,22 @@ def test_distinct_count_bytes_stable_hash() -> None:
 def test_merge_all_needs_input() -> None:
     with pytest.raises(ConfigError, match="at least one"):
         merge_all([])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.dictionaries(st.binary(max_size=3), st.integers(1, 5), max_size=40),
+    top_k=st.one_of(st.none(), st.integers(0, 45)),
+    min_frequency=st.integers(1, 4),
+)
+def test_sort_vocabulary_matches_brute_force(
+    counts: dict[bytes, int], top_k: int | None, min_frequency: int
+) -> None:
+    items = list(counts.items())
+    random.Random(len(items)).shuffle(items)
+    expected = sorted(
+        [(v, c) for v, c in counts.items() if c >= min_frequency], key=lambda vc: (-vc[1], vc[0])
+    )
+    if top_k is not None:
+        expected = expected[:top_k]
+    assert sort_vocabulary(items, top_k=top_k, min_frequency=min_frequency) == expected
