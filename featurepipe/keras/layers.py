@@ -13,7 +13,7 @@ embedding lookups with ``mean`` / ``sum`` / ``sqrtn`` combiners, indicators
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -68,6 +68,13 @@ class DenseFeatures(keras.layers.Layer):
         output_mode: ``"concat"`` for one ``[batch, width]`` tensor (columns in
             name order, like ``DenseFeatures``) or ``"dict"`` for
             ``{column name: tensor}``. Defaults to `"concat"`.
+        preprocess: take the *parsed features* (``tf.io.parse_example`` output)
+            and run :class:`~featurepipe.keras.preprocessing.ColumnTransform`
+            inside the layer (TensorFlow backend only; string work then runs
+            wherever the layer runs, e.g. in a serving signature). Defaults to
+            `False` (inputs are ``ColumnTransform`` outputs from ``tf.data``).
+        dense_keys: with ``preprocess``, the features that arrive as dense
+            tensors. Defaults to `()`.
         **kwargs: base layer arguments (``name``, ``dtype``, ...).
 
     Raises:
@@ -78,6 +85,8 @@ class DenseFeatures(keras.layers.Layer):
         self,
         columns: ColumnSpecs | Mapping[str, Any],
         output_mode: str = "concat",
+        preprocess: bool = False,
+        dense_keys: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -100,6 +109,13 @@ class DenseFeatures(keras.layers.Layer):
                 )
         self.specs = specs
         self.output_mode = output_mode
+        self.preprocess = bool(preprocess)
+        self.dense_keys = tuple(sorted(dense_keys))
+        self._transform: Any = None
+        if self.preprocess:
+            from featurepipe.keras.preprocessing import ColumnTransform
+
+            self._transform = ColumnTransform(specs, dense_keys=self.dense_keys)
         # tf.feature_column's DenseFeatures concatenates columns sorted by name.
         self._ordered = sorted(specs, key=lambda s: s.name)
         self._tables: dict[str, Any] = {}
@@ -120,6 +136,8 @@ class DenseFeatures(keras.layers.Layer):
 
     def call(self, inputs: Mapping[str, Any]) -> Any:
         """Returns the dense features (a tensor, or a dict with ``output_mode="dict"``)."""
+        if self._transform is not None:
+            inputs = self._transform(inputs)
         outputs: dict[str, Any] = {}
         for spec in self._ordered:
             outputs[spec.name] = self._column(spec, inputs)
@@ -151,7 +169,14 @@ class DenseFeatures(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = super().get_config()
-        config.update({"columns": self.specs.get_config(), "output_mode": self.output_mode})
+        config.update(
+            {
+                "columns": self.specs.get_config(),
+                "output_mode": self.output_mode,
+                "preprocess": self.preprocess,
+                "dense_keys": list(self.dense_keys),
+            }
+        )
         return config
 
 

@@ -107,11 +107,12 @@ def transform_inputs(specs: ColumnSpecs) -> dict[str, tuple[tuple[int | None, ..
     return out
 
 
-class ColumnTransform:
+class ColumnTransform(tf.Module):
     """Computes the model inputs of column specs from parsed features, in TF ops.
 
-    Use it in ``dataset.map(transform)`` (it is a plain callable; lookup tables
-    are built once, when it is constructed).
+    Use it in ``dataset.map(transform)``; lookup tables are built once, when it
+    is constructed. It is a ``tf.Module``, so the tables are tracked and a
+    ``tf.saved_model`` that calls it (or a layer holding it) exports them.
 
     Args:
         specs: resolved column specs.
@@ -136,11 +137,13 @@ class ColumnTransform:
             raise ConfigError(
                 "The column specs are not resolved: call `ColumnSpecs.resolve(artifacts)` first."
             )
+        super().__init__(name="column_transform")
         self.specs = specs
         self.dense_keys = frozenset(dense_keys)
         self.base_dir = base_dir
         self.outputs = transform_inputs(specs)
-        self._tables: dict[str, tuple[Any, int]] = {}
+        self._tables: dict[str, Any] = {}
+        self._sizes: dict[str, int] = {}
         for spec in _walk(specs):
             if isinstance(spec, VocabularyColumn) and spec.name not in self._tables:
                 vocab = spec.load_vocabulary(base_dir)
@@ -152,7 +155,8 @@ class ColumnTransform:
                 init = tf.lookup.KeyValueTensorInitializer(
                     keys, tf.range(len(vocab), dtype=tf.int64)
                 )
-                self._tables[spec.name] = (tf.lookup.StaticHashTable(init, -1), len(vocab))
+                self._tables[spec.name] = tf.lookup.StaticHashTable(init, -1)
+                self._sizes[spec.name] = len(vocab)
 
     def __call__(self, features: Mapping[str, Any]) -> dict[str, tf.Tensor]:
         """Returns ``{input name: tensor}`` for a batch of parsed features."""
@@ -246,7 +250,7 @@ class ColumnTransform:
             strings = values if values.dtype == tf.string else tf.strings.as_string(values)
             new = tf.strings.to_hash_bucket_fast(strings, spec.num_bins)
         elif isinstance(spec, VocabularyColumn):
-            table, size = self._tables[spec.name]
+            table, size = self._tables[spec.name], self._sizes[spec.name]
             if spec.dtype == "int64":
                 values = tf.cast(values, tf.int64)
             found = table.lookup(values)

@@ -245,3 +245,56 @@ def test_column_transform_dense_inputs_drop_ignore_values() -> None:
     for name in ("s", "s_X_t"):
         got = [[v for v in r if v != -1] for r in out[name].numpy().tolist()]
         assert got == core[name].to_lists(), name  # type: ignore[union-attr]
+
+
+def test_dense_features_preprocess_takes_parsed_features(shards: list[str]) -> None:
+    keras.utils.set_random_seed(4)
+    specs = _specs()
+    raw = make_dataset(shards[0], batch_size=25, columns=specs, apply_columns=False, shuffle=False)
+    parsed = next(iter(raw))
+    inner = DenseFeatures(specs)
+    outer = DenseFeatures(specs, preprocess=True, dense_keys=["x"])
+    outer.set_weights(inner.get_weights())
+    want = np.asarray(inner(ColumnTransform(specs, dense_keys={"x"})(parsed)))
+    np.testing.assert_array_equal(np.asarray(outer(parsed)), want)
+    again = DenseFeatures.from_config(outer.get_config())
+    assert again.preprocess
+    assert again.dense_keys == ("x",)
+    assert again.specs == specs
+
+
+def test_saved_model_on_serialized_examples_reloads_in_fresh_process(tmp_path: Path) -> None:
+    # The preprocess path tracks its lookup tables, so a tf.saved_model that takes
+    # serialized tf.Example and calls the layer exports and reloads.
+    from featurepipe.keras import parse_spec
+
+    keras.utils.set_random_seed(5)
+    specs = _specs()
+    layer = DenseFeatures(specs, preprocess=True, dense_keys=["x"])
+    head = keras.layers.Dense(1)
+    spec = parse_spec(specs)
+
+    class Serve(tf.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = layer
+            self.head = head
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def __call__(self, serialized: Any) -> Any:
+            return self.head(self.layer(tf.io.parse_example(serialized, spec)))
+
+    records = _examples(10, seed=9)
+    module = Serve()
+    want = module(tf.constant(records)).numpy()
+    tf.saved_model.save(module, str(tmp_path / "sm"))
+    write_records(tmp_path / "records.tfrecord", records)
+    code = (
+        "import numpy as np, tensorflow as tf\n"
+        f"m = tf.saved_model.load({str(tmp_path / 'sm')!r})\n"
+        f"r = list(tf.data.TFRecordDataset({str(tmp_path / 'records.tfrecord')!r}))\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, m(tf.stack(r)).numpy())\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), want)
