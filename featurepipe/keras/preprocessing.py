@@ -52,9 +52,10 @@ def parse_spec(
     """The ``tf.io.parse_example`` spec the columns need (as ``make_parse_example_spec``).
 
     Numeric features are ``FixedLenFeature`` of their shape; categorical and
-    weight features are ``VarLenFeature`` unless named in ``dense_keys`` (then
-    ``FixedLenFeature([1])``-like shapes are not known: pass a schema-derived
-    parse spec instead).
+    weight features are ``VarLenFeature``; a raw key of a crossed column takes
+    the kind of another column on the same feature, else it is a string
+    ``VarLenFeature``. For other shapes or kinds, derive the parse spec from the
+    schema (:func:`~featurepipe.keras.data.parse_spec_from_schema`).
 
     Args:
         specs: the column specs.
@@ -65,6 +66,7 @@ def parse_spec(
         ``{feature: tf.io.FixedLenFeature | tf.io.VarLenFeature}``.
     """
     out: dict[str, Any] = {}
+    raw_cross_keys: list[str] = []
     for spec in _walk(specs):
         if isinstance(spec, NumericColumn):
             out[spec.key] = tf.io.FixedLenFeature(
@@ -78,9 +80,10 @@ def parse_spec(
         elif isinstance(spec, WeightedColumn):
             out.setdefault(spec.weight_feature_key, tf.io.VarLenFeature(tf.float32))
         elif isinstance(spec, CrossedColumn):
-            for key in spec.leaf_keys():
-                if isinstance(key, str) and key not in out:
-                    out[key] = tf.io.VarLenFeature(tf.string)
+            raw_cross_keys.extend(k for k in spec.leaf_keys() if isinstance(k, str))
+    # A raw key of a cross takes its kind from another column on it, else string.
+    for key in raw_cross_keys:
+        out.setdefault(key, tf.io.VarLenFeature(tf.string))
     for key in dense_keys:
         if key in out and not isinstance(out[key], tf.io.FixedLenFeature):
             raise ConfigError(

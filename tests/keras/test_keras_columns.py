@@ -298,3 +298,32 @@ def test_saved_model_on_serialized_examples_reloads_in_fresh_process(tmp_path: P
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), want)
+
+
+def test_parse_spec_from_columns_and_schema() -> None:
+    from featurepipe.keras import parse_spec, parse_spec_from_schema
+    from featurepipe.schema import FeatureSchema, Schema
+
+    specs = ColumnSpecs(
+        (
+            IndicatorColumn(CrossedColumn(("tag", "city"), 5)),
+            EmbeddingColumn(IdentityColumn("tag", 10), 2),
+            NumericColumn("x", shape=(2,), default_value=0.0),
+        )
+    )
+    spec = parse_spec(specs)
+    assert spec["tag"].dtype == tf.int64  # from the identity column, not the cross
+    assert spec["city"].dtype == tf.string
+    assert isinstance(spec["x"], tf.io.FixedLenFeature)
+    assert spec["x"].shape == (2,)
+    schema = Schema(
+        (
+            FeatureSchema("s", "bytes", shape=(), required=False, default="na"),
+            FeatureSchema("v", "int64"),
+            FeatureSchema("f", "float", shape=(3,)),
+        )
+    )
+    got = parse_spec_from_schema(schema)
+    assert got["s"] == tf.io.FixedLenFeature((), tf.string, default_value=b"na")
+    assert got["v"] == tf.io.VarLenFeature(tf.int64)
+    assert got["f"] == tf.io.FixedLenFeature((3,), tf.float32)
