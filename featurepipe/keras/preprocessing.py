@@ -69,9 +69,12 @@ def parse_spec(
     raw_cross_keys: list[str] = []
     for spec in _walk(specs):
         if isinstance(spec, NumericColumn):
-            out[spec.key] = tf.io.FixedLenFeature(
-                spec.shape, tf.float32, default_value=spec.default_value
-            )
+            # tf.Example stores float32 or int64; NumericColumn(dtype="int64") reads int64_list.
+            dtype = tf.int64 if spec.dtype == "int64" else tf.float32
+            default = spec.default_value
+            if default is not None and spec.dtype == "int64":
+                default = int(default)
+            out[spec.key] = tf.io.FixedLenFeature(spec.shape, dtype, default_value=default)
         elif isinstance(spec, HashedColumn | VocabularyColumn):
             dtype = tf.string if spec.dtype == "string" else tf.int64
             out.setdefault(spec.key, tf.io.VarLenFeature(dtype))

@@ -309,9 +309,11 @@ def test_parse_spec_from_columns_and_schema() -> None:
             IndicatorColumn(CrossedColumn(("tag", "city"), 5)),
             EmbeddingColumn(IdentityColumn("tag", 10), 2),
             NumericColumn("x", shape=(2,), default_value=0.0),
+            NumericColumn("n", dtype="int64", default_value=-1.0),
         )
     )
     spec = parse_spec(specs)
+    assert spec["n"] == tf.io.FixedLenFeature((1,), tf.int64, default_value=-1)
     assert spec["tag"].dtype == tf.int64  # from the identity column, not the cross
     assert spec["city"].dtype == tf.string
     assert isinstance(spec["x"], tf.io.FixedLenFeature)
