@@ -39,6 +39,7 @@ __all__ = [
     "ConvertOptions",
     "ConvertResult",
     "EncodedColumn",
+    "PackedBytes",
     "RawSchemaInferrer",
     "convert_batch",
     "encode_columns",
@@ -99,7 +100,8 @@ class EncodedColumn:
     Attributes:
         name: the feature key.
         kind: ``"int64"``, ``"float"`` or ``"bytes"``.
-        values: all values of all rows, flat: int64, float32, or a list of bytes.
+        values: all values of all rows, flat: int64, float32, or (bytes) a list
+            of bytes or a :class:`PackedBytes`.
         row_lengths: values per row (int64, one per row).
         present: whether the row has the feature at all (absent rows are
             omitted from the Example; present rows with length 0 get an empty list).
@@ -110,6 +112,37 @@ class EncodedColumn:
     values: Any
     row_lengths: np.ndarray[Any, np.dtype[np.int64]]
     present: np.ndarray[Any, np.dtype[np.bool_]]
+
+
+@dataclasses.dataclass
+class PackedBytes:
+    """Many byte strings stored end to end (the fast form of a ``bytes`` column).
+
+    Attributes:
+        data: all values concatenated (uint8).
+        lengths: the byte length of each value (int64).
+
+    Examples:
+    >>> import numpy as np
+    >>> p = PackedBytes(np.frombuffer(b"abxyz", np.uint8), np.array([2, 3]))
+    >>> _bytes_list(p)
+    [b'ab', b'xyz']
+    """
+
+    data: np.ndarray[Any, np.dtype[np.uint8]]
+    lengths: np.ndarray[Any, np.dtype[np.int64]]
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def _bytes_list(values: Any) -> list[bytes]:
+    if isinstance(values, PackedBytes):
+        raw = values.data.tobytes()
+        ends = np.cumsum(values.lengths).tolist()
+        starts = [0, *ends[:-1]]
+        return [raw[a:b] for a, b in zip(starts, ends, strict=True)]
+    return list(values)
 
 
 @dataclasses.dataclass
@@ -166,9 +199,10 @@ def convert_batch(
     parsed: list[EncodedColumn] = []
     for fs in schema:
         cells = batch.columns.get(fs.name)
+        text = batch.format == "csv"
         if cells is None:
-            cells = [None] * n
-        col, col_bad = parse_column(cells, fs, options, text=batch.format == "csv")
+            cells, text = [None] * n, False
+        col, col_bad = parse_column(cells, fs, options, text=text)
         parsed.append(col)
         for i, (reason, detail) in col_bad.items():
             bad.setdefault(i, (fs.name, reason, detail))
@@ -244,63 +278,75 @@ def parse_column(
         and (feature.default is None or not isinstance(feature.default, list | tuple))
     )
     if fast and text:
-        got = _parse_scalar_strings(cells, kind, missing | {None})
+        got = _parse_scalar_strings(cells, kind, missing)
         if got is not None:
-            values, present_idx, missing_idx = got
-            return _finish_scalar(feature, n, values, present_idx, missing_idx)
+            return _finish_scalar(feature, *got)
     return _parse_general(cells, feature, missing, want)
 
 
 def _parse_scalar_strings(
     cells: Sequence[Any], kind: str, missing: frozenset[Any]
-) -> tuple[Any, list[int], list[int]] | None:
-    """The fast path for text cells holding one value each; ``None`` if some cell is bad.
+) -> tuple[Any, np.ndarray[Any, np.dtype[np.bool_]]] | None:
+    """The fast path for ``str`` cells holding one value each; ``None`` if some cell is bad.
 
-    Every loop here runs in C (``map`` over builtins); the general path finds
-    which cell is bad when this one gives up.
+    Returns the values of the present cells and the "present" mask. Every loop
+    runs in C (``map`` over builtins, numpy); the general path finds which
+    cell is bad when this one gives up. Text columns are joined into one
+    string and encoded once (UTF-8 of ASCII text is the text itself).
     """
-    flags = list(map(missing.__contains__, cells))
-    if any(flags):
-        keep = [not f for f in flags]
-        vals: Sequence[Any] = list(itertools.compress(cells, keep))
-        present_idx = list(itertools.compress(range(len(cells)), keep))
-        missing_idx = list(itertools.compress(range(len(cells)), flags))
+    n = len(cells)
+    try:
+        lens = np.fromiter(map(len, cells), dtype=np.int64, count=n)
+    except TypeError:  # a None (absent) cell: the general path handles it
+        return None
+    if missing == {""}:
+        present = lens > 0
     else:
-        vals, present_idx, missing_idx = cells, list(range(len(cells))), []
+        present = ~np.fromiter(map(missing.__contains__, cells), dtype=bool, count=n)
+    all_present = bool(present.all())
+    vals: Sequence[str] = (
+        cells if all_present else list(itertools.compress(cells, present.tolist()))
+    )
     try:
         if kind == "int64":
-            return np.array(list(map(int, vals)), dtype=np.int64), present_idx, missing_idx
+            return np.array(list(map(int, vals)), dtype=np.int64), present
         if kind == "float":
             with np.errstate(over="ignore"):
-                return np.array(list(map(float, vals)), dtype=np.float32), present_idx, missing_idx
-        return list(map(str.encode, vals)), present_idx, missing_idx
+                return np.array(list(map(float, vals)), dtype=np.float32), present
+        # Missing empty cells add nothing to the joined text, so only other
+        # missing markers ("NA") force the filtered list.
+        joined = "".join(cells if all_present or missing == {""} else vals)
+        if joined.isascii():
+            data = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+            return PackedBytes(data, lens[present]), present
+        return list(map(str.encode, vals)), present
     except (ValueError, OverflowError, UnicodeEncodeError, TypeError):
         return None  # some cell is bad: the general path finds which
 
 
 def _finish_scalar(
-    feature: FeatureSchema, n: int, values: Any, present_idx: list[int], missing_idx: list[int]
+    feature: FeatureSchema, values: Any, present: np.ndarray[Any, np.dtype[np.bool_]]
 ) -> tuple[EncodedColumn, dict[int, tuple[str, str]]]:
     bad: dict[int, tuple[str, str]] = {}
-    present = np.ones(n, dtype=bool)
-    lengths = np.ones(n, dtype=np.int64)
-    if missing_idx:
+    n = len(present)
+    lengths = present.astype(np.int64)
+    if not present.all():
+        missing_idx = np.flatnonzero(~present).tolist()
         if feature.default is not None:
             default = _convert_one(feature.default, feature.kind)
             if feature.kind == "bytes":
                 full: Any = [default] * n
-                for j, i in enumerate(present_idx):
-                    full[i] = values[j]
+                for v, i in zip(_bytes_list(values), np.flatnonzero(present).tolist(), strict=True):
+                    full[i] = v
             else:
                 full = np.full(n, default, dtype=values.dtype)
-                full[present_idx] = values
+                full[present] = values
             values = full
-        else:
-            present[missing_idx] = False
-            lengths[missing_idx] = 0
-            if feature.required:
-                for i in missing_idx:
-                    bad[i] = (MISSING_COLUMN, "a required value is missing")
+            lengths = np.ones(n, dtype=np.int64)
+            present = np.ones(n, dtype=bool)
+        elif feature.required:
+            for i in missing_idx:
+                bad[i] = (MISSING_COLUMN, "a required value is missing")
     return EncodedColumn(feature.name, feature.kind, values, lengths, present), bad
 
 
@@ -422,6 +468,9 @@ def _select_rows(col: EncodedColumn, keep: np.ndarray[Any, np.dtype[np.bool_]]) 
     value_keep = np.repeat(keep, col.row_lengths)
     if isinstance(col.values, np.ndarray):
         values: Any = col.values[value_keep]
+    elif isinstance(col.values, PackedBytes):
+        p = col.values
+        values = PackedBytes(p.data[np.repeat(value_keep, p.lengths)], p.lengths[value_keep])
     else:
         values = [v for v, k in zip(col.values, value_keep.tolist(), strict=True) if k]
     return EncodedColumn(col.name, col.kind, values, col.row_lengths[keep], col.present[keep])
@@ -507,14 +556,20 @@ def _feature_pieces(n: int, key: bytes, col: EncodedColumn) -> list[_Piece]:
             f"Received: present={present.shape}, row_lengths={lengths.shape}"
         )
     if col.kind == "bytes":
-        blens = np.fromiter(map(len, col.values), dtype=np.int64, count=len(col.values))
+        if isinstance(col.values, PackedBytes):
+            blens, bdata = col.values.lengths, col.values.data
+        else:
+            blens = np.fromiter(map(len, col.values), dtype=np.int64, count=len(col.values))
+            bdata = np.frombuffer(b"".join(col.values), dtype=np.uint8)
+        if len(blens) != int(lengths.sum()):
+            raise ConfigError(f"Column {col.name!r}: values do not match row_lengths")
         everyone_v = np.ones(len(blens), dtype=bool)
         vbuf, _ = _assemble(
             len(blens),
             [
                 _const_piece(b"\x0a", everyone_v),
                 _varint_piece(blens, everyone_v),
-                _Piece(blens, np.frombuffer(b"".join(col.values), dtype=np.uint8)),
+                _Piece(blens, bdata),
             ],
         )
         per_value = 1 + _varint_len(blens) + blens

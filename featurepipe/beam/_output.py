@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import struct
 import uuid
 import zlib
 from collections.abc import Iterable, Sequence
@@ -20,11 +21,13 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from featurepipe._version import __version__
-from featurepipe.tfrecord import TFRecordWriter, shard_name
+from featurepipe.tfrecord import TFRecordWriter, masked_crc32c, shard_name
 
-__all__ = ["OutputLayout", "Piece", "copy_pieces", "publish"]
+__all__ = ["OutputLayout", "Piece", "PieceWriter", "copy_pieces", "frame_records", "publish"]
 
 _RAW = CompressionTypes.UNCOMPRESSED
+_U64 = struct.Struct("<Q")  # the record length
+_U32 = struct.Struct("<I")  # a masked CRC32C
 _COPY_CHUNK = 4 << 20
 
 
@@ -111,31 +114,56 @@ class Piece:
 
 
 class PieceWriter:
-    """An open TFRecord piece (records framed by the core's TFRecordWriter)."""
+    """An open TFRecord piece; frames a whole batch of records per write call.
+
+    Gzip pieces are single gzip members, so pieces concatenate into one valid
+    gzip file; zlib output is compressed only when pieces are joined.
+    """
 
     def __init__(self, layout: OutputLayout, shard: int, first: tuple[int, int]) -> None:
         self.path = layout.new_piece("examples")
         self.shard = shard
         self.first = first
+        self.records = 0
+        self.nbytes = 0  # uncompressed stream bytes
         self._f = FileSystems.create(self.path, compression_type=_RAW)
-        self._w = TFRecordWriter(self._f, layout.piece_compression)  # type: ignore[arg-type]
-
-    @property
-    def nbytes(self) -> int:
-        """Uncompressed bytes written so far."""
-        return self._w.bytes_written
+        self._z = (
+            zlib.compressobj(6, zlib.DEFLATED, 31) if layout.piece_compression == "gzip" else None
+        )
 
     def write(self, records: Sequence[bytes]) -> None:
         """Appends records."""
-        self._w.write_many(records)
+        blob = frame_records(records)
+        self.records += len(records)
+        self.nbytes += len(blob)
+        self._f.write(self._z.compress(blob) if self._z is not None else blob)
 
     def close(self) -> Piece:
         """Closes the piece and describes it."""
-        self._w.close()
+        if self._z is not None:
+            self._f.write(self._z.flush())
         self._f.close()
-        return Piece(
-            self.path, self.shard, self.first, self._w.records_written, self._w.bytes_written
-        )
+        return Piece(self.path, self.shard, self.first, self.records, self.nbytes)
+
+
+def frame_records(records: Sequence[bytes]) -> bytes:
+    """TFRecord framing of many records at once (see featurepipe.tfrecord for the layout).
+
+    Examples:
+    >>> import io
+    >>> from featurepipe.tfrecord import read_records
+    >>> list(read_records(io.BytesIO(frame_records([b"foo", b""]))))
+    [b'foo', b'']
+    """
+    crc = masked_crc32c
+    pack_len = _U64.pack
+    pack_crc = _U32.pack
+    parts: list[bytes] = []
+    add = parts.extend
+    for r in records:
+        head = pack_len(len(r))
+        add((head, pack_crc(crc(head)), r, pack_crc(crc(r))))
+    return b"".join(parts)
 
 
 def copy_pieces(

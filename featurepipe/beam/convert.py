@@ -210,6 +210,7 @@ class _EncodeFn(beam.DoFn):  # type: ignore[misc]
     def process(self, element: tuple[int, int, RowBatch], schema: Schema) -> Iterator[Any]:
         fi, k, batch = element
         result = convert_batch(batch, schema, self._options)
+        yield beam.pvalue.TaggedOutput("read_counts", result.num_read)
         self._written.inc(len(result.records))
         self._dead.inc(len(result.dead_letters))
         self._bytes.inc(sum(map(len, result.records)))
@@ -229,8 +230,8 @@ class EncodeExamples(beam.PTransform):  # type: ignore[misc]
 
     Returns (from ``expand``):
         A ``DoOutputsTuple`` with ``examples`` (``(file_index, batch_index,
-        list[bytes])``) and ``dead_letters`` (``(file_index, batch_index,
-        list[DeadLetter])``).
+        list[bytes])``), ``dead_letters`` (``(file_index, batch_index,
+        list[DeadLetter])``) and ``read_counts`` (rows read per batch).
     """
 
     def __init__(self, schema: Any, options: ConvertOptions | None = None) -> None:
@@ -243,7 +244,7 @@ class EncodeExamples(beam.PTransform):  # type: ignore[misc]
         if not isinstance(schema, Schema):
             schema = beam.pvalue.AsSingleton(schema)
         return pcoll | "Encode" >> beam.ParDo(_EncodeFn(self._options), schema).with_outputs(
-            "dead_letters", main="examples"
+            "dead_letters", "read_counts", main="examples"
         )
 
 
@@ -466,7 +467,6 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
             schema = self.schema
             schema_side = self.schema
         batches = files | "Read" >> ReadRawBatches(self.read_options)
-        read_counts = batches | "CountRead" >> beam.Map(lambda e: e[2].num_read)
         encoded = batches | "Encode" >> EncodeExamples(schema, self.convert_options)
         pieces = encoded.examples | "WriteShards" >> beam.ParDo(
             _WriteExamplesFn(self.layout, self.shard_options)
@@ -482,7 +482,7 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
                 _FinalizeFn(self.layout, self.shard_options, self.files),
                 beam.pvalue.AsList(pieces),
                 beam.pvalue.AsList(dead),
-                beam.pvalue.AsList(read_counts),
+                beam.pvalue.AsList(encoded.read_counts),
                 schema_side,
             )
         )
