@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -96,7 +97,10 @@ def render_html(stats: Any, *, title: str = "featurepipe statistics") -> str:
         True
     """
     doc: Mapping[str, Any] = stats.to_json() if hasattr(stats, "to_json") else stats
-    features: Sequence[Mapping[str, Any]] = doc.get("features", [])
+    # Natural order for display: C2 before C10.
+    features: Sequence[Mapping[str, Any]] = sorted(
+        doc.get("features", []), key=lambda f: _natural_key(str(f["name"]))
+    )
     sources = list(doc.get("sources", []))
     e = html.escape
     meta = [f"{_int(doc.get('num_examples', 0))} examples", f"{len(features)} features"]
@@ -249,6 +253,12 @@ def _lengths_svg(slots: Sequence[int], label: str) -> str:
     if not slots or not any(slots):
         return ""
     last = max(i for i, c in enumerate(slots) if c)
+    if sum(1 for c in slots if c) == 1:
+        plus = "+" if last == len(slots) - 1 else ""
+        return (
+            f'<div class="sub" style="margin-top:6px">values per example: always {last}{plus}'
+            "</div>"
+        )
     shown = [float(c) for c in slots[: last + 1]]
     names = [f"{j} values" for j in range(len(shown))]
     if last == len(slots) - 1:
@@ -313,6 +323,11 @@ def _top_values(byt: Mapping[str, Any]) -> str:
         f'<div class="sub" style="margin-top:6px">top values</div>'
         f'<table class="top">{rows}</table>{note}'
     )
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", name)]
 
 
 def _plain(v: Any) -> str:
