@@ -265,7 +265,6 @@ def parse_column(
     missing: frozenset[Any] = frozenset(options.missing_values) | frozenset(
         feature.missing_values or ()
     )
-    n = len(cells)
     kind = feature.kind
     if kind not in _KINDS:
         raise ConfigError(
@@ -488,16 +487,13 @@ def _select_rows(col: EncodedColumn, keep: np.ndarray[Any, np.dtype[np.bool_]]) 
 #   Int64List = 0a varint(len(varints)) varints...   (packed; omitted when empty)
 #   FloatList = 0a varint(4*n) float32-LE...          (packed; omitted when empty)
 #   BytesList = for each value: 0a varint(len(v)) v
-# Every row's bytes are built as a sequence of "pieces" (runs of bytes per row),
-# and all pieces of all rows are scattered into one buffer with numpy.
+# Every row's bytes are a sequence of "pieces" (a tag, a length varint, a key,
+# a payload...). Each piece is held as a padded (rows, width) uint8 block plus
+# the number of valid leading bytes per row; all blocks are stacked side by
+# side and one boolean-mask selection drops the padding, which leaves exactly
+# the rows' bytes one after another. No per-byte index arrays are built.
 
-
-@dataclasses.dataclass
-class _Piece:
-    lens: np.ndarray[Any, np.dtype[np.int64]]  # bytes this piece adds to each row
-    data: np.ndarray[Any, np.dtype[np.uint8]] | None = None  # flat bytes (ragged piece)
-    const: np.ndarray[Any, np.dtype[np.uint8]] | None = None  # same bytes for every row with lens>0
-    block: np.ndarray[Any, np.dtype[np.uint8]] | None = None  # (rows, width): uniform bytes per row
+_Piece = tuple[Any, Any]  # (valid bytes per row: int64 (n,), padded block: uint8 (n, width))
 
 
 def encode_columns(num_rows: int, columns: Sequence[EncodedColumn]) -> list[bytes]:
@@ -537,14 +533,14 @@ def encode_columns(num_rows: int, columns: Sequence[EncodedColumn]) -> list[byte
     for j in order:
         pieces.extend(_feature_pieces(num_rows, names[j], columns[j]))
     body = np.zeros(num_rows, dtype=np.int64)
-    for p in pieces:
-        body += p.lens
+    for lens, _ in pieces:
+        body += lens
     everyone = np.ones(num_rows, dtype=bool)
-    header = [_const_piece(b"\x0a", everyone), _varint_piece(body, everyone)]
-    buf, starts = _assemble(num_rows, header + pieces)
+    header = [_const(b"\x0a", everyone), _varint_block(body)]
+    buf, bounds = _concat_rows(num_rows, header + pieces)
     raw = buf.tobytes()
-    bounds = starts.tolist()
-    return [raw[bounds[i] : bounds[i + 1]] for i in range(num_rows)]
+    b = bounds.tolist()
+    return [raw[b[i] : b[i + 1]] for i in range(num_rows)]
 
 
 def _feature_pieces(n: int, key: bytes, col: EncodedColumn) -> list[_Piece]:
@@ -555,69 +551,135 @@ def _feature_pieces(n: int, key: bytes, col: EncodedColumn) -> list[_Piece]:
             f"Column {col.name!r} must have one entry per row ({n}). "
             f"Received: present={present.shape}, row_lengths={lengths.shape}"
         )
+    lengths = np.where(present, lengths, 0)
+    total = int(lengths.sum())
+    scalar = n == 0 or int(lengths.max()) <= 1
+    one = lengths == 1
     if col.kind == "bytes":
         if isinstance(col.values, PackedBytes):
             blens, bdata = col.values.lengths, col.values.data
         else:
             blens = np.fromiter(map(len, col.values), dtype=np.int64, count=len(col.values))
             bdata = np.frombuffer(b"".join(col.values), dtype=np.uint8)
-        if len(blens) != int(lengths.sum()):
+        if len(blens) != total:
             raise ConfigError(f"Column {col.name!r}: values do not match row_lengths")
-        everyone_v = np.ones(len(blens), dtype=bool)
-        vbuf, _ = _assemble(
-            len(blens),
-            [
-                _const_piece(b"\x0a", everyone_v),
-                _varint_piece(blens, everyone_v),
-                _Piece(blens, bdata),
-            ],
-        )
-        per_value = 1 + _varint_len(blens) + blens
-        list_lens = _segment_sums(per_value, lengths)
-        list_pieces = [_Piece(list_lens, vbuf)]
+        if scalar:  # one value per row at most: lay the value's bytes out per row
+            row_blen = np.zeros(n, dtype=np.int64)
+            row_blen[one] = blens
+            list_pieces = [
+                _const(b"\x0a", one),
+                _masked(_varint_block(row_blen), one),
+                (row_blen, _padded(bdata, row_blen)),
+            ]
+        else:  # BytesList per value, then the values of each row side by side
+            vbuf, vb = _concat_rows(
+                len(blens),
+                [
+                    _const(b"\x0a", np.ones(len(blens), dtype=bool)),
+                    _varint_block(blens),
+                    (blens, _padded(bdata, blens)),
+                ],
+            )
+            row_len = _segment_sums(np.diff(vb), lengths)
+            list_pieces = [(row_len, _padded(vbuf, row_len))]
+        list_lens = np.zeros(n, dtype=np.int64)
+        for lens, _ in list_pieces:
+            list_lens += lens
     else:
         if col.kind == "int64":
             vals = np.asarray(col.values, dtype=np.int64)
-            if len(vals) != int(lengths.sum()):
+            if len(vals) != total:
                 raise ConfigError(f"Column {col.name!r}: values do not match row_lengths")
-            data, per_value = _varints(vals.view(np.uint64))
+            if scalar:
+                u = np.zeros(n, dtype=np.uint64)
+                u[one] = vals.view(np.uint64)
+                payload_piece = _masked(_varint_block(u), one)
+            else:
+                data, per_value = _varints(vals.view(np.uint64))
+                row_len = _segment_sums(per_value, lengths)
+                payload_piece = (row_len, _padded(data, row_len))
         else:
             vals32 = np.asarray(col.values, dtype="<f4")
-            if len(vals32) != int(lengths.sum()):
+            if len(vals32) != total:
                 raise ConfigError(f"Column {col.name!r}: values do not match row_lengths")
-            data = vals32.view(np.uint8)
-            per_value = np.full(len(vals32), 4, dtype=np.int64)
-        payload = _segment_sums(per_value, lengths)
-        nonempty = present & (lengths > 0)
-        head = [_const_piece(b"\x0a", nonempty), _varint_piece(payload, nonempty)]
+            if scalar:
+                f = np.zeros(n, dtype="<f4")
+                f[one] = vals32
+                payload_piece = (lengths * 4, f.view(np.uint8).reshape(n, 4))
+            else:
+                payload_piece = (lengths * 4, _padded(vals32.view(np.uint8), lengths * 4))
+        payload = payload_piece[0]
+        nonempty = lengths > 0
+        list_pieces = [
+            _const(b"\x0a", nonempty),
+            _masked(_varint_block(payload), nonempty),
+            payload_piece,
+        ]
         list_lens = np.where(nonempty, 1 + _varint_len(payload) + payload, 0)
-        list_pieces = [*head, _Piece(np.where(present, payload, 0), data)]
-    list_lens = np.where(present, list_lens, 0)
     feat_lens = 1 + _varint_len(list_lens) + list_lens
     key_prefix = bytes([_TAG1]) + _py_varint(len(key)) + key + bytes([_TAG2])
     entry_lens = len(key_prefix) + _varint_len(feat_lens) + feat_lens
     return [
-        _const_piece(b"\x0a", present),
-        _varint_piece(entry_lens, present),
-        _const_piece(key_prefix, present),
-        _varint_piece(feat_lens, present),
-        _const_piece(bytes([_LIST_TAG[col.kind]]), present),
-        _varint_piece(list_lens, present),
+        _const(b"\x0a", present),
+        _masked(_varint_block(entry_lens), present),
+        _const(key_prefix, present),
+        _masked(_varint_block(feat_lens), present),
+        _const(bytes([_LIST_TAG[col.kind]]), present),
+        _masked(_varint_block(list_lens), present),
         *list_pieces,
     ]
 
 
-def _const_piece(b: bytes, mask: np.ndarray[Any, np.dtype[np.bool_]]) -> _Piece:
-    return _Piece(mask.astype(np.int64) * len(b), const=np.frombuffer(b, dtype=np.uint8))
+def _const(b: bytes, mask: np.ndarray[Any, np.dtype[np.bool_]]) -> _Piece:
+    block = np.broadcast_to(np.frombuffer(b, dtype=np.uint8), (len(mask), len(b)))
+    return mask.astype(np.int64) * len(b), block
 
 
-def _varint_piece(
-    values: np.ndarray[Any, Any], mask: np.ndarray[Any, np.dtype[np.bool_]]
-) -> _Piece:
-    data, lens = _varints(np.asarray(values, dtype=np.int64)[mask].view(np.uint64))
-    full = np.zeros(len(mask), dtype=np.int64)
-    full[mask] = lens
-    return _Piece(full, data)
+def _masked(piece: _Piece, mask: np.ndarray[Any, np.dtype[np.bool_]]) -> _Piece:
+    return np.where(mask, piece[0], 0), piece[1]
+
+
+def _padded(flat: np.ndarray[Any, Any], lens: np.ndarray[Any, Any]) -> Any:
+    """Ragged bytes (rows of ``lens`` bytes, end to end) as a zero-padded (rows, max) block."""
+    n = len(lens)
+    width = int(lens.max()) if n else 0
+    if n and int(lens.min()) == width:
+        return flat.reshape(n, width)
+    out = np.zeros((n, width), dtype=np.uint8)
+    out[np.arange(width) < lens[:, None]] = flat
+    return out
+
+
+def _varint_block(v: np.ndarray[Any, Any]) -> _Piece:
+    """Base-128 varints of values (as unsigned 64-bit), one per row: (lengths, block)."""
+    u = np.asarray(v).astype(np.int64, copy=False).view(np.uint64)
+    lens = _varint_len(u.view(np.int64))
+    width = int(lens.max()) if len(u) else 1
+    if width == 1:
+        return lens, u.astype(np.uint8).reshape(-1, 1)
+    block = np.empty((len(u), width), dtype=np.uint8)
+    for k in range(width):
+        chunk = (u >> np.uint64(7 * k)) & np.uint64(0x7F)
+        cont = (lens > k + 1).astype(np.uint64) << np.uint64(7)
+        block[:, k] = chunk | cont
+    return lens, block
+
+
+def _concat_rows(n: int, pieces: Sequence[_Piece]) -> tuple[Any, Any]:
+    """Row by row, the valid bytes of every piece, end to end; returns (buffer, row bounds)."""
+    pieces = [(lens, block) for lens, block in pieces if block.shape[1]]
+    total = np.zeros(n, dtype=np.int64)
+    for lens, _ in pieces:
+        total += lens
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(total, out=bounds[1:])
+    if not pieces or n == 0:
+        return np.zeros(0, dtype=np.uint8), bounds
+    big = np.hstack([block for _, block in pieces])
+    if int(total.min()) == big.shape[1]:  # no padding anywhere
+        return big.ravel(), bounds
+    mask = np.hstack([np.arange(block.shape[1]) < lens[:, None] for lens, block in pieces])
+    return big[mask], bounds
 
 
 def _segment_sums(per_value: np.ndarray[Any, Any], lengths: np.ndarray[Any, Any]) -> Any:
@@ -638,88 +700,9 @@ def _varint_len(v: np.ndarray[Any, Any]) -> Any:
 
 
 def _varints(u: np.ndarray[Any, np.dtype[np.uint64]]) -> tuple[Any, Any]:
-    """Base-128 varints of unsigned 64-bit values: (flat bytes, length of each)."""
-    lens = _varint_len(u.view(np.int64))
-    if len(u) == 0 or int(lens.max()) == 1:
-        return u.astype(np.uint8), lens
-    out = np.empty(int(lens.sum()), dtype=np.uint8)
-    starts = np.cumsum(lens) - lens
-    for k in range(int(lens.max())):
-        m = lens > k
-        chunk = (u[m] >> np.uint64(7 * k)) & np.uint64(0x7F)
-        cont = (lens[m] > k + 1).astype(np.uint64) << np.uint64(7)
-        out[starts[m] + k] = (chunk | cont).astype(np.uint8)
-    return out, lens
-
-
-def _merge_uniform(n: int, pieces: Sequence[_Piece]) -> list[_Piece]:
-    """Fuses runs of pieces that add the same number of bytes to every row into 2-D blocks."""
-    out: list[_Piece] = []
-    run: list[Any] = []
-
-    def flush() -> None:
-        if not run:
-            return
-        block = run[0] if len(run) == 1 else np.hstack(run)
-        out.append(_Piece(np.full(n, block.shape[1], dtype=np.int64), block=block))
-        run.clear()
-
-    for p in pieces:
-        w = int(p.lens[0]) if n else 0
-        if n and (p.lens == w).all():
-            if w == 0:
-                continue
-            if p.const is not None:
-                run.append(np.broadcast_to(p.const, (n, w)))
-            elif p.block is not None:
-                run.append(p.block)
-            else:
-                assert p.data is not None
-                run.append(p.data.reshape(n, w))
-        else:
-            flush()
-            out.append(p)
-    flush()
-    return out
-
-
-def _assemble(n: int, pieces: Sequence[_Piece]) -> tuple[Any, Any]:
-    """Concatenates, row by row, the bytes of every piece; returns (buffer, row bounds)."""
-    pieces = _merge_uniform(n, pieces)
-    if len(pieces) == 1 and pieces[0].block is not None:
-        block = np.ascontiguousarray(pieces[0].block).ravel()
-        w = pieces[0].block.shape[1]
-        return block, np.arange(n + 1, dtype=np.int64) * w
-    within = np.zeros(n, dtype=np.int64)
-    offsets = []
-    for p in pieces:
-        offsets.append(within.copy())
-        within += p.lens
-    bounds = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(within, out=bounds[1:])
-    out = np.empty(int(bounds[-1]), dtype=np.uint8)
-    row_start = bounds[:-1]
-    for p, off in zip(pieces, offsets, strict=True):
-        dest = row_start + off
-        if p.block is not None:
-            w = p.block.shape[1]
-            out[dest[:, None] + np.arange(w)] = p.block
-        elif p.const is not None:
-            rows = p.lens > 0
-            if rows.any():
-                w = len(p.const)
-                out[dest[rows][:, None] + np.arange(w)] = p.const
-        else:
-            assert p.data is not None
-            if len(p.data):
-                out[_ragged_index(dest, p.lens)] = p.data
-    return out, bounds
-
-
-def _ragged_index(starts: np.ndarray[Any, Any], lens: np.ndarray[Any, Any]) -> Any:
-    total = int(lens.sum())
-    src_starts = np.cumsum(lens) - lens
-    return np.arange(total, dtype=np.int64) + np.repeat(starts - src_starts, lens)
+    """Base-128 varints of unsigned 64-bit values, end to end: (flat bytes, length of each)."""
+    lens, block = _varint_block(u)
+    return _concat_rows(len(u), [(lens, block)])[0], lens
 
 
 def _py_varint(n: int) -> bytes:

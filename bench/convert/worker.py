@@ -87,9 +87,8 @@ def _naive_parse(line: str) -> bytes:
 
 def _naive(a: dict[str, Any], beam_args: list[str]) -> dict[str, Any]:
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     import tensorflow as tf  # noqa: F401 - imported before the timer, as in every task
+    from apache_beam.options.pipeline_options import PipelineOptions
 
     prefix = os.path.join(a["out"], "naive")
     t = time.perf_counter()
