@@ -20,6 +20,7 @@ import keras
 from keras import ops
 
 from featurepipe.errors import ConfigError
+from featurepipe.keras import _assets
 from featurepipe.keras.preprocessing import WEIGHTS_SUFFIX, transform_inputs
 from featurepipe.spec import (
     BucketizedColumn,
@@ -87,10 +88,22 @@ class DenseFeatures(keras.layers.Layer):
         output_mode: str = "concat",
         preprocess: bool = False,
         dense_keys: Sequence[str] = (),
+        vocabulary_assets: _assets.AssetVocabularies | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        specs = columns if isinstance(columns, ColumnSpecs) else ColumnSpecs.from_config(columns)
+        # Built from a config whose vocabularies live in asset files: placeholders of
+        # the right sizes until `load_assets` reads them.
+        self._pending: tuple[dict[str, Any], _assets.AssetVocabularies] | None = None
+        if vocabulary_assets:
+            if isinstance(columns, ColumnSpecs):
+                columns = columns.get_config()
+            specs = _assets.placeholder_specs(columns, vocabulary_assets)
+            self._pending = (dict(columns), [list(v) for v in vocabulary_assets])
+        else:
+            specs = (
+                columns if isinstance(columns, ColumnSpecs) else ColumnSpecs.from_config(columns)
+            )
         if output_mode not in ("concat", "dict"):
             raise ConfigError(
                 "Unknown value for `output_mode` argument of DenseFeatures. Allowed values "
@@ -112,10 +125,7 @@ class DenseFeatures(keras.layers.Layer):
         self.preprocess = bool(preprocess)
         self.dense_keys = tuple(sorted(dense_keys))
         self._transform: Any = None
-        if self.preprocess:
-            from featurepipe.keras.preprocessing import ColumnTransform
-
-            self._transform = ColumnTransform(specs, dense_keys=self.dense_keys)
+        self._build_transform()
         # tf.feature_column's DenseFeatures concatenates columns sorted by name.
         self._ordered = sorted(specs, key=lambda s: s.name)
         self._tables: dict[str, Any] = {}
@@ -134,9 +144,21 @@ class DenseFeatures(keras.layers.Layer):
                     trainable=spec.trainable,
                 )
 
+    def _build_transform(self) -> None:
+        if self.preprocess and self._pending is None:
+            from featurepipe.keras.preprocessing import ColumnTransform
+
+            self._transform = ColumnTransform(self.specs, dense_keys=self.dense_keys)
+
     def call(self, inputs: Mapping[str, Any]) -> Any:
         """Returns the dense features (a tensor, or a dict with ``output_mode="dict"``)."""
-        if self._transform is not None:
+        if self.preprocess:
+            if self._transform is None:
+                raise ConfigError(
+                    "This DenseFeatures layer was built from a config without its vocabularies; "
+                    "load it with `keras.models.load_model` (which reads the vocabulary "
+                    "assets) before calling it."
+                )
             inputs = self._transform(inputs)
         outputs: dict[str, Any] = {}
         for spec in self._ordered:
@@ -168,16 +190,43 @@ class DenseFeatures(keras.layers.Layer):
         return (None, sum(widths.values()))
 
     def get_config(self) -> dict[str, Any]:
+        """The layer config; vocabularies are left to :meth:`save_assets`."""
         config: dict[str, Any] = super().get_config()
+        if self._pending is not None:
+            columns, listing = self._pending
+        else:
+            columns, listing, _ = _assets.split_vocabularies(self.specs)
         config.update(
             {
-                "columns": self.specs.get_config(),
+                "columns": columns,
                 "output_mode": self.output_mode,
                 "preprocess": self.preprocess,
                 "dense_keys": list(self.dense_keys),
+                "vocabulary_assets": listing,
             }
         )
         return config
+
+    def save_assets(self, dir_path: str) -> None:
+        """Writes the vocabularies (called by ``model.save``)."""
+        if self._pending is not None:
+            raise ConfigError(
+                "This DenseFeatures layer has no vocabularies to save: it was built from a "
+                "config and its assets were never loaded."
+            )
+        _, listing, vocabularies = _assets.split_vocabularies(self.specs)
+        _assets.write_vocabularies(dir_path, vocabularies, listing)
+
+    def load_assets(self, dir_path: str) -> None:
+        """Reads the vocabularies back (called by ``keras.models.load_model``)."""
+        if self._pending is None:
+            return
+        columns, listing = self._pending
+        vocabularies = _assets.read_vocabularies(dir_path, listing)
+        self.specs = _assets.loaded_specs(columns, vocabularies)
+        self._ordered = sorted(self.specs, key=lambda s: s.name)
+        self._pending = None
+        self._build_transform()
 
 
 def _width(spec: ColumnSpec) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -194,10 +195,44 @@ def test_saved_model_reloads_in_fresh_process(shards: list[str], tmp_path: Path)
         f"m = keras.models.load_model({str(path)!r})\n"
         f"x = dict(np.load({str(tmp_path / 'inputs.npz')!r}))\n"
         f"np.save({str(tmp_path / 'out.npy')!r}, np.asarray(m.predict(x, verbose=0)))\n"
+        "layer = [l for l in m.layers if isinstance(l, featurepipe.keras.DenseFeatures)][0]\n"
+        f"open({str(tmp_path / 'specs.json')!r}, 'w').write(layer.specs.to_json())\n"
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), want)
+    # the vocabularies travel as assets, not in the config, and come back whole
+    assert ColumnSpecs.from_json((tmp_path / "specs.json").read_text()) == specs
+    with zipfile.ZipFile(path) as z:
+        config = z.read("config.json").decode()
+        assets = [n for n in z.namelist() if n.startswith("assets/")]
+    assert '"vocabulary": null' in config
+    assert '"\\u00e9"' not in config and '"é"' not in config
+    assert len(assets) == 1
+
+
+def test_dense_features_vocabulary_assets_round_trip(shards: list[str], tmp_path: Path) -> None:
+    specs = _specs()
+    layer = DenseFeatures(specs, preprocess=True, dense_keys=["x"])
+    raw = make_dataset(shards[0], batch_size=25, columns=specs, apply_columns=False, shuffle=False)
+    parsed = next(iter(raw))
+    want = np.asarray(layer(parsed))
+    config = layer.get_config()
+    assert config["vocabulary_assets"] == [["city", "string", 3]]
+    clone = DenseFeatures.from_config(config)
+    clone.set_weights(layer.get_weights())
+    with pytest.raises(ConfigError, match=r"built from a config without its vocabularies"):
+        clone(parsed)
+    with pytest.raises(ConfigError, match=r"no vocabularies to save"):
+        clone.save_assets(str(tmp_path))
+    assert clone.get_config() == config  # a pending layer still describes itself
+    layer.save_assets(str(tmp_path))
+    clone.load_assets(str(tmp_path))
+    assert clone.specs == specs
+    np.testing.assert_array_equal(np.asarray(clone(parsed)), want)
+    (tmp_path / "vocabulary_0.txt").write_text("a\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"has 1 values; the config says 3"):
+        DenseFeatures.from_config(config).load_assets(str(tmp_path))
 
 
 def test_make_dataset_options(shards: list[str]) -> None:
