@@ -786,6 +786,10 @@ read_length(const unsigned char *p, const unsigned char *end, size_t *out, int *
         *status = DEC_BAD;
         return NULL;
     }
+    if (v >= 0x7fffffffu) {
+        *status = DEC_SLOW; /* upb refuses lengths from 2^31 - 1 on: let it say so */
+        return NULL;
+    }
     *out = (size_t)v;
     return p;
 }
