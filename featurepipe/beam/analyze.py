@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -178,10 +178,11 @@ def _numeric_values(
 
 
 class _CountVocabularyFn(beam.DoFn):  # type: ignore[misc]
-    """Counts vocabulary values per bundle, split into shards by a stable hash of the value.
+    """Counts vocabulary values per bundle, then splits them into shards by a stable hash.
 
-    Emits ``((request id, shard), Counter)``; a bundle's counts are flushed when
-    they hold ``max_entries`` distinct values, so memory stays bounded.
+    Emits ``((request id, shard), Counter)`` at the end of a bundle, or earlier
+    once the bundle's counts hold ``max_entries`` distinct values, so memory
+    stays bounded.
     """
 
     def __init__(
@@ -190,46 +191,50 @@ class _CountVocabularyFn(beam.DoFn):  # type: ignore[misc]
         self._requests = tuple(requests)
         self._num_shards = num_shards
         self._max_entries = max_entries
-        self._counts: dict[tuple[str, int], Counter[Any]] = {}
-        self._entries = 0
+        self._counts: dict[str, Counter[Any]] = {}
 
     def start_bundle(self) -> None:
         self._counts = {}
-        self._entries = 0
 
     def process(self, element: tuple[str, Any]) -> Iterator[Any]:
         path, batch = element
+        size = 0
         for r in self._requests:
             column = batch.columns.get(r.key)
             if column is None or column.kind is None or not column.values.size:
                 continue
             check_column_kind(r, column.kind, path)
-            batch_counts = Counter(column.values.tolist())
-            keys = list(batch_counts)
-            if column.kind == "int64":
-                shards = hash_values(np.asarray(keys, dtype=np.int64))
-            else:
-                arr = np.empty(len(keys), dtype=object)
-                arr[:] = keys
-                shards = hash_values(arr)
-            for key, shard in zip(keys, (shards % np.uint64(self._num_shards)).tolist(),
-                                  strict=True):
-                acc = self._counts.get((r.id, shard))
-                if acc is None:
-                    acc = self._counts[(r.id, shard)] = Counter()
-                before = len(acc)
-                acc[key] += batch_counts[key]
-                self._entries += len(acc) - before
-        if self._entries >= self._max_entries:
+            acc = self._counts.get(r.id)
+            if acc is None:
+                acc = self._counts[r.id] = Counter()
+            acc.update(column.values.tolist())  # Counter's C fast path for a list
+            size += len(acc)
+        if size >= self._max_entries:
             yield from self._flush()
 
     def finish_bundle(self) -> Iterator[Any]:
         for item in self._flush():
             yield GlobalWindows.windowed_value(item)
 
-    def _flush(self) -> Iterator[tuple[tuple[str, int], Counter[Any]]]:
-        counts, self._counts, self._entries = self._counts, {}, 0
-        yield from counts.items()
+    def _flush(self) -> Iterator[tuple[tuple[str, int], dict[Any, int]]]:
+        counts, self._counts = self._counts, {}
+        for request_id, acc in counts.items():
+            keys = list(acc)
+            if keys and isinstance(keys[0], int):
+                hashes = hash_values(np.asarray(keys, dtype=np.int64))
+            else:
+                arr = np.empty(len(keys), dtype=object)
+                arr[:] = keys
+                hashes = hash_values(arr)
+            shards = (hashes % np.uint64(self._num_shards)).tolist()
+            parts: dict[int, dict[Any, int]] = {}
+            for key, shard, count in zip(keys, shards, acc.values(), strict=True):
+                part = parts.get(shard)
+                if part is None:
+                    part = parts[shard] = {}
+                part[key] = count
+            for shard, part in parts.items():
+                yield (request_id, shard), part
 
 
 class _MergeCountsFn(beam.CombineFn):  # type: ignore[misc]
@@ -238,7 +243,7 @@ class _MergeCountsFn(beam.CombineFn):  # type: ignore[misc]
     def create_accumulator(self) -> Counter[Any]:
         return Counter()
 
-    def add_input(self, acc: Counter[Any], element: Counter[Any]) -> Counter[Any]:
+    def add_input(self, acc: Counter[Any], element: Mapping[Any, int]) -> Counter[Any]:
         acc.update(element)
         return acc
 
@@ -313,37 +318,43 @@ def _empty_vocabulary(
             )
 
 
+def _boundaries(
+    element: tuple[str, QuantileSketch], by_id: dict[str, AnalyzerRequest]
+) -> tuple[str, Any]:
+    request_id, sketch = element
+    return request_id, quantiles_result(by_id[request_id], sketch)
+
+
+def _statistics_json(acc: StatisticsAccumulator, sources: Sequence[str]) -> dict[str, Any]:
+    return acc.extract(sources).to_json()
+
+
 def _write_index(
     _: Any,
     *,
     output_dir: str,
     requests: Sequence[AnalyzerRequest],
     eps: float,
-    sources: Sequence[str],
     num_examples: int,
     quantiles: dict[str, Any],
     moments: dict[str, Any],
     vocab_files: dict[str, Any],
     statistics: Any,
 ) -> str:
-    by_id = {r.id: r for r in requests}
     q_results = {}
     m_results = {}
     for r in requests:
         if r.analyzer == "quantiles":
-            sketch = quantiles.get(r.id) or QuantileSketch(eps)
-            q_results[(r.key, int(r.num_bins or 1))] = quantiles_result(by_id[r.id], sketch)
+            found = quantiles.get(r.id) or quantiles_result(r, QuantileSketch(eps))
+            q_results[(r.key, int(r.num_bins or 1))] = found
         elif r.analyzer == "moments":
-            m_results[r.key] = (moments.get(r.id) or MomentsAccumulator()).extract()
-    stats_doc = None
-    if statistics is not None:
-        stats_doc = statistics.extract(sources).to_json()
+            m_results[r.key] = moments.get(r.id) or MomentsAccumulator().extract()
     analysis = Analysis(
         requests=tuple(requests),
         num_examples=num_examples,
         quantiles=q_results,
         moments_by_key=m_results,
-        statistics=stats_doc,
+        statistics=statistics,
     )
     analysis.save_index(output_dir, vocab_files, opener=_beam_create, join=FileSystems.join)
     return FileSystems.join(output_dir, "analysis.json")
@@ -404,6 +415,7 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         q_reqs = [r for r in self.requests if r.analyzer == "quantiles"]
         m_reqs = [r for r in self.requests if r.analyzer == "moments"]
         _mkdirs(self.output_dir)
+        by_request = {r.id: r for r in self.requests}
 
         batches = (
             pbegin
@@ -419,11 +431,14 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
             | "Sketch" >> beam.CombinePerKey(
                 AccumulatorCombineFn(functools.partial(QuantileSketch, self.eps))
             )
+            | "Boundaries" >> beam.Map(_boundaries, by_id=by_request)
         )
         moments = (
             batches
             | "MomentValues" >> beam.FlatMap(_numeric_values, m_reqs)
-            | "Moments" >> beam.CombinePerKey(AccumulatorCombineFn(MomentsAccumulator))
+            | "Moments" >> beam.CombinePerKey(
+                AccumulatorCombineFn(MomentsAccumulator, extract=MomentsAccumulator.extract)
+            )
         )
 
         by_id = {r.id: r for r in vocab_reqs}
@@ -459,7 +474,8 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
                 | "Batches" >> beam.Map(lambda pair: pair[1])
                 | "Statistics" >> beam.CombineGlobally(
                     AccumulatorCombineFn(
-                        functools.partial(StatisticsAccumulator, StatsOptions(eps=self.eps))
+                        functools.partial(StatisticsAccumulator, StatsOptions(eps=self.eps)),
+                        extract=functools.partial(_statistics_json, sources=tuple(sources)),
                     )
                 )
             )
@@ -478,7 +494,6 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
                 output_dir=self.output_dir,
                 requests=self.requests,
                 eps=self.eps,
-                sources=sources,
                 num_examples=beam.pvalue.AsSingleton(num_examples),
                 quantiles=beam.pvalue.AsDict(quantiles),
                 moments=beam.pvalue.AsDict(moments),
