@@ -56,8 +56,11 @@ class OptionalBuildExt(build_ext):
         )
 
 
-ext_modules = []
-if os.environ.get("FEATUREPIPE_NO_EXT") != "1":
-    ext_modules.append(Extension("featurepipe._speedups", sources=["featurepipe/_speedups.c"]))
+def _ext_modules() -> list[Extension]:
+    if os.environ.get("FEATUREPIPE_NO_EXT") == "1":
+        return []
+    return [Extension("featurepipe._speedups", sources=["featurepipe/_speedups.c"])]
 
-setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})
+
+if __name__ == "__main__":  # setuptools runs this file as __main__; a bare import does nothing
+    setup(ext_modules=_ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
