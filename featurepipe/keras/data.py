@@ -52,6 +52,8 @@ def parse_spec_from_schema(schema: Schema) -> dict[str, Any]:
             default = feature.default
             if isinstance(default, str):
                 default = default.encode("utf-8")
+            elif isinstance(default, list | tuple):
+                default = [v.encode("utf-8") if isinstance(v, str) else v for v in default]
             out[feature.name] = tf.io.FixedLenFeature(feature.shape, dtype, default_value=default)
     return out
 
