@@ -639,10 +639,17 @@ def cross_ids(
     ordered = [r for r, d in zip(rags, flags, strict=True) if not d] + [
         r for r, d in zip(rags, flags, strict=True) if d
     ]
+    key = np.int64(hash_key or DEFAULT_HASH_KEY).view(np.uint64)
+    modulus = np.uint64(num_buckets) if num_buckets > 0 else _INT64_MAX
+    if all(r.values.shape[0] == num_rows and np.all(r.row_lengths == 1) for r in ordered):
+        # Fast path: one value per row in every input (scalar features).
+        h = np.full(num_rows, key, dtype=np.uint64)
+        for rag in ordered:
+            h = fingerprint_cat64(h, _cross_fingerprints(rag.values))
+        return Ragged((h % modulus).astype(np.int64), np.ones(num_rows, dtype=np.int64))
     lengths = np.stack([r.row_lengths for r in ordered])  # [num_inputs, num_rows]
     out_lengths = np.prod(lengths, axis=0, dtype=np.int64)
     total = int(out_lengths.sum())
-    key = np.int64(hash_key or DEFAULT_HASH_KEY).view(np.uint64)
     out_row = np.repeat(np.arange(num_rows, dtype=np.int64), out_lengths)
     out_starts = np.zeros(num_rows, dtype=np.int64)
     np.cumsum(out_lengths[:-1], out=out_starts[1:])
@@ -658,7 +665,6 @@ def cross_ids(
         local = (k // strides[j][out_row]) % lengths[j][out_row]
         idx = rag.row_starts[out_row] + local
         h = fingerprint_cat64(h, _cross_fingerprints(rag.values)[idx])
-    modulus = np.uint64(num_buckets) if num_buckets > 0 else _INT64_MAX
     return Ragged((h % modulus).astype(np.int64), out_lengths)
 
 
