@@ -156,6 +156,11 @@ class AnalyzerRequest:
                 f"Unknown field(s) {unknown} in an analyzer request (allowed: {sorted(allowed)}). "
                 f"Received: {dict(obj)!r}"
             )
+        missing = [name for name in ("analyzer", "key") if name not in obj]
+        if missing:
+            raise ConfigError(
+                f"An analyzer request needs {missing}. Received: {dict(obj)!r}"
+            )
         return cls(**obj)
 
 
