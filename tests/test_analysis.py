@@ -140,7 +140,7 @@ def test_analysis_save_load_round_trip(tmp_path: Path) -> None:
 
 
 def test_analysis_load_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="No analysis.json"):
+    with pytest.raises(ConfigError, match=r"No analysis\.json"):
         Analysis.load(tmp_path)
     (tmp_path / "analysis.json").write_text('{"format_version": 99}')
     with pytest.raises(ConfigError, match="Upgrade featurepipe"):
@@ -152,7 +152,7 @@ def test_analysis_vocabulary_file_mismatch(tmp_path: Path) -> None:
     analyze_records(_file(_rows(50)), reqs, statistics=False).save(str(tmp_path))
     vocab = next(tmp_path.glob("vocab-000-city.txt"))
     vocab.write_bytes(vocab.read_bytes() + b"extra\n")
-    with pytest.raises(DataError, match="analysis.json says"):
+    with pytest.raises(DataError, match=r"analysis\.json says"):
         Analysis.load(tmp_path)
 
 
