@@ -51,7 +51,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -152,7 +152,8 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     x = x + np.uint64(0x9E3779B97F4A7C15)
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    out: np.ndarray = x ^ (x >> np.uint64(31))
+    return out
 
 
 def _hex8(h: np.ndarray) -> np.ndarray:
@@ -161,7 +162,8 @@ def _hex8(h: np.ndarray) -> np.ndarray:
     nibbles = np.empty((len(h), 8), dtype=np.uint8)
     for k in range(8):
         nibbles[:, k] = _HEX[(top >> np.uint32(28 - 4 * k)) & np.uint32(0xF)]
-    return nibbles.reshape(-1).view("S8")
+    out: np.ndarray = nibbles.reshape(-1).view("S8")
+    return out
 
 
 def _make_chunk(seed: int, chunk: int, rows: int) -> dict[str, Column]:
@@ -295,8 +297,9 @@ def criteo_examples(num_rows: int | None = None, *, seed: int = 0,
                 left -= CHUNK_ROWS
 
     if processes <= 1:
-        for job in jobs():
-            yield from _encode_chunk(job)
+        encode = _encoder()[1]
+        for job in jobs():  # lazily, row by row: a small file stops early
+            yield from (encode(row) for row in _chunk_rows(_make_chunk(*job)))
         return
     import multiprocessing as mp
 
@@ -323,7 +326,7 @@ class _StandinWriter:
     def __init__(self, path: str, compression: str) -> None:
         self._raw: BinaryIO = open(path, "wb")  # noqa: SIM115
         self._zlib = zlib.compressobj() if compression == "zlib" else None
-        self._out: BinaryIO = (gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0)
+        self._out: Any = (gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0)
                                if compression == "gzip" else self._raw)
 
     def write(self, data: bytes) -> None:
@@ -347,7 +350,7 @@ def _open_writer(path: str, compression: str) -> Any:
         except ImportError:
             pass
         else:
-            return TFRecordWriter(path, compression=compression, atomic=False)
+            return TFRecordWriter(path, compression=cast(Any, compression), atomic=False)
     return _StandinWriter(path, compression)
 
 
@@ -366,18 +369,21 @@ def iter_framed_records(path: str | os.PathLike[str], limit: int | None = None) 
     Raises:
         ValueError: the file ends inside a record.
     """
+    n = 0
     with open(path, "rb") as f:
-        data = f.read()
-    pos, n, end = 0, 0, len(data)
-    while pos < end and (limit is None or n < limit):
-        if pos + 12 > end:
-            raise ValueError(f"{path}: file ends inside a record header at offset {pos}")
-        (length,) = struct.unpack_from("<Q", data, pos)
-        if pos + 16 + length > end:
-            raise ValueError(f"{path}: file ends inside record {n} at offset {pos}")
-        yield data[pos + 12:pos + 12 + length]
-        pos += 16 + length
-        n += 1
+        while limit is None or n < limit:
+            offset = f.tell()
+            head = f.read(12)
+            if not head:
+                return
+            if len(head) < 12:
+                raise ValueError(f"{path}: file ends inside a record header at offset {offset}")
+            (length,) = struct.unpack_from("<Q", head)
+            data = f.read(length + 4)
+            if len(data) < length + 4:
+                raise ValueError(f"{path}: file ends inside record {n} at offset {offset}")
+            yield data[:length]
+            n += 1
 
 
 # ----------------------------------------------------------------------------- writers
@@ -427,7 +433,11 @@ def write_criteo_tfrecord(path: str | os.PathLike[str], *, size_mb: float | None
         raise ValueError("Pass exactly one of size_mb and num_rows. "
                          f"Received: size_mb={size_mb}, num_rows={num_rows}")
     t0 = time.perf_counter()
-    procs = processes if processes is not None else (os.cpu_count() or 1)
+    if processes is None:  # a pool pays off only for files of several chunks
+        small = ((size_mb is not None and size_mb < 8)
+                 or (num_rows is not None and num_rows < 4 * CHUNK_ROWS))
+        processes = 1 if small else (os.cpu_count() or 1)
+    procs = processes
     records = criteo_examples(num_rows, seed=seed, processes=procs)
     try:
         n, stream = _write_records(Path(path), records, compression, size_mb)

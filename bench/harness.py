@@ -97,26 +97,20 @@ def measure(cmd: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str] | N
     """
     full_env = dict(os.environ)
     full_env.update(env or {})
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=err, env=full_env,
-                                cwd=str(cwd or ROOT))
-        deadline = t0 + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.002)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read().decode("utf-8", "replace")
-        stderr = err.read().decode("utf-8", "replace")
+    with tempfile.TemporaryDirectory(prefix="fp-bench-") as tmp:
+        spec = {"cmd": [str(c) for c in cmd], "cwd": str(cwd or ROOT), "timeout": timeout,
+                "out": os.path.join(tmp, "out"), "err": os.path.join(tmp, "err")}
+        # A fresh, small launcher starts the child: Linux carries the peak RSS of the
+        # process that calls exec into the child's ru_maxrss, so starting it straight from
+        # this (possibly large) process would inflate the child's peak RSS.
+        launcher = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, json.dumps(spec)],
+                                  env=full_env, check=False, capture_output=True, text=True)
+        if launcher.returncode != 0:
+            raise RuntimeError(f"benchmark launcher failed: {launcher.stderr[-2000:]}")
+        usage = json.loads(launcher.stdout)
+        stdout = Path(spec["out"]).read_bytes().decode("utf-8", "replace")
+        stderr = Path(spec["err"]).read_bytes().decode("utf-8", "replace")
+    wall = usage["wall_s"]
     report: dict[str, Any] = {}
     lines = stdout.strip().splitlines()
     if lines:
@@ -132,10 +126,34 @@ def measure(cmd: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str] | N
         if isinstance(parsed, dict):
             report = parsed
     # ru_maxrss is KiB on Linux, bytes on macOS.
-    rss = usage.ru_maxrss / (MB if sys.platform == "darwin" else MB / 1024)
-    return Measurement(round(wall, 4), round(usage.ru_utime, 4), round(usage.ru_stime, 4),
-                       round(rss, 1), proc.returncode, report, stderr[-3000:],
+    rss = usage["maxrss"] / (MB if sys.platform == "darwin" else MB / 1024)
+    return Measurement(round(wall, 4), round(usage["user_s"], 4), round(usage["sys_s"], 4),
+                       round(rss, 1), usage["returncode"], report, stderr[-3000:],
                        stdout[-3000:])
+
+
+# Run with ``python -S -c``: stdlib only. Starts spec["cmd"], waits for it with wait4 (its
+# rusage alone), kills it after spec["timeout"] seconds, prints the numbers as JSON.
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+spec = json.loads(sys.argv[1])
+with open(spec["out"], "wb") as out, open(spec["err"], "wb") as err:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(spec["cmd"], stdout=out, stderr=err, cwd=spec["cwd"])
+    deadline = t0 + spec["timeout"]
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() > deadline:
+            proc.kill()
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.002)
+    wall = time.perf_counter() - t0
+print(json.dumps({"wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime,
+                  "maxrss": usage.ru_maxrss, "returncode": os.waitstatus_to_exitcode(status)}))
+"""
 
 
 @dataclass
@@ -172,6 +190,11 @@ class Result:
         return statistics.median(self.seconds) if self.seconds else 0.0
 
     @property
+    def best_seconds(self) -> float:
+        """Fastest repetition (0.0 when nothing was measured): less sensitive to other load."""
+        return min(self.seconds) if self.seconds else 0.0
+
+    @property
     def median_wall_s(self) -> float:
         """Median whole-process wall time."""
         return statistics.median(self.wall_s) if self.wall_s else 0.0
@@ -191,8 +214,12 @@ class Result:
     def to_json(self) -> dict[str, Any]:
         """The result with its derived numbers, for the results file."""
         d = asdict(self)
+        best = self.best_seconds
         d.update(median_seconds=self.median_seconds, median_wall_s=self.median_wall_s,
-                 mb_per_s=round(self.mb_per_s, 2), records_per_s=round(self.records_per_s, 1))
+                 mb_per_s=round(self.mb_per_s, 2), records_per_s=round(self.records_per_s, 1),
+                 best_seconds=best,
+                 best_mb_per_s=round(self.stream_bytes / MB / best, 2) if best else 0.0,
+                 best_records_per_s=round(self.records / best, 1) if best else 0.0)
         return d
 
 

@@ -91,7 +91,8 @@ def _worker(task: str, args: dict[str, object]) -> dict[str, object]:
     assert m.returncode == 0, m.stderr_tail
     assert m.max_rss_mb > 0
     assert m.wall_s > 0
-    return m.report
+    report: dict[str, object] = m.report
+    return report
 
 
 def test_core_worker_steps_run(tmp_path: Path) -> None:

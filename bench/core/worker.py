@@ -94,8 +94,8 @@ def task_tf_data(a: dict[str, Any]) -> dict[str, Any]:
 
 def task_tfrecord_pkg(a: dict[str, Any]) -> dict[str, Any]:
     """The `tfrecord` package's tfrecord_iterator (it checks no CRC, yields a reused view)."""
-    import tfrecord
-    from tfrecord.reader import tfrecord_iterator
+    import tfrecord  # type: ignore[import-not-found]
+    from tfrecord.reader import tfrecord_iterator  # type: ignore[import-not-found]
 
     n = total = 0
     t0 = time.perf_counter()
@@ -187,7 +187,7 @@ def task_decode_tf(a: dict[str, Any]) -> dict[str, Any]:
     spec.update({name: tf.io.VarLenFeature(tf.string) for name in BYTES_FEATURES})
     batches = [tf.constant(b) for b in
                _batches(_load_records(a["path"], a["records"]), a.get("batch", 1024))]
-    n, s = _decode_loop(batches, lambda b: tf.io.parse_example(b, spec))  # type: ignore[arg-type]
+    n, s = _decode_loop(batches, lambda b: tf.io.parse_example(b, spec))
     return {"records": n, "seconds": s, "tf": tf.__version__}
 
 
@@ -197,11 +197,13 @@ def task_decode_tfxbsl(a: dict[str, Any]) -> dict[str, Any]:
     ``schema`` true: with a TFMD schema naming the 40 features (types known);
     false: schema-less (types inferred per batch, like decode_examples).
     """
-    import tfx_bsl
-    from tfx_bsl.coders.example_coder import ExamplesToRecordBatchDecoder
+    import tfx_bsl  # type: ignore[import-not-found]
+    from tfx_bsl.coders.example_coder import (  # type: ignore[import-not-found]
+        ExamplesToRecordBatchDecoder,
+    )
 
     if a.get("schema"):
-        from tensorflow_metadata.proto.v0 import schema_pb2
+        from tensorflow_metadata.proto.v0 import schema_pb2  # type: ignore[import-not-found]
 
         schema = schema_pb2.Schema()
         for name in INT_FEATURES:
