@@ -385,3 +385,17 @@ def test_sort_vocabulary_matches_brute_force(
     if top_k is not None:
         expected = expected[:top_k]
     assert sort_vocabulary(items, top_k=top_k, min_frequency=min_frequency) == expected
+
+
+def test_quantile_many_small_merges_within_eps() -> None:
+    # A Beam combine may merge thousands of tiny partial sketches one after another.
+    data = DATASETS["skewed_lognormal"]
+    parts = []
+    for i, chunk in enumerate(np.array_split(data, 1000)):
+        s = QuantileSketch(0.01, seed=i)
+        s.add(chunk)
+        parts.append(s)
+    merged = merge_all(parts)
+    assert merged.count == data.size
+    assert rank_error(data, merged.boundaries(100), 100) <= 0.01
+    assert merged.num_retained < 4 * merged.k + 64
