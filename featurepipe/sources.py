@@ -31,13 +31,16 @@ from featurepipe.errors import ConfigError, DataError
 
 __all__ = [
     "FORMATS",
+    "WHOLE_FILE",
     "DeadLetter",
     "ReadOptions",
     "RowBatch",
+    "Split",
     "guess_format",
     "iter_csv_batches",
     "iter_jsonl_batches",
     "iter_parquet_batches",
+    "plan_splits",
     "read_batches",
 ]
 
@@ -67,6 +70,9 @@ class ReadOptions:
         compression: ``"auto"`` (gzip sniffed from the first bytes), ``"gzip"``
             or ``"none"``. Defaults to `"auto"`.
         max_field_bytes: the largest CSV field accepted. Defaults to `16 MiB`.
+        split_bytes: :func:`plan_splits` cuts uncompressed text files (and
+            Parquet files, by row groups) into parts of about this size so
+            several workers can read one file; ``0`` never splits. Defaults to `32 MiB`.
 
     Raises:
         ConfigError: if an option is out of range.
@@ -86,6 +92,7 @@ class ReadOptions:
     batch_size: int = 4096
     compression: str = "auto"
     max_field_bytes: int = 16 << 20
+    split_bytes: int = 32 << 20
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format not in FORMATS:
@@ -109,6 +116,10 @@ class ReadOptions:
             raise ConfigError(
                 "Unknown input `compression`. Allowed values are: auto, gzip, none. "
                 f"Received: compression={self.compression!r}"
+            )
+        if self.split_bytes < 0:
+            raise ConfigError(
+                f"`split_bytes` must be >= 0. Received: split_bytes={self.split_bytes}"
             )
         if self.max_field_bytes < 1:
             raise ConfigError(
@@ -160,6 +171,29 @@ class DeadLetter:
     def to_json(self) -> str:
         """Returns one JSON line (without the newline); non-UTF-8 text is escaped."""
         return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """A part of one file that one worker reads: a byte range, or Parquet row groups.
+
+    Attributes:
+        index: the part's number within its file (0 for the first).
+        start: the first byte (text) or row group (Parquet).
+        end: one past the last byte or row group; ``-1`` means the end of the file.
+        first_line: the 1-based line number at ``start`` (text), or the 0-based
+            index of the first row (Parquet).
+        header: the CSV header, for parts after the first (which do not hold it).
+    """
+
+    index: int
+    start: int
+    end: int
+    first_line: int = 1
+    header: tuple[str, ...] | None = None
+
+
+WHOLE_FILE = Split(0, 0, -1)
 
 
 @dataclasses.dataclass
@@ -240,7 +274,11 @@ def guess_format(path: str) -> str:
 
 
 def read_batches(
-    path: str, options: ReadOptions | None = None, *, opener: Opener | None = None
+    path: str,
+    options: ReadOptions | None = None,
+    *,
+    opener: Opener | None = None,
+    split: Split = WHOLE_FILE,
 ) -> Iterator[RowBatch]:
     """Reads one file into batches of rows.
 
@@ -248,6 +286,8 @@ def read_batches(
         path: the file to read.
         options: parsing options. Defaults to `ReadOptions()`.
         opener: ``path -> binary file object``. Defaults to `open(path, "rb")`.
+        split: the part of the file to read (from :func:`plan_splits`).
+            Defaults to `WHOLE_FILE`.
 
     Returns:
         An iterator of :class:`RowBatch`.
@@ -269,14 +309,18 @@ def read_batches(
     options = options or ReadOptions()
     fmt = options.format or guess_format(path)
     if fmt == "csv":
-        return iter_csv_batches(path, options, opener=opener)
+        return iter_csv_batches(path, options, opener=opener, split=split)
     if fmt == "jsonl":
-        return iter_jsonl_batches(path, options, opener=opener)
-    return iter_parquet_batches(path, options, opener=opener)
+        return iter_jsonl_batches(path, options, opener=opener, split=split)
+    return iter_parquet_batches(path, options, opener=opener, split=split)
 
 
 def iter_csv_batches(
-    path: str, options: ReadOptions | None = None, *, opener: Opener | None = None
+    path: str,
+    options: ReadOptions | None = None,
+    *,
+    opener: Opener | None = None,
+    split: Split = WHOLE_FILE,
 ) -> Iterator[RowBatch]:
     """Reads a CSV file with a header row.
 
@@ -290,6 +334,7 @@ def iter_csv_batches(
         path: the file to read.
         options: parsing options. Defaults to `ReadOptions()`.
         opener: ``path -> binary file object``. Defaults to `open(path, "rb")`.
+        split: the part of the file to read. Defaults to `WHOLE_FILE`.
 
     Returns:
         An iterator of :class:`RowBatch` whose positions are 1-based line
@@ -308,40 +353,54 @@ def iter_csv_batches(
     ({'a': ['x,\\ny'], 'b': ['2']}, [2])
     """
     options = options or ReadOptions()
-    with _open_binary(path, options, opener) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
-        bad_lines: set[int] = set()
-        pending: list[str] = []
-        lines = _tracked_lines(text, bad_lines, pending)
-        csv.field_size_limit(max(csv.field_size_limit(), options.max_field_bytes))
-        reader = csv.reader(
-            lines, delimiter=options.delimiter, quotechar=options.quotechar, strict=True
+    with _open_split(path, options, opener, split) as raw:
+        reader, bad_lines, pending = _csv_reader(raw, options)
+        if split.header is not None:  # a later part of a split file: no header here
+            header = list(split.header)
+            offset = split.first_line - 1
+        else:
+            header = _csv_header(path, reader, bad_lines)
+            offset = 0
+        yield from _csv_rows(path, options, reader, header, len(header), bad_lines, pending, offset)
+
+
+def _csv_reader(raw: IO[bytes], options: ReadOptions) -> tuple[Any, set[int], list[str]]:
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    bad_lines: set[int] = set()
+    pending: list[str] = []
+    lines = _tracked_lines(text, bad_lines, pending)
+    csv.field_size_limit(max(csv.field_size_limit(), options.max_field_bytes))
+    reader = csv.reader(
+        lines, delimiter=options.delimiter, quotechar=options.quotechar, strict=True
+    )
+    return reader, bad_lines, pending
+
+
+def _csv_header(path: str, reader: Any, bad_lines: set[int]) -> list[str]:
+    try:
+        header: list[str] = next(reader)
+    except StopIteration:
+        raise DataError(
+            "The CSV file is empty; a header row naming the columns is required.",
+            path=path,
+            reason="missing_header",
+        ) from None
+    except csv.Error as e:
+        raise DataError(
+            f"The CSV header cannot be parsed ({e}).", path=path, record=0, reason="bad_header"
+        ) from e
+    if bad_lines:
+        raise DataError(
+            "The CSV header is not valid UTF-8.", path=path, record=0, reason=INVALID_UTF8
         )
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError(
-                "The CSV file is empty; a header row naming the columns is required.",
-                path=path,
-                reason="missing_header",
-            ) from None
-        except csv.Error as e:
-            raise DataError(
-                f"The CSV header cannot be parsed ({e}).", path=path, record=0, reason="bad_header"
-            ) from e
-        if bad_lines:
-            raise DataError(
-                "The CSV header is not valid UTF-8.", path=path, record=0, reason=INVALID_UTF8
-            )
-        if len(set(header)) != len(header) or "" in header:
-            raise DataError(
-                f"The CSV header must name every column once. Received: header={header!r}",
-                path=path,
-                record=0,
-                reason="bad_header",
-            )
-        width = len(header)
-        yield from _csv_rows(path, options, reader, header, width, bad_lines, pending)
+    if len(set(header)) != len(header) or "" in header:
+        raise DataError(
+            f"The CSV header must name every column once. Received: header={header!r}",
+            path=path,
+            record=0,
+            reason="bad_header",
+        )
+    return header
 
 
 def _csv_rows(
@@ -352,7 +411,9 @@ def _csv_rows(
     width: int,
     bad_lines: set[int],
     pending: list[str],
+    line_offset: int,
 ) -> Iterator[RowBatch]:
+    """Rows after the header; ``line_offset`` turns the reader's line numbers into the file's."""
     rows: list[list[str]] = []
     positions: list[int] = []
     dead: list[DeadLetter] = []
@@ -368,7 +429,13 @@ def _csv_rows(
             last_line = reader.line_num
             dead.append(
                 DeadLetter(
-                    path, first, "line", MALFORMED_ROW, None, f"CSV error: {e}", "".join(pending)
+                    path,
+                    first + line_offset,
+                    "line",
+                    MALFORMED_ROW,
+                    None,
+                    f"CSV error: {e}",
+                    "".join(pending),
                 )
             )
             pending.clear()
@@ -382,7 +449,7 @@ def _csv_rows(
             dead.append(
                 DeadLetter(
                     path,
-                    first,
+                    first + line_offset,
                     "line",
                     INVALID_UTF8,
                     None,
@@ -394,7 +461,7 @@ def _csv_rows(
             dead.append(
                 DeadLetter(
                     path,
-                    first,
+                    first + line_offset,
                     "line",
                     MALFORMED_ROW,
                     None,
@@ -404,7 +471,7 @@ def _csv_rows(
             )
         else:
             rows.append(row)
-            positions.append(first)
+            positions.append(first + line_offset)
         pending.clear()
         if len(rows) + len(dead) >= options.batch_size:
             yield _csv_batch(path, header, rows, positions, dead)
@@ -443,7 +510,11 @@ def _tracked_lines(text: IO[str], bad_lines: set[int], pending: list[str]) -> It
 
 
 def iter_jsonl_batches(
-    path: str, options: ReadOptions | None = None, *, opener: Opener | None = None
+    path: str,
+    options: ReadOptions | None = None,
+    *,
+    opener: Opener | None = None,
+    split: Split = WHOLE_FILE,
 ) -> Iterator[RowBatch]:
     """Reads a JSON lines file: one JSON object per line.
 
@@ -471,12 +542,12 @@ def iter_jsonl_batches(
     ({'a': [1, None], 'b': [[1, 2], None]}, [3])
     """
     options = options or ReadOptions()
-    with _open_binary(path, options, opener) as raw:
+    with _open_split(path, options, opener, split) as raw:
         objs: list[dict[str, Any]] = []
         positions: list[int] = []
         dead: list[DeadLetter] = []
         loads = json.loads
-        for n, line in enumerate(raw, 1):
+        for n, line in enumerate(raw, split.first_line):
             if n == 1 and line.startswith(codecs.BOM_UTF8):
                 line = line[3:]
             if not line.strip():
@@ -538,7 +609,11 @@ def _jsonl_batch(
 
 
 def iter_parquet_batches(
-    path: str, options: ReadOptions | None = None, *, opener: Opener | None = None
+    path: str,
+    options: ReadOptions | None = None,
+    *,
+    opener: Opener | None = None,
+    split: Split = WHOLE_FILE,
 ) -> Iterator[RowBatch]:
     """Reads a Parquet file through ``pyarrow`` (imported here, lazily).
 
@@ -565,8 +640,9 @@ def iter_parquet_batches(
             raise DataError(
                 f"Not a readable Parquet file ({e}).", path=path, reason="bad_parquet"
             ) from e
-        start = 0
-        for rb in pf.iter_batches(batch_size=options.batch_size):
+        start = split.first_line if split.end >= 0 else 0
+        groups = None if split.end < 0 else list(range(split.start, split.end))
+        for rb in pf.iter_batches(batch_size=options.batch_size, row_groups=groups):
             n = rb.num_rows
             columns = {name: rb.column(i).to_pylist() for i, name in enumerate(rb.schema.names)}
             yield RowBatch(path, "parquet", "row", list(range(start, start + n)), columns, [])
@@ -586,6 +662,140 @@ def _import_pyarrow_parquet() -> Any:
 
 def _default_opener(path: str) -> IO[bytes]:
     return open(path, "rb")
+
+
+def plan_splits(
+    path: str, options: ReadOptions | None = None, *, opener: Opener | None = None
+) -> list[Split]:
+    """Cuts one file into parts of about ``options.split_bytes`` for parallel reading.
+
+    Text files are cut only at a line end, and CSV files only at a line end
+    outside quotes (an even number of quote characters before it, which is
+    exact for RFC 4180 quoting, where a quote inside a field is doubled), so
+    no row is ever cut. The line number of each part's first line is
+    counted, so dead letters name the same lines as an unsplit read.
+    Compressed files are not split; Parquet files are split by row groups.
+
+    Args:
+        path: the file.
+        options: parsing options. Defaults to `ReadOptions()`.
+        opener: ``path -> binary file object``. Defaults to `open(path, "rb")`.
+
+    Returns:
+        The parts, in file order; ``[WHOLE_FILE]`` when the file is not split.
+
+    Examples:
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(p, "w").write('a,b\\n1,"x\\ny"\\n2,z\\n3,w\\n')
+    >>> parts = plan_splits(p, ReadOptions(split_bytes=6))  # never inside the quoted "x\\ny"
+    >>> [(s.start, s.end, s.first_line, s.header) for s in parts]
+    [(0, 12, 1, None), (12, -1, 4, ('a', 'b'))]
+    >>> [b.positions for s in parts for b in read_batches(p, split=s)]
+    [[2], [4, 5]]
+    """
+    options = options or ReadOptions()
+    fmt = options.format or guess_format(path)
+    if options.split_bytes <= 0:
+        return [WHOLE_FILE]
+    if fmt == "parquet":
+        return _plan_parquet(path, options, opener)
+    with (opener or _default_opener)(path) as raw:
+        if options.compression == "gzip" or (
+            options.compression == "auto" and _peek(raw, 2) == _GZIP_MAGIC
+        ):
+            return [WHOLE_FILE]
+        size = raw.seek(0, io.SEEK_END)
+        raw.seek(0)
+        if size <= options.split_bytes:
+            return [WHOLE_FILE]
+        cuts = _find_cuts(raw, options, options.quotechar.encode() if fmt == "csv" else b"")
+    if not cuts:
+        return [WHOLE_FILE]
+    header = None
+    if fmt == "csv":
+        with _open_split(path, options, opener, Split(0, 0, cuts[0][0])) as raw:
+            reader, bad_lines, _ = _csv_reader(raw, options)
+            header = tuple(_csv_header(path, reader, bad_lines))
+    bounds = [(0, 1), *cuts]
+    return [
+        Split(
+            i, start, bounds[i + 1][0] if i + 1 < len(bounds) else -1, line, header if i else None
+        )
+        for i, (start, line) in enumerate(bounds)
+    ]
+
+
+def _find_cuts(raw: IO[bytes], options: ReadOptions, quote: bytes) -> list[tuple[int, int]]:
+    """(byte offset, line number) of each cut: just after a line end outside quotes."""
+    cuts: list[tuple[int, int]] = []
+    target = options.split_bytes
+    base = quotes = newlines = 0
+    while data := raw.read(8 << 20):
+        while target < base + len(data):
+            j = data.find(b"\n", max(target - base, 0))
+            while j != -1 and quote and (quotes + data.count(quote, 0, j)) & 1:
+                j = data.find(b"\n", j + 1)
+            if j == -1:
+                break  # look on in the next chunk
+            cut = base + j + 1
+            cuts.append((cut, newlines + data.count(b"\n", 0, j + 1) + 1))
+            target = cut + options.split_bytes
+        quotes += data.count(quote) if quote else 0
+        newlines += data.count(b"\n")
+        base += len(data)
+    return [c for c in cuts if c[0] < base]
+
+
+def _plan_parquet(path: str, options: ReadOptions, opener: Opener | None) -> list[Split]:
+    pq = _import_pyarrow_parquet()
+    with (opener or _default_opener)(path) as raw:
+        md = pq.ParquetFile(raw).metadata
+    splits: list[Split] = []
+    start = row = size = rows_in = 0
+    for g in range(md.num_row_groups):
+        rg = md.row_group(g)
+        size += rg.total_byte_size
+        rows_in += rg.num_rows
+        if size >= options.split_bytes or g == md.num_row_groups - 1:
+            splits.append(Split(len(splits), start, g + 1, row))
+            start, row, size, rows_in = g + 1, row + rows_in, 0, 0
+    return splits if len(splits) > 1 else [WHOLE_FILE]
+
+
+def _open_split(path: str, options: ReadOptions, opener: Opener | None, split: Split) -> IO[bytes]:
+    if split.start == 0 and split.end < 0:
+        return _open_binary(path, options, opener)
+    raw = (opener or _default_opener)(path)
+    raw.seek(split.start)
+    return io.BufferedReader(_Bounded(raw, split.end - split.start if split.end >= 0 else -1))
+
+
+class _Bounded(io.RawIOBase):
+    """At most ``limit`` bytes of ``raw`` (``-1``: all), closing ``raw`` on close."""
+
+    def __init__(self, raw: IO[bytes], limit: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        want = len(b) if self._left < 0 else min(len(b), self._left)
+        if want == 0:
+            return 0
+        data = self._raw.read(want)
+        b[: len(data)] = data
+        if self._left >= 0:
+            self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
 def _open_binary(path: str, options: ReadOptions, opener: Opener | None) -> IO[bytes]:

@@ -97,6 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser, *, cli: bool = False) -> None
     opt("value_separator", default="|", help="separator inside list cells (default '|')")
     opt("delimiter", default=",", help="CSV delimiter (default ','; use '\\t' for TSV)")
     opt("batch_size", type=int, default=4096, help="rows per Beam element (default 4096)")
+    opt(
+        "split_bytes",
+        type=int,
+        default=32 << 20,
+        help="cut big uncompressed inputs into parts of this size for parallel reading "
+        "(default 32 MiB; 0: one worker per file)",
+    )
 
 
 def run_with_args(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import pathlib
+from typing import Any
 
 import pytest
 
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.sources import (
+    WHOLE_FILE,
     DeadLetter,
     ReadOptions,
     RowBatch,
@@ -17,6 +19,7 @@ from featurepipe.sources import (
     iter_csv_batches,
     iter_jsonl_batches,
     iter_parquet_batches,
+    plan_splits,
     read_batches,
 )
 
@@ -192,3 +195,53 @@ def test_custom_opener_is_used(tmp_path: pathlib.Path) -> None:
     cols, _, _ = _all(list(read_batches("mem://t.csv", opener=opener)))
     assert opened == ["mem://t.csv"]
     assert cols == {"a": ["1"]}
+
+
+def _read_all_splits(path: str, options: ReadOptions) -> tuple[Any, list[int], list[Any]]:
+    cols: dict[str, list[object]] = {}
+    positions: list[int] = []
+    dead: list[tuple[int, str]] = []
+    for split in plan_splits(path, options):
+        c, p, d = _all(list(read_batches(path, options, split=split)))
+        for k, v in c.items():
+            cols.setdefault(k, []).extend(v)
+        positions += p
+        dead += [(x.position, x.reason) for x in d]
+    return cols, positions, dead
+
+
+@pytest.mark.parametrize("split_bytes", [1, 7, 13, 50, 10_000])
+def test_split_csv_reads_the_same_rows_lines_and_dead_letters(
+    tmp_path: pathlib.Path, split_bytes: int
+) -> None:
+    data = b'id,text\r\n1,"a\nb,""c""\n"\r\n2,x\r\n3\r\n4,"\n\n"\r\n5,\xff\r\n\r\n6,"q""\nz"\r\n7,end\r\n'
+    path = _write(tmp_path, "s.csv", data)
+    whole = _all(list(read_batches(path)))
+    want = (whole[0], whole[1], [(d.position, d.reason) for d in whole[2]])
+    options = ReadOptions(split_bytes=split_bytes, batch_size=2)
+    assert _read_all_splits(path, options) == want
+    if split_bytes < 20:
+        assert len(plan_splits(path, options)) > 2
+
+
+def test_split_jsonl_and_parquet_row_groups(tmp_path: pathlib.Path) -> None:
+    lines = b"".join(b'{"i": %d, "s": "x\\ny"}\n' % i for i in range(50)) + b"bad\n"
+    path = _write(tmp_path, "s.jsonl", lines)
+    options = ReadOptions(split_bytes=100, batch_size=7)
+    assert len(plan_splits(path, options)) > 5
+    cols, positions, dead = _read_all_splits(path, options)
+    assert cols["i"] == list(range(50)) and positions == list(range(1, 51))
+    assert dead == [(51, "MALFORMED_ROW")]
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    ppath = str(tmp_path / "s.parquet")
+    pq.write_table(pa.table({"i": list(range(100))}), ppath, row_group_size=10)
+    splits = plan_splits(ppath, ReadOptions(split_bytes=1))
+    assert len(splits) == 10
+    cols, positions, _ = _read_all_splits(ppath, ReadOptions(split_bytes=1, batch_size=3))
+    assert cols["i"] == list(range(100)) and positions == list(range(100))
+
+
+def test_gzip_files_are_not_split(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path, "g.csv.gz", gzip.compress(b"a\n" + b"1\n" * 1000))
+    assert plan_splits(path, ReadOptions(split_bytes=10)) == [WHOLE_FILE]

@@ -117,7 +117,7 @@ def task_tf_loop(a: dict[str, Any]) -> dict[str, Any]:
     """A plain Python loop: csv.reader -> tf.train.Example -> tf.io.TFRecordWriter."""
     import tensorflow as tf
 
-    _naive_parse("0," * 38 + "0")  # warm up (first use of tf.train builds its classes)
+    _naive_parse("0," * 39 + "0")  # warm up (first use of tf.train builds its classes)
     path = os.path.join(a["out"], "loop.tfrecord")
     n = 0
     t = time.perf_counter()

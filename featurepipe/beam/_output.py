@@ -107,7 +107,7 @@ class Piece:
 
     path: str
     shard: int
-    first: tuple[int, int]
+    first: tuple[int, ...]
     records: int
     nbytes: int
     reasons: tuple[tuple[str, int], ...] = ()
@@ -120,7 +120,7 @@ class PieceWriter:
     gzip file; zlib output is compressed only when pieces are joined.
     """
 
-    def __init__(self, layout: OutputLayout, shard: int, first: tuple[int, int]) -> None:
+    def __init__(self, layout: OutputLayout, shard: int, first: tuple[int, ...]) -> None:
         self.path = layout.new_piece("examples")
         self.shard = shard
         self.first = first

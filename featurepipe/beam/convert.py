@@ -5,7 +5,7 @@ The work per row is done by the core (:mod:`featurepipe.sources` parses,
 *batches* of rows (thousands per element), so the runner's per-element cost
 is paid once per batch, not once per row.
 
-* :class:`ReadRawBatches`: file paths -> ``(file_index, batch_index, RowBatch)``.
+* :class:`ReadRawBatches`: ``(file_index, path)`` -> ``((file, split, batch), RowBatch)``.
 * :class:`InferRawSchema`: batches -> one :class:`~featurepipe.schema.Schema`
   (every row counts).
 * :class:`EncodeExamples`: batches -> serialized Examples (tag ``"examples"``)
@@ -36,7 +36,7 @@ from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_piec
 from featurepipe.convert import ConvertOptions, RawSchemaInferrer, convert_batch
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.schema import Schema
-from featurepipe.sources import DeadLetter, ReadOptions, RowBatch, read_batches
+from featurepipe.sources import DeadLetter, ReadOptions, RowBatch, Split, plan_splits, read_batches
 
 __all__ = [
     "BadFractionError",
@@ -128,29 +128,47 @@ def _beam_open(path: str) -> IO[bytes]:
     return f
 
 
+# Every batch is keyed by (file index, split index, batch index): a stable id that
+# orders shard contents and spreads batches over shards.
+BatchKey = tuple[int, int, int]
+
+
+class _PlanFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, options: ReadOptions) -> None:
+        self._options = options
+
+    def process(self, element: tuple[int, str]) -> Iterator[tuple[int, str, Split]]:
+        index, path = element
+        for split in plan_splits(path, self._options, opener=_beam_open):
+            yield index, path, split
+
+
 class _ReadFn(beam.DoFn):  # type: ignore[misc]
     def __init__(self, options: ReadOptions) -> None:
         self._options = options
         self._rows = Metrics.counter(_NS, "rows_read")
         self._unparsed = Metrics.counter(_NS, "rows_unparseable")
 
-    def process(self, element: tuple[int, str]) -> Iterator[tuple[int, int, RowBatch]]:
-        index, path = element
-        for k, batch in enumerate(read_batches(path, self._options, opener=_beam_open)):
+    def process(self, element: tuple[int, str, Split]) -> Iterator[tuple[BatchKey, RowBatch]]:
+        index, path, split = element
+        batches = read_batches(path, self._options, opener=_beam_open, split=split)
+        for k, batch in enumerate(batches):
             self._rows.inc(batch.num_read)
             self._unparsed.inc(len(batch.dead_letters))
-            yield index, k, batch
+            yield (index, split.index, k), batch
 
 
 class ReadRawBatches(beam.PTransform):  # type: ignore[misc]
-    """Reads raw files into ``(file_index, batch_index, RowBatch)`` elements.
+    """Reads raw files into ``((file, split, batch), RowBatch)`` elements.
 
     Args:
         options: parsing options. Defaults to `ReadOptions()`.
 
-    The input is a PCollection of ``(file_index, path)``; each file is read
-    by one worker (text files cannot be split safely when quoted fields hold
-    newlines), in batches of ``options.batch_size`` rows.
+    The input is a PCollection of ``(file_index, path)``. Each file is cut
+    into parts of about ``options.split_bytes`` (see
+    :func:`featurepipe.sources.plan_splits`: CSV only at line ends outside
+    quotes; compressed files whole), the parts are spread over the workers,
+    and each part is read in batches of ``options.batch_size`` rows.
     """
 
     def __init__(self, options: ReadOptions | None = None) -> None:
@@ -158,7 +176,12 @@ class ReadRawBatches(beam.PTransform):  # type: ignore[misc]
         self._options = options or ReadOptions()
 
     def expand(self, pcoll: Any) -> Any:
-        return pcoll | "ReadFiles" >> beam.ParDo(_ReadFn(self._options))
+        return (
+            pcoll
+            | "PlanSplits" >> beam.ParDo(_PlanFn(self._options))
+            | "SpreadSplits" >> beam.Reshuffle()
+            | "ReadSplits" >> beam.ParDo(_ReadFn(self._options))
+        )
 
 
 class _InferFn(beam.CombineFn):  # type: ignore[misc]
@@ -169,9 +192,9 @@ class _InferFn(beam.CombineFn):  # type: ignore[misc]
         return RawSchemaInferrer(self._options)
 
     def add_input(
-        self, acc: RawSchemaInferrer, element: tuple[int, int, RowBatch]
+        self, acc: RawSchemaInferrer, element: tuple[BatchKey, RowBatch]
     ) -> RawSchemaInferrer:
-        acc.add_batch(element[2])
+        acc.add_batch(element[1])
         return acc
 
     def merge_accumulators(self, accs: Any) -> RawSchemaInferrer:
@@ -207,17 +230,17 @@ class _EncodeFn(beam.DoFn):  # type: ignore[misc]
         self._dead = Metrics.counter(_NS, "rows_dead_lettered")
         self._bytes = Metrics.counter(_NS, "example_bytes")
 
-    def process(self, element: tuple[int, int, RowBatch], schema: Schema) -> Iterator[Any]:
-        fi, k, batch = element
+    def process(self, element: tuple[BatchKey, RowBatch], schema: Schema) -> Iterator[Any]:
+        key, batch = element
         result = convert_batch(batch, schema, self._options)
         yield beam.pvalue.TaggedOutput("read_counts", result.num_read)
         self._written.inc(len(result.records))
         self._dead.inc(len(result.dead_letters))
         self._bytes.inc(sum(map(len, result.records)))
         if result.records:
-            yield fi, k, result.records
+            yield key, result.records
         if result.dead_letters:
-            yield beam.pvalue.TaggedOutput("dead_letters", (fi, k, result.dead_letters))
+            yield beam.pvalue.TaggedOutput("dead_letters", (key, result.dead_letters))
 
 
 class EncodeExamples(beam.PTransform):  # type: ignore[misc]
@@ -229,9 +252,9 @@ class EncodeExamples(beam.PTransform):  # type: ignore[misc]
         options: global conversion choices. Defaults to `ConvertOptions()`.
 
     Returns (from ``expand``):
-        A ``DoOutputsTuple`` with ``examples`` (``(file_index, batch_index,
-        list[bytes])``), ``dead_letters`` (``(file_index, batch_index,
-        list[DeadLetter])``) and ``read_counts`` (rows read per batch).
+        A ``DoOutputsTuple`` with ``examples`` (``(key, list[bytes])``),
+        ``dead_letters`` (``(key, list[DeadLetter])``) and ``read_counts``
+        (rows read per batch).
     """
 
     def __init__(self, schema: Any, options: ConvertOptions | None = None) -> None:
@@ -257,13 +280,13 @@ class _WriteExamplesFn(beam.DoFn):  # type: ignore[misc]
         self._open: dict[int, PieceWriter] = {}
         self._done: list[Piece] = []
 
-    def process(self, element: tuple[int, int, list[bytes]]) -> None:
-        fi, k, records = element
+    def process(self, element: tuple[BatchKey, list[bytes]]) -> None:
+        key, records = element
         n = self._shards.num_shards
-        shard = (fi + k) % n if n else -1
+        shard = sum(key) % n if n else -1
         w = self._open.get(shard)
         if w is None:
-            w = self._open[shard] = PieceWriter(self._layout, shard, (fi, k))
+            w = self._open[shard] = PieceWriter(self._layout, shard, key)
         w.write(records)
         if not n and w.nbytes >= self._shards.shard_bytes:
             self._done.append(w.close())
@@ -285,11 +308,11 @@ class _WriteDeadLettersFn(beam.DoFn):  # type: ignore[misc]
         self._path = ""
         self._count = 0
         self._bytes = 0
-        self._first = (1 << 62, 0)
+        self._first: BatchKey = (1 << 62, 0, 0)
         self._reasons: Counter[str] = Counter()
 
-    def process(self, element: tuple[int, int, list[DeadLetter]]) -> None:
-        fi, k, dead = element
+    def process(self, element: tuple[BatchKey, list[DeadLetter]]) -> None:
+        key, dead = element
         if self._f is None:
             self._path = self._layout.new_piece("deadletter")
             self._f = FileSystems.create(self._path, compression_type=CompressionTypes.UNCOMPRESSED)
@@ -297,7 +320,7 @@ class _WriteDeadLettersFn(beam.DoFn):  # type: ignore[misc]
         self._f.write(data)
         self._count += len(dead)
         self._bytes += len(data)
-        self._first = min(self._first, (fi, k))
+        self._first = min(self._first, key)
         self._reasons.update(d.reason for d in dead)
 
     def finish_bundle(self) -> Iterator[Any]:
