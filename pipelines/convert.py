@@ -143,7 +143,10 @@ def run_with_args(
         args.output,
         schema=schema,
         read_options=ReadOptions(
-            format=args.format, delimiter=delimiter, batch_size=args.batch_size
+            format=args.format,
+            delimiter=delimiter,
+            batch_size=args.batch_size,
+            split_bytes=args.split_bytes,
         ),
         convert_options=ConvertOptions(
             missing_values=("", *_split(args.missing_values)),
