@@ -172,9 +172,11 @@ def _check_outputs(prefix: str, expect: dict[int, Any], compression: str = "") -
                 assert row[name] == (values or []), (i, name)
 
 
-def test_messy_csv_in_process(tmp_path: pathlib.Path) -> None:
-    src = tmp_path / "messy.csv"
-    expect = _messy_csv(src)
+def test_messy_gzip_csv_in_process(tmp_path: pathlib.Path) -> None:
+    plain = tmp_path / "messy.csv"
+    expect = _messy_csv(plain)
+    src = tmp_path / "messy.csv.gz"  # a gzip-compressed input, found by its magic bytes
+    src.write_bytes(gzip.compress(plain.read_bytes()))
     prefix = str(tmp_path / "out" / "train")
     _convert(
         [str(src)],
