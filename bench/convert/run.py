@@ -85,6 +85,8 @@ def _run(task: str, csv: Path, timeout: float) -> dict[str, Any]:
         "rows": rep["records"],
         "seconds": rep["seconds"],
         "rows_per_s": rep["records"] / rep["seconds"],
+        "cpu_seconds": rep.get("cpu_seconds"),
+        "rows_per_cpu_s": rep["records"] / rep["cpu_seconds"] if rep.get("cpu_seconds") else None,
         "wall_s": m.wall_s,
         "cpu_s": m.user_s + m.sys_s,
         "max_rss_mb": m.max_rss_mb,
@@ -131,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def ratio(a: str, b: str) -> str:
         if a in by and b in by:
-            return f"{by[a]['rows_per_s'] / by[b]['rows_per_s']:.2f}x"
+            wall = by[a]["rows_per_s"] / by[b]["rows_per_s"]
+            if by[a].get("rows_per_cpu_s") and by[b].get("rows_per_cpu_s"):
+                cpu = by[a]["rows_per_cpu_s"] / by[b]["rows_per_cpu_s"]
+                return f"{wall:.2f}x wall, {cpu:.2f}x per CPU-second"
+            return f"{wall:.2f}x wall"
         return "n/a"
 
     rows = [
@@ -140,12 +146,15 @@ def main(argv: list[str] | None = None) -> int:
             r.get("rows", "-"),
             f"{r['seconds']:.1f}" if "seconds" in r else "-",
             f"{r['rows_per_s']:,.0f}" if "rows_per_s" in r else "error",
+            f"{r['rows_per_cpu_s']:,.0f}" if r.get("rows_per_cpu_s") else "-",
             f"{r['max_rss_mb']:.0f}" if "max_rss_mb" in r else "-",
         ]
         for r in results
     ]
     print()
-    print(markdown_table(["task", "rows", "seconds", "rows/s", "peak RSS MB"], rows))
+    print(
+        markdown_table(["task", "rows", "seconds", "rows/s", "rows per CPU-s", "peak RSS MB"], rows)
+    )
     print()
     print(
         f"featurepipe / naive Beam, in-process:      {ratio('fp_inprocess', 'naive_inprocess')}"
