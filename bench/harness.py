@@ -98,8 +98,9 @@ def measure(cmd: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str] | N
     full_env = dict(os.environ)
     full_env.update(env or {})
     with tempfile.TemporaryDirectory(prefix="fp-bench-") as tmp:
+        out_path, err_path = Path(tmp, "out"), Path(tmp, "err")
         spec = {"cmd": [str(c) for c in cmd], "cwd": str(cwd or ROOT), "timeout": timeout,
-                "out": os.path.join(tmp, "out"), "err": os.path.join(tmp, "err")}
+                "out": str(out_path), "err": str(err_path)}
         # A fresh, small launcher starts the child: Linux carries the peak RSS of the
         # process that calls exec into the child's ru_maxrss, so starting it straight from
         # this (possibly large) process would inflate the child's peak RSS.
@@ -108,8 +109,8 @@ def measure(cmd: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str] | N
         if launcher.returncode != 0:
             raise RuntimeError(f"benchmark launcher failed: {launcher.stderr[-2000:]}")
         usage = json.loads(launcher.stdout)
-        stdout = Path(spec["out"]).read_bytes().decode("utf-8", "replace")
-        stderr = Path(spec["err"]).read_bytes().decode("utf-8", "replace")
+        stdout = out_path.read_bytes().decode("utf-8", "replace")
+        stderr = err_path.read_bytes().decode("utf-8", "replace")
     wall = usage["wall_s"]
     report: dict[str, Any] = {}
     lines = stdout.strip().splitlines()

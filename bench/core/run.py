@@ -28,7 +28,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,54 +57,105 @@ def _worker_cmd(python: str | os.PathLike[str], task: str, args: dict[str, Any])
     return [str(python), "-m", "bench.core.worker", task, json.dumps(args)]
 
 
+@dataclass
+class _Job:
+    """One measured thing, planned; run ``repeat`` times by ``_Runner.execute``."""
+
+    result: Result
+    cmd: list[str]
+    env: dict[str, str] | None
+    files: Sequence[str]
+    timed: str  # "loop": the worker's own timing; "process": whole-process wall time
+    check: Callable[[Measurement], str] | None
+    repeat: int
+    before: Callable[[], str] | None = None  # returns an error text, "" when fine
+    after: Callable[[], None] | None = None
+    on_report: Callable[[dict[str, Any], Result], None] | None = None
+    runs: list[Measurement] = field(default_factory=list)
+
+
 class _Runner:
+    """Plans measurements, then runs them in rounds: every thing once, then every thing
+    again, ... so that other load on the machine spreads over all of them alike."""
+
     def __init__(self, repeat: int, cold: bool, timeout: float, verbose: bool = True) -> None:
         self.repeat = repeat
         self.cold = cold
         self.timeout = timeout
         self.verbose = verbose
         self.results: list[Result] = []
-        self.last_report: dict[str, Any] = {}
+        self.jobs: list[_Job] = []
 
-    def run(self, name: str, label: str, cmd: list[str], *, records: int, stream_bytes: int,
+    def add(self, name: str, label: str, cmd: list[str], *, records: int, stream_bytes: int,
             files: Sequence[str] = (), env: dict[str, str] | None = None, note: str = "",
             timed: str = "loop", check: Callable[[Measurement], str] | None = None,
-            repeat: int | None = None) -> Result:
-        """Runs ``cmd`` ``repeat`` times; ``timed`` is "loop" (the worker's own timing) or
-        "process" (whole-process wall time)."""
+            repeat: int | None = None, before: Callable[[], str] | None = None,
+            after: Callable[[], None] | None = None,
+            on_report: Callable[[dict[str, Any], Result], None] | None = None) -> Result:
+        """Plans ``cmd``; returns its (still empty) Result."""
         res = Result(name, label, records=records, stream_bytes=stream_bytes, note=note)
-        runs: list[Measurement] = []
-        for _ in range(repeat or self.repeat):
-            if self.cold:
-                for f in files:
-                    harness.drop_from_page_cache(f)
-            m = harness.measure(cmd, env=env, timeout=self.timeout)
-            problem = ""
-            if m.returncode != 0:
-                lines = [ln for ln in m.stderr_tail.strip().splitlines() if ln.strip()]
-                problem = f"exit {m.returncode}: {lines[-1] if lines else 'no stderr'}"
-                if "timed out" not in problem and m.wall_s >= self.timeout:
-                    problem = f"timed out after {self.timeout:g} s"
-            elif check is not None:
-                problem = check(m)
-            if problem:
-                res.error = problem[:300]
-                break
-            runs.append(m)
-            self.last_report = m.report
-            res.wall_s.append(m.wall_s)
-            res.seconds.append(m.wall_s if timed == "process" else float(m.report["seconds"]))
-        if runs:
-            res.max_rss_mb = max(m.max_rss_mb for m in runs)
-            mid = sorted(runs, key=lambda m: m.wall_s)[len(runs) // 2]
-            res.cpu_s = round(mid.user_s + mid.sys_s, 2)
-        if self.verbose:
-            status = (f"ERROR {res.error}" if res.error else
-                      f"{res.median_seconds:8.3f} s  {res.mb_per_s:9.1f} MB/s "
-                      f"{res.records_per_s:12,.0f} rec/s  rss {res.max_rss_mb:7.1f} MB")
-            print(f"  {name:38s} [{label}] {status}", flush=True)
         self.results.append(res)
+        self.jobs.append(_Job(res, cmd, env, files, timed, check, repeat or self.repeat,
+                              before, after, on_report))
         return res
+
+    def missing(self, name: str, label: str, error: str) -> None:
+        """Records a thing that cannot be measured, and why."""
+        self.results.append(Result(name, label, error=error))
+
+    def execute(self) -> None:
+        """Runs every planned job ``repeat`` times, interleaved."""
+        rounds = max((j.repeat for j in self.jobs), default=0)
+        for rnd in range(rounds):
+            if self.verbose:
+                print(f"round {rnd + 1}/{rounds}:", flush=True)
+            for job in self.jobs:
+                if rnd < job.repeat and not job.result.error:
+                    self._once(job)
+        for job in self.jobs:
+            res = job.result
+            if job.runs:
+                res.max_rss_mb = max(m.max_rss_mb for m in job.runs)
+                mid = sorted(job.runs, key=lambda m: m.wall_s)[len(job.runs) // 2]
+                res.cpu_s = round(mid.user_s + mid.sys_s, 2)
+                if job.on_report is not None:
+                    job.on_report(job.runs[-1].report, res)
+
+    def _once(self, job: _Job) -> None:
+        res = job.result
+        problem = job.before() if job.before is not None else ""
+        m: Measurement | None = None
+        try:
+            if not problem:
+                if self.cold:
+                    for f in job.files:
+                        harness.drop_from_page_cache(f)
+                m = harness.measure(job.cmd, env=job.env, timeout=self.timeout)
+                if m.returncode != 0:
+                    lines = [ln for ln in m.stderr_tail.strip().splitlines() if ln.strip()]
+                    problem = f"exit {m.returncode}: {lines[-1] if lines else 'no stderr'}"
+                    if m.wall_s >= self.timeout:
+                        problem = f"timed out after {self.timeout:g} s"
+                elif job.check is not None:
+                    problem = job.check(m)
+        finally:
+            if job.after is not None:
+                job.after()
+        if problem or m is None:
+            res.error = problem[:300] or "not run"
+        else:
+            job.runs.append(m)
+            res.wall_s.append(m.wall_s)
+            res.seconds.append(m.wall_s if job.timed == "process"
+                               else float(m.report["seconds"]))
+        if self.verbose:
+            if res.error:
+                status = f"ERROR {res.error}"
+            else:
+                s = res.seconds[-1]
+                status = (f"{s:8.3f} s  {res.stream_bytes / 1e6 / s:9.1f} MB/s "
+                          f"{res.records / s:12,.0f} rec/s  rss {m.max_rss_mb if m else 0:7.1f} MB")
+            print(f"  {res.name:44s} [{res.file}] {status}", flush=True)
 
 
 def _count_check(expected: int) -> Callable[[Measurement], str]:
@@ -158,25 +209,27 @@ def _reads(r: _Runner, info: datagen.DatasetInfo, label: str, batch: int) -> Non
     path = info.path
     common = {"records": info.records, "stream_bytes": info.stream_bytes, "files": [path]}
     check = _count_check(info.records)
-    r.run("raw sequential read (1 MiB blocks)", label, _worker_cmd(PY, "raw", {"path": path}),
+
+    def scan_note(report: dict[str, Any], res: Result) -> None:
+        res.note = "compiled scan" if report.get("compiled_scan") else "pure Python"
+
+    r.add("raw sequential read (1 MiB blocks)", label, _worker_cmd(PY, "raw", {"path": path}),
           note="physical limit", **common)  # type: ignore[arg-type]
-    res = r.run("featurepipe read_records (CRC verified)", label,
-                _worker_cmd(PY, "fp_read", {"path": path}), check=check,
-                **common)  # type: ignore[arg-type]
-    if not res.error:
-        res.note = "compiled scan" if r.last_report.get("compiled_scan") else "pure Python"
-    r.run("featurepipe read_records, pure-Python scan", label,
+    r.add("featurepipe read_records (CRC verified)", label,
+          _worker_cmd(PY, "fp_read", {"path": path}), check=check, on_report=scan_note,
+          **common)  # type: ignore[arg-type]
+    r.add("featurepipe read_records, pure-Python scan", label,
           _worker_cmd(PY, "fp_read", {"path": path, "pure": True}), check=check,
           note="_speedups not used", **common)  # type: ignore[arg-type]
-    r.run(f"tf.data.TFRecordDataset .batch({batch})", label,
+    r.add(f"tf.data.TFRecordDataset .batch({batch})", label,
           _worker_cmd(PY, "tf_data", {"path": path, "batch": batch}), env=TF_ENV, check=check,
           note="CRC verified", **common)  # type: ignore[arg-type]
     py = peers.peer_python("tfrecord")
     if py is None:
-        r.results.append(Result("tfrecord pkg tfrecord_iterator", label,
-                                error=str(peers.peer_status("tfrecord").get("error"))))
+        r.missing("tfrecord pkg tfrecord_iterator", label,
+                  str(peers.peer_status("tfrecord").get("error")))
     else:
-        r.run("tfrecord pkg tfrecord_iterator", label,
+        r.add("tfrecord pkg tfrecord_iterator", label,
               _worker_cmd(py, "tfrecord_pkg", {"path": path}), check=check,
               note="no CRC check", **common)  # type: ignore[arg-type]
 
@@ -186,70 +239,78 @@ def _counts(r: _Runner, info: datagen.DatasetInfo, label: str) -> None:
     common = {"records": info.records, "stream_bytes": info.stream_bytes, "files": [path],
               "timed": "process", "check": _count_check(info.records)}
     cli = _featurepipe_cli()
-    r.run("featurepipe inspect count (no index)", label, [*cli, "inspect", "count", "--json",
-                                                         path],
-          note="whole process", **common)  # type: ignore[arg-type]
+    r.add("featurepipe inspect count (no index)", label,
+          [*cli, "inspect", "count", "--json", path], note="whole process",
+          **common)  # type: ignore[arg-type]
     # The per-record Python loop takes minutes at 1 GB: one run (the target uses the faster
     # one-liner below anyway).
-    r.run("python one-liner: sum(1 for _ in TFRecordDataset)", label,
+    r.add("python one-liner: sum(1 for _ in TFRecordDataset)", label,
           [PY, "-c", TF_COUNT_NAIVE, path], env=TF_ENV, note="whole process; 1 run",
           repeat=1, **common)  # type: ignore[arg-type]
-    r.run("python one-liner: TFRecordDataset.reduce", label, [PY, "-c", TF_COUNT_REDUCE, path],
+    r.add("python one-liner: TFRecordDataset.reduce", label, [PY, "-c", TF_COUNT_REDUCE, path],
           env=TF_ENV, note="whole process", **common)  # type: ignore[arg-type]
-    # Build the index sidecar, time the count with it, then remove the sidecar again so the
-    # next run's "no index" count scans.
+    # With the index: build the sidecar (not timed) before each run and remove it after, so
+    # the "no index" runs always scan.
     folder = Path(path).parent
-    before = set(folder.iterdir())
-    proc = subprocess.run([*cli, "inspect", "index", path], check=False, capture_output=True,
-                          text=True)
-    made = sorted(set(folder.iterdir()) - before)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no stderr"])[-1]
-        r.results.append(Result("featurepipe inspect count (with index)", label,
-                                error=f"inspect index failed: {last[-200:]}"))
-        return
-    try:
-        r.run("featurepipe inspect count (with index)", label,
-              [*cli, "inspect", "count", "--json", path],
-              note=f"sidecar {', '.join(p.name for p in made) or '?'}", **common)  # type: ignore[arg-type]
-    finally:
+    made: list[Path] = []
+
+    def build_index() -> str:
+        before = set(folder.iterdir())
+        proc = subprocess.run([*cli, "inspect", "index", path], check=False,
+                              capture_output=True, text=True)
+        made[:] = sorted(set(folder.iterdir()) - before)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no stderr"])[-1]
+            return f"inspect index failed: {last[-200:]}"
+        return ""
+
+    def remove_index() -> None:
         for p in made:
-            p.unlink()
+            p.unlink(missing_ok=True)
+
+    def sidecar_note(report: dict[str, Any], res: Result) -> None:
+        res.note = f"sidecar {', '.join(p.name for p in made) or '?'}; whole process"
+
+    r.add("featurepipe inspect count (with index)", label,
+          [*cli, "inspect", "count", "--json", path], before=build_index, after=remove_index,
+          on_report=sidecar_note, **common)  # type: ignore[arg-type]
 
 
 def _decodes(r: _Runner, info: datagen.DatasetInfo, label: str, n: int, batch: int) -> None:
     args = {"path": info.path, "records": n, "batch": batch}
     common = {"records": n, "stream_bytes": _prefix_bytes(info.path, n)}
-    res = r.run("featurepipe decode_examples -> columns", label,
-                _worker_cmd(PY, "decode_fp", args), **common)  # type: ignore[arg-type]
-    if not res.error:
-        res.note = ("compiled decoder" if r.last_report.get("compiled_decoder")
+
+    def decoder_note(report: dict[str, Any], res: Result) -> None:
+        res.note = ("compiled decoder" if report.get("compiled_decoder")
                     else "pure Python (protobuf)")
+
+    r.add("featurepipe decode_examples -> columns", label, _worker_cmd(PY, "decode_fp", args),
+          on_report=decoder_note, **common)  # type: ignore[arg-type]
     # The per-record Python paths are ~50x slower: a quarter of the records keeps the run short
     # (they are rates; the records are the first of the same file).
     slow_n = max(batch, n // 4)
     slow_args = {**args, "records": slow_n}
     slow = {"records": slow_n, "stream_bytes": _prefix_bytes(info.path, slow_n)}
-    r.run("featurepipe decode_examples(native=False)", label,
+    r.add("featurepipe decode_examples(native=False)", label,
           _worker_cmd(PY, "decode_fp", {**slow_args, "native": False}),
           note=f"pure-Python path; first {slow_n:,}", **slow)  # type: ignore[arg-type]
-    r.run("protobuf FromString per record", label, _worker_cmd(PY, "decode_pb", args),
+    r.add("protobuf FromString per record", label, _worker_cmd(PY, "decode_pb", args),
           note="parse only", **common)  # type: ignore[arg-type]
-    r.run("protobuf FromString -> numpy columns", label,
+    r.add("protobuf FromString -> numpy columns", label,
           _worker_cmd(PY, "decode_pb_columns", slow_args),
           note=f"first {slow_n:,}", **slow)  # type: ignore[arg-type]
-    r.run(f"tf.io.parse_example (VarLen, batch {batch})", label,
+    r.add(f"tf.io.parse_example (VarLen, batch {batch})", label,
           _worker_cmd(PY, "decode_tf", args), env=TF_ENV, note="SparseTensors",
           **common)  # type: ignore[arg-type]
     py = peers.peer_python("tfxbsl")
     if py is None:
-        r.results.append(Result("tfx-bsl ExamplesToRecordBatchDecoder", label,
-                                error=str(peers.peer_status("tfxbsl").get("error"))))
+        r.missing("tfx-bsl ExamplesToRecordBatchDecoder", label,
+                  str(peers.peer_status("tfxbsl").get("error")))
         return
-    r.run("tfx-bsl ExamplesToRecordBatchDecoder", label,
+    r.add("tfx-bsl ExamplesToRecordBatchDecoder", label,
           _worker_cmd(py, "decode_tfxbsl", {**args, "schema": False}), env=TF_ENV,
           note="no schema; Arrow", **common)  # type: ignore[arg-type]
-    r.run("tfx-bsl ExamplesToRecordBatchDecoder+schema", label,
+    r.add("tfx-bsl ExamplesToRecordBatchDecoder+schema", label,
           _worker_cmd(py, "decode_tfxbsl", {**args, "schema": True}), env=TF_ENV,
           note="TFMD schema; Arrow", **common)  # type: ignore[arg-type]
 
@@ -410,17 +471,16 @@ def main(argv: list[str] | None = None) -> int:
 
     r = _Runner(args.repeat, args.cold, args.timeout)
     if "read" in groups:
-        print("read:", flush=True)
         _reads(r, criteo, "criteo", args.batch)
         assert large is not None
         _reads(r, large, "large", args.batch)
     if "count" in groups:
-        print("count (whole process):", flush=True)
         _counts(r, criteo, "criteo")
     if "decode" in groups:
         n = min(args.decode_records, criteo.records)
-        print(f"decode ({n:,} records, batches of {args.batch}):", flush=True)
+        print(f"decode: {n:,} records in batches of {args.batch}", flush=True)
         _decodes(r, criteo, "criteo", n, args.batch)
+    r.execute()
 
     ratios = _ratios(r.results)
     text = _tables(r.results, ratios)
