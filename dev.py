@@ -48,7 +48,7 @@ def _digest() -> str:
 
 def ensure_venv() -> pathlib.Path:
     """Create or reuse .venv and install the pinned dependencies into it."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py itself may run on an older python3
         raise SystemExit(f"featurepipe needs Python 3.11+; this is {sys.version.split()[0]}")
     py = _python()
     want = _digest()
@@ -70,18 +70,18 @@ def cmd_test(args: list[str]) -> int:
     _run(py, "-m", "ruff", "check", ".", env=env)
     _run(py, "-m", "mypy", "featurepipe", env=env)
     cmd: list[str | os.PathLike[str]] = [py, "-m", "pytest", "-q", "-m", "not slow", *args]
-    return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env).returncode
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env, check=False).returncode
 
 
 def cmd_demo(args: list[str]) -> int:
     py = ensure_venv()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([str(py), "-m", "pipelines.demo", *args], cwd=ROOT, env=env).returncode
+    return subprocess.run([str(py), "-m", "pipelines.demo", *args], cwd=ROOT, env=env, check=False).returncode
 
 
 def cmd_bench(args: list[str]) -> int:
     py = ensure_venv()
-    return subprocess.run([str(py), "-m", "bench", *args], cwd=ROOT).returncode
+    return subprocess.run([str(py), "-m", "bench", *args], cwd=ROOT, check=False).returncode
 
 
 def cmd_shell(args: list[str]) -> int:
@@ -89,7 +89,7 @@ def cmd_shell(args: list[str]) -> int:
     bindir = py.parent
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
                VIRTUAL_ENV=str(VENV))
-    return subprocess.run(args or [str(py)], cwd=ROOT, env=env).returncode
+    return subprocess.run(args or [str(py)], cwd=ROOT, env=env, check=False).returncode
 
 
 COMMANDS = {"test": cmd_test, "demo": cmd_demo, "bench": cmd_bench, "shell": cmd_shell}

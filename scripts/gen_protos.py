@@ -49,11 +49,15 @@ def main(argv: list[str] | None = None) -> int:
         stale = [
             g.name
             for g in generated
-            if not (OUT_PKG / g.name).exists() or not filecmp.cmp(g, OUT_PKG / g.name, shallow=False)
+            if not (OUT_PKG / g.name).exists()
+            or not filecmp.cmp(g, OUT_PKG / g.name, shallow=False)
         ]
         if ns.check:
             if stale:
-                print(f"stale generated protos: {stale}; run scripts/gen_protos.py", file=sys.stderr)
+                print(
+                    f"stale generated protos: {stale}; run scripts/gen_protos.py",
+                    file=sys.stderr,
+                )
                 return 1
             return 0
         for g in generated:
