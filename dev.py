@@ -76,7 +76,8 @@ def cmd_test(args: list[str]) -> int:
 def cmd_demo(args: list[str]) -> int:
     py = ensure_venv()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([str(py), "-m", "pipelines.demo", *args], cwd=ROOT, env=env, check=False).returncode
+    cmd = [str(py), "-m", "pipelines.demo", *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
 
 
 def cmd_bench(args: list[str]) -> int:
