@@ -41,8 +41,14 @@ __all__ = ["main"]
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
 TFDV_VENV = ROOT / "bench" / ".venvs" / "tfdv"
-# The last TFDV release with wheels for Python 3.11 on Linux x86-64 in the registry here.
-TFDV_REQUIREMENT = "tensorflow-data-validation==1.16.1"
+# The newest TFDV release with Python 3.11 wheels in the registry here, pinned with the versions
+# it resolves to (unpinned, pip backtracks for many minutes over apache-beam / pyarrow).
+TFDV_REQUIREMENTS = (
+    "tensorflow-data-validation==1.16.1", "tfx-bsl==1.16.1", "tensorflow-metadata==1.16.1",
+    "tensorflow==2.16.2", "pyarrow==10.0.1", "apache-beam[gcp]==2.60.0", "numpy==1.26.4",
+    "pandas==1.5.3", "pyfarmhash==0.3.2", "protobuf==4.25.5",
+)
+TFDV_REQUIREMENT = TFDV_REQUIREMENTS[0]
 TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 TARGETS = {"inspect_stats_vs_tfdv": 3.0, "analyze_vs_tfdv": 2.0}
 
@@ -80,7 +86,7 @@ def setup_tfdv() -> str:
 
     venv.create(TFDV_VENV, with_pip=True, clear=True)
     pip = TFDV_VENV / "bin" / "pip"
-    proc = subprocess.run([str(pip), "install", "-q", TFDV_REQUIREMENT], check=False,
+    proc = subprocess.run([str(pip), "install", "-q", *TFDV_REQUIREMENTS], check=False,
                           capture_output=True, text=True)
     return "ok" if proc.returncode == 0 else proc.stderr.strip()[-500:]
 
