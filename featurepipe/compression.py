@@ -106,7 +106,7 @@ class DecompressingReader:
         if d.eof:
             return self._next_member()
         if d.unconsumed_tail:
-            return d.decompress(d.unconsumed_tail, n)
+            return self._inflate(d.unconsumed_tail, n)
         if not self._pending:
             self._pending = self._f.read(_READ_BYTES)
             if not self._pending:
@@ -125,7 +125,37 @@ class DecompressingReader:
         self._started = True
         data, self._pending = self._pending, b""
         self._fed += len(data)
-        return d.decompress(data, n)
+        return self._inflate(data, n)
+
+    def _inflate(self, data: bytes, n: int) -> bytes:
+        """``decompress(data, n)``; on damage, keep the bytes inflated before it.
+
+        zlib raises without returning what it inflated in the failing call, so
+        a bad trailer (CRC32, ISIZE, Adler-32) or a bad block would lose every
+        record decompressed from the same input chunk. Records before the
+        damage are intact (their own CRCs say so), so the reader should yield
+        them before the error: a binary search over copies of the
+        decompressor finds the longest input prefix that inflates cleanly.
+        """
+        saved = self._d.copy()
+        try:
+            return self._d.decompress(data, n)
+        except zlib.error as e:
+            lo, hi = 0, len(data)  # prefix lo inflates cleanly, prefix hi does not
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                try:
+                    saved.copy().decompress(data[:mid], n)
+                    lo = mid
+                except zlib.error:
+                    hi = mid
+            partial = saved.decompress(data[:lo], n) if lo else b""
+            name = "gzip" if self._gzip else "ZLIB"
+            raise StreamError(
+                f"the {name} stream is corrupt near compressed byte {self.compressed_offset}: {e}",
+                partial,
+                self.compressed_offset,
+            ) from e
 
     def _next_member(self) -> bytes | None:
         rest = self._d.unused_data + self._pending
