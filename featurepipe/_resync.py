@@ -9,6 +9,8 @@ Only the error path imports this module.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from featurepipe._crc import _TABLE
@@ -17,6 +19,7 @@ __all__ = ["find_next_frame"]
 
 _TABLE_NP = np.asarray(_TABLE, dtype=np.uint32)
 _MASK_DELTA = np.uint32(0xA282EAD8)
+_BLOCK = 64 * 1024  # candidate offsets checked per numpy pass
 
 
 def find_next_frame(
@@ -36,9 +39,20 @@ def find_next_frame(
     [4]
     """
     a = np.frombuffer(buf, dtype=np.uint8)
-    n = a.size - 12 + 1 - start
-    if n <= 0:
-        return []
+    out: list[int] = []
+    # A block of offsets at a time: the temporaries below take about 40 bytes
+    # per offset, so a whole multi-megabyte window at once would cost hundreds
+    # of megabytes on a hostile file.
+    stop = a.size - 12 + 1  # one past the last offset with a whole header
+    for block in range(start, stop, _BLOCK):
+        out.extend(_find_in_block(a, block, min(_BLOCK, stop - block), max_record_bytes))
+    return out
+
+
+def _find_in_block(
+    a: np.ndarray[Any, np.dtype[np.uint8]], start: int, n: int, max_record_bytes: int
+) -> list[int]:
+    """`find_next_frame` for the ``n`` offsets from ``start`` on."""
     crc = np.full(n, 0xFFFFFFFF, dtype=np.uint32)
     for k in range(8):
         b = a[start + k : start + k + n].astype(np.uint32)

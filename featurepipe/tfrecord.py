@@ -118,7 +118,10 @@ class SkippedRange:
 
     Attributes:
         path: the file.
-        record: index the next intact record got (the damaged record's position).
+        record: index of the damaged record. After a ``data_crc_mismatch``
+            (its length verified, so exactly one record was lost) the next
+            intact record gets ``record + 1``; after a resynchronisation the
+            number of records lost is unknown and the next one gets ``record``.
         offset: first skipped byte (in the decompressed stream when compressed).
         length: number of skipped bytes.
         reason: why, e.g. ``"data_crc_mismatch"``.
@@ -662,6 +665,7 @@ class _FrameReader:
     def _damage(self, reason: str, span: int | None, length: int | None) -> None:
         """Raise, or skip ``span`` bytes (``None``: resynchronise) and record it."""
         offset = self._base
+        record = self._index
         if self._stream_error is not None and self._eof and reason.startswith("truncated"):
             # The stream broke: that, not the cut it left, is the damage.
             reason = "bad_compressed_stream"
@@ -679,14 +683,18 @@ class _FrameReader:
             self._stream_error = None  # reported once
         self._budget.used += 1
         self._report.skipped.append(
-            SkippedRange(self._path, self._index, offset, span, reason)
+            SkippedRange(self._path, record, offset, span, reason)
         )
+        if reason == "data_crc_mismatch":
+            # The length verified, so exactly one record was lost: the next
+            # one keeps its true index in the file.
+            self._index += 1
         if self._budget.limit is not None and self._budget.used > self._budget.limit:
             raise CorruptionBudgetError(
                 f"skipped {self._budget.used} damaged ranges, more than max_corrupt="
                 f"{self._budget.limit}; the last one: {reason}, {span} bytes",
                 path=self._path,
-                record=self._index,
+                record=record,
                 offset=offset,
                 reason="corruption_budget_exceeded",
             )
@@ -710,14 +718,16 @@ class _FrameReader:
 
         skipped = 0
         start = 1
+        # At least a header's worth: a smaller window never drops a byte.
+        window = max(_CHUNK_BYTES, _HEADER_BYTES)
         while True:
-            self._fill(start + _CHUNK_BYTES)
+            self._fill(start + window)
             for cand in find_next_frame(self._buf, start, self._max):
                 length = _U64.unpack_from(self._buf, cand)[0]
                 if self._frame_verifies(cand, length):
                     self._consume(cand)
                     return skipped + cand
-            if self._eof and len(self._buf) < start + _CHUNK_BYTES:
+            if self._eof and len(self._buf) < start + window:
                 n = len(self._buf)
                 self._consume(n)
                 return skipped + n
@@ -797,7 +807,7 @@ class _FrameReader:
                 + (" (all zero)" if left and not self._buf.strip(b"\0") else "")
             ),
         }.get(reason, reason)
-        if self._base == 0 and self._index == 0 and reason in (
+        if self._compression == "none" and self._base == 0 and self._index == 0 and reason in (
             "length_crc_mismatch",
             "trailing_bytes",
             "truncated_header",
