@@ -1,0 +1,780 @@
+"""The featurepipe demo: convert -> inspect -> analyze -> train on the bundled sample data.
+
+Run it with ``python3 dev.py demo`` (or ``python -m pipelines.demo`` inside the
+venv)::
+
+    python -m pipelines.demo [--output demo_out] [--runner-mode in_memory|multi_processing]
+                             [--rows N] [--epochs E] [--seed S]
+
+Steps, each printed under its own heading with what it did:
+
+1. **convert**: ``data/sample/census.csv`` + its schema -> gzip TFRecord shards
+   of ``tf.Example``, dead letters and a summary (Beam, DirectRunner, through
+   :mod:`pipelines.convert`). Three rows are broken on purpose and are
+   dead-lettered with their line, column and reason.
+2. **inspect**: ``featurepipe inspect count | head | verify | schema | stats
+   --html`` on the shards (the CLI, run in this process: no TensorFlow, no Beam).
+3. **analyze**: vocabularies, quantile boundaries and moments of the training
+   shards (Beam, through :mod:`pipelines.analyze`), checked against the local
+   engine.
+4. **train**: column specs resolved from those artifacts, a ``tf.data`` input
+   pipeline (:func:`featurepipe.keras.make_dataset`), a small wide-and-deep Keras 3
+   model on :class:`featurepipe.keras.DenseFeatures`, trained on the training
+   shards and evaluated on the held-out shard; saved as ``.keras``, reloaded, and
+   its predictions compared.
+
+Everything goes to ``--output`` (default ``demo_out/``), which is wiped at the
+start; ``demo_summary.json`` there holds the key numbers. Exit status: 0 on
+success, 1 when a step fails (the message names the step), 2 for bad options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["main", "run"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_CSV = os.path.join(ROOT, "data", "sample", "census.csv")
+SAMPLE_SCHEMA = os.path.join(ROOT, "data", "sample", "census.schema.json")
+#: A file the demo leaves in its output directory; only such a directory is wiped.
+MARKER = ".featurepipe-demo"
+NUM_SHARDS = 4
+LABEL = "label"
+CATEGORICAL = ("education", "native_country", "occupation", "workclass")
+AGE_BINS = 10
+HOURS_BINS = 5
+WIDTH = 78
+_EPOCH_KEYS = ("loss", "auc", "val_loss", "val_auc")
+
+
+class DemoError(Exception):
+    """A step of the demo failed; the message says what and how to fix it."""
+
+
+@dataclass
+class _State:
+    """What the steps hand to each other, and the key numbers for demo_summary.json."""
+
+    out: str
+    pipeline_args: list[str]
+    rows: int | None
+    epochs: int
+    seed: int
+    summary: dict[str, Any] = field(default_factory=dict)
+    shards: list[str] = field(default_factory=list)
+    shard_records: dict[str, int] = field(default_factory=dict)
+    schema_path: str = ""
+    artifacts: str = ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the demo; returns the exit status.
+
+    Args:
+        argv: command-line arguments. Defaults to `sys.argv[1:]`.
+
+    Returns:
+        0 when every step worked, 1 when a step failed, 2 for bad options.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.rows is not None and args.rows < 1:
+        parser.error(f"--rows must be >= 1. Received: --rows {args.rows}")
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1. Received: --epochs {args.epochs}")
+    try:
+        _prepare_output(args.output)
+    except DemoError as e:
+        print(f"demo: error: {e}", file=sys.stderr)
+        return 2
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the four steps for parsed options into the (prepared) output directory.
+
+    Args:
+        args: the parsed command line (see ``python -m pipelines.demo --help``).
+
+    Returns:
+        0 on success, 1 when a step failed.
+    """
+    pipeline_args = ["--runner=DirectRunner", f"--direct_running_mode={args.runner_mode}"]
+    if args.runner_mode == "multi_processing":
+        # The worker processes log INFO on stderr by default.
+        pipeline_args += [
+            f"--direct_num_workers={args.num_workers}",
+            "--default_sdk_harness_log_level=ERROR",
+        ]
+    state = _State(
+        out=os.path.abspath(args.output),
+        pipeline_args=pipeline_args,
+        rows=args.rows,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    _quiet_logs()
+    print(_rule("="))
+    print("featurepipe demo: raw CSV -> TFRecords -> inspect -> analyze -> Keras 3 model")
+    print(_rule("="))
+    print(f"output directory : {state.out}")
+    print(
+        f"Beam runner      : DirectRunner, {args.runner_mode}"
+        + (f" ({args.num_workers} workers)" if args.runner_mode == "multi_processing" else "")
+    )
+    print(
+        f"input            : {os.path.relpath(SAMPLE_CSV, ROOT)}"
+        + (f" (first {args.rows} rows)" if args.rows else " (all rows)")
+    )
+    steps: list[tuple[str, Callable[[_State], None]]] = [
+        ("convert", _step_convert),
+        ("inspect", _step_inspect),
+        ("analyze", _step_analyze),
+        ("train", _step_train),
+    ]
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    for number, (name, step) in enumerate(steps, 1):
+        print()
+        print(_rule("="))
+        print(f"Step {number}/{len(steps)}: {name}")
+        print(_rule("="))
+        t0 = time.perf_counter()
+        try:
+            step(state)
+        except Exception as e:  # report any failure with the step that raised it
+            print(flush=True)
+            kind = "" if isinstance(e, DemoError) else f"{type(e).__name__}: "
+            print(f"demo FAILED at step {number} ({name}): {kind}{e}", file=sys.stderr)
+            if not isinstance(e, DemoError):
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
+            return 1
+        timings[name] = round(time.perf_counter() - t0, 2)
+        print(f"-- step {name} done in {timings[name]:.1f} s", flush=True)
+    state.summary["seconds"] = {**timings, "total": round(time.perf_counter() - start, 2)}
+    summary_path = os.path.join(state.out, "demo_summary.json")
+    with open(summary_path, "w", encoding="utf-8") as f:
+        json.dump(state.summary, f, indent=2)
+        f.write("\n")
+    print()
+    print(_rule("="))
+    print(
+        f"demo finished in {state.summary['seconds']['total']:.1f} s; "
+        f"key numbers in {_rel(summary_path)}"
+    )
+    print(_rule("="))
+    return 0
+
+
+# -- step 1 ------------------------------------------------------------------------------------
+
+
+def _step_convert(state: _State) -> None:
+    from pipelines import convert
+
+    source = SAMPLE_CSV
+    if state.rows is not None:
+        source = os.path.join(state.out, "input", "census.csv")
+        kept = _head_csv(SAMPLE_CSV, source, state.rows)
+        print(f"took the first {kept} data rows of the sample into {_rel(source)}")
+    prefix = os.path.join(state.out, "tfrecords", "census")
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    total = state.rows or 3000
+    # Rows travel in batches and a batch goes to one shard: small batches spread
+    # the rows over all shards (the training step holds one shard out).
+    batch_size = max(8, min(256, total // (3 * NUM_SHARDS)))
+    argv = [
+        "--input",
+        source,
+        "--schema",
+        SAMPLE_SCHEMA,
+        "--output",
+        prefix,
+        "--num_shards",
+        str(NUM_SHARDS),
+        "--compression",
+        "gzip",
+        "--batch_size",
+        str(batch_size),
+    ]
+    print(f"$ python -m pipelines.convert {' '.join(_rel_args(argv + state.pipeline_args))}")
+    parser = argparse.ArgumentParser()
+    convert.add_arguments(parser)
+    known, beam_args = parser.parse_known_args(argv + state.pipeline_args)
+    with _filtered_stderr(_BEAM_WORKER_NOISE):
+        summary = convert.run_with_args(known, beam_args, quiet=True)
+
+    from featurepipe.beam.convert import format_summary
+
+    print()
+    print(format_summary(summary))
+    read, written, dead = (
+        summary["rows_read"],
+        summary["rows_written"],
+        summary["rows_dead_lettered"],
+    )
+    if read != written + dead:
+        raise DemoError(
+            f"the counters do not add up: rows_read={read} but rows_written={written} + "
+            f"rows_dead_lettered={dead}. Some rows were dropped silently."
+        )
+    print(f"counters add up: {read} read = {written} written + {dead} dead-lettered")
+    print(
+        "records per shard: "
+        + ", ".join(f"{os.path.basename(s['path'])}: {s['records']}" for s in summary["shards"])
+    )
+
+    letters: list[dict[str, Any]] = []
+    for path in summary["dead_letter_files"]:
+        with open(path, encoding="utf-8") as f:
+            letters.extend(json.loads(line) for line in f if line.strip())
+    if len(letters) != dead:
+        raise DemoError(
+            f"the summary says {dead} rows were dead-lettered but the dead-letter files hold "
+            f"{len(letters)}: {summary['dead_letter_files']}"
+        )
+    print(f"\ndead letters ({len(letters)}), each with its source, column and reason:")
+    for d in letters:
+        where = f"{os.path.basename(str(d.get('file')))}:{d.get('line')}"
+        column = d.get("column") or "-"
+        print(f"  {where:<16} column={column:<8} {d.get('reason'):<22} {d.get('detail')}")
+
+    state.shards = [s["path"] for s in summary["shards"]]
+    state.shard_records = {s["path"]: int(s["records"]) for s in summary["shards"]}
+    state.schema_path = f"{prefix}.schema.json"
+    state.summary["convert"] = {
+        "rows_read": read,
+        "rows_written": written,
+        "rows_dead_lettered": dead,
+        "dead_letters_by_reason": summary.get("dead_letters_by_reason", {}),
+        "dead_letter_lines": [d.get("line") for d in letters],
+        "shards": summary["shards"],
+        "schema": state.schema_path,
+        "dead_letter_files": summary["dead_letter_files"],
+    }
+
+
+# -- step 2 ------------------------------------------------------------------------------------
+
+
+def _step_inspect(state: _State) -> None:
+    from featurepipe.cli.main import main as featurepipe_main
+
+    pattern = os.path.join(os.path.dirname(state.shards[0]), "census-*.tfrecord.gz")
+    html = os.path.join(state.out, "stats.html")
+    commands = [
+        ["inspect", "count", pattern],
+        ["inspect", "head", "-n", "1", state.shards[0]],
+        ["inspect", "verify", pattern],
+        ["inspect", "schema", pattern],
+        ["inspect", "stats", pattern, "--html", html],
+    ]
+    for argv in commands:
+        print(f"\n$ featurepipe {' '.join(_rel_args(argv))}", flush=True)
+        # The CLI prints notes on stderr; show them in order with its output.
+        with contextlib.redirect_stderr(sys.stdout):
+            status = featurepipe_main(argv)
+        sys.stdout.flush()
+        if status != 0:
+            raise DemoError(f"`featurepipe {' '.join(argv)}` exited with status {status}")
+    if not os.path.exists(html):
+        raise DemoError(f"`featurepipe inspect stats --html` did not write {html}")
+    print(
+        f"\nthe HTML report is {os.path.getsize(html):,} bytes, self-contained: open it in a "
+        "browser"
+    )
+    state.summary["inspect"] = {"stats_html": html}
+
+
+# -- step 3 ------------------------------------------------------------------------------------
+
+
+def _step_analyze(state: _State) -> None:
+    from featurepipe.analysis import Analysis, analyze_records, load_requests
+    from pipelines import analyze
+
+    train, _ = _split_shards(state)
+    spec = {
+        "format_version": 1,
+        "analyzers": [
+            *({"analyzer": "vocabulary", "key": key} for key in CATEGORICAL),
+            {"analyzer": "quantiles", "key": "age", "num_bins": AGE_BINS},
+            {"analyzer": "quantiles", "key": "hours_per_week", "num_bins": HOURS_BINS},
+            {"analyzer": "moments", "key": "capital_gain"},
+        ],
+    }
+    spec_path = os.path.join(state.out, "analysis_spec.json")
+    with open(spec_path, "w", encoding="utf-8") as f:
+        json.dump(spec, f, indent=2)
+    state.artifacts = os.path.join(state.out, "artifacts")
+    print(
+        f"analysis spec ({_rel(spec_path)}): vocabularies of {', '.join(CATEGORICAL)}; "
+        f"{AGE_BINS} quantile bins of age, {HOURS_BINS} of hours_per_week; moments of "
+        "capital_gain"
+    )
+    print(f"computed on the {len(train)} training shards only (the held-out shard stays unseen)")
+    argv = [a for s in train for a in ("--input", s)]
+    argv += ["--spec", spec_path, "--output", state.artifacts]
+    print(f"$ python -m pipelines.analyze {' '.join(_rel_args(argv + state.pipeline_args))}")
+    parser = argparse.ArgumentParser()
+    analyze.add_arguments(parser)
+    known, beam_args = parser.parse_known_args(argv + state.pipeline_args)
+    with _filtered_stderr(_BEAM_WORKER_NOISE):
+        written = analyze.run_with_args(known, beam_args)
+    result = Analysis.load(state.artifacts)
+    print(f"\nwrote {_rel(written)} and:")
+    for name in sorted(os.listdir(state.artifacts)):
+        if name != "analysis.json":
+            print(f"  {_rel(os.path.join(state.artifacts, name))}")
+    print()
+    vocab_sizes = {}
+    for key in CATEGORICAL:
+        values = [str(v) for v in result.vocabulary(key)]
+        vocab_sizes[key] = len(values)
+        shown = ", ".join(values[:5]) + (", ..." if len(values) > 5 else "")
+        print(f"  vocabulary {key:<15} {len(values):>3} values, most frequent first: {shown}")
+    age = result.boundaries("age", AGE_BINS)
+    hours = result.boundaries("hours_per_week", HOURS_BINS)
+    print(f"  quantiles  age             {len(age)} boundaries: {_floats(age)}")
+    print(f"  quantiles  hours_per_week  {len(hours)} boundaries: {_floats(hours)}")
+    m = result.moments("capital_gain")
+    print(
+        f"  moments    capital_gain    mean {m['mean']:.1f}  std {m['variance'] ** 0.5:.1f}  "
+        f"min {m['min']:.0f}  max {m['max']:.0f}"
+    )
+
+    # The local engine drives the same accumulators: it must agree with Beam.
+    local = analyze_records(train, load_requests(spec), statistics=False)
+    same = (
+        all(list(local.vocabulary(k)) == list(result.vocabulary(k)) for k in CATEGORICAL)
+        and _close(local.boundaries("age", AGE_BINS), age)
+        and _close(local.boundaries("hours_per_week", HOURS_BINS), hours)
+        and abs(local.moments("capital_gain")["mean"] - m["mean"])
+        <= 1e-6 * max(1.0, abs(m["mean"]))
+    )
+    print(
+        "\ncross-check: `featurepipe analyze --local` (no Beam) on the same shards gives "
+        + (
+            "the same vocabularies, boundaries and moments"
+            if same
+            else "DIFFERENT results (see featurepipe.analysis): reported, not fatal"
+        )
+    )
+    state.summary["analyze"] = {
+        "artifacts": state.artifacts,
+        "vocabulary_sizes": vocab_sizes,
+        "age_boundaries": list(age),
+        "hours_per_week_boundaries": list(hours),
+        "capital_gain_moments": {k: m[k] for k in ("mean", "variance", "min", "max")},
+        "local_engine_agrees": bool(same),
+    }
+
+
+# -- step 4 ------------------------------------------------------------------------------------
+
+
+def _step_train(state: _State) -> None:
+    t0 = time.perf_counter()
+    with _filtered_stderr(_TF_START_NOISE):
+        import keras
+        import numpy as np
+        import tensorflow as tf
+
+    from featurepipe.analysis import Analysis
+    from featurepipe.keras import DenseFeatures, make_dataset, model_inputs
+    from featurepipe.keras.preprocessing import transform_inputs
+    from featurepipe.schema import Schema
+    from featurepipe.spec import (
+        BucketizedColumn,
+        ColumnSpecs,
+        CrossedColumn,
+        EmbeddingColumn,
+        HashedColumn,
+        IndicatorColumn,
+        Normalizer,
+        NumericColumn,
+        VocabularyColumn,
+    )
+
+    print(
+        f"imported TensorFlow {tf.__version__} and Keras {keras.__version__} "
+        f"({keras.backend.backend()} backend) in {time.perf_counter() - t0:.1f} s"
+    )
+    keras.utils.set_random_seed(state.seed)
+    train, held_out = _split_shards(state)
+    n_train = sum(state.shard_records[s] for s in train)
+    n_eval = sum(state.shard_records[s] for s in held_out)
+    print(
+        f"split by shard: train on {len(train)} shards ({n_train} examples), hold out "
+        f"{_rel(held_out[0])} ({n_eval} examples)"
+    )
+
+    # Column specs: the analyzer fills vocabularies, boundaries and moments.
+    age = BucketizedColumn(NumericColumn("age"), num_bins=AGE_BINS)
+    hours = BucketizedColumn(NumericColumn("hours_per_week"), num_bins=HOURS_BINS)
+    education = VocabularyColumn("education", num_oov_buckets=1)
+    occupation = VocabularyColumn("occupation", num_oov_buckets=1)
+    country = VocabularyColumn("native_country", num_oov_buckets=1)
+    workclass = VocabularyColumn("workclass", num_oov_buckets=1)
+    wide_specs = ColumnSpecs(
+        (
+            age,
+            IndicatorColumn(workclass),
+            IndicatorColumn(CrossedColumn((age, "education"), num_bins=64)),
+            IndicatorColumn(CrossedColumn(("education", "occupation"), num_bins=64)),
+        )
+    )
+    deep_specs = ColumnSpecs(
+        (
+            hours,
+            IndicatorColumn(education),
+            EmbeddingColumn(occupation, dimension=4),
+            EmbeddingColumn(country, dimension=3),
+            NumericColumn("capital_gain", normalizer=Normalizer("z_score")),
+            NumericColumn("education_num", dtype="int64"),
+            IndicatorColumn(HashedColumn("hobbies", num_bins=16), output_mode="multi_hot"),
+        )
+    )
+    artifacts = Analysis.load(state.artifacts)
+    wide_specs, deep_specs = wide_specs.resolve(artifacts), deep_specs.resolve(artifacts)
+    all_specs = ColumnSpecs((*wide_specs, *deep_specs))
+    specs_path = os.path.join(state.out, "column_specs.json")
+    all_specs.save(specs_path)
+    print(f"column specs resolved from {_rel(state.artifacts)}, saved to {_rel(specs_path)}:")
+    for part, specs in (("wide", wide_specs), ("deep", deep_specs)):
+        for spec in specs:
+            print(f"  {part:<4} {spec.name:<38} {_describe(spec)}")
+
+    schema = Schema.load(state.schema_path)
+
+    def dataset(files: list[str], *, shuffle: bool) -> Any:
+        ds = make_dataset(
+            files,
+            batch_size=64,
+            schema=schema,
+            columns=all_specs,
+            label_key=LABEL,
+            shuffle=shuffle,
+            seed=state.seed,
+        )
+        # The counts come from the conversion summary (and `inspect count` agreed);
+        # telling tf.data spares Keras guessing where an epoch ends.
+        batches = -(-sum(state.shard_records[f] for f in files) // 64)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+        return ds.map(lambda x, y: (x, tf.cast(y, tf.float32)))
+
+    train_ds = dataset(train, shuffle=True)
+    eval_ds = dataset(held_out, shuffle=False)
+
+    # A wide-and-deep model: a linear part on the sparse crosses plus an MLP.
+    inputs = model_inputs(all_specs)
+    wide_in = {name: inputs[name] for name in transform_inputs(wide_specs)}
+    deep_in = {name: inputs[name] for name in transform_inputs(deep_specs)}
+    wide = DenseFeatures(wide_specs, name="wide_features")(wide_in)
+    deep = DenseFeatures(deep_specs, name="deep_features")(deep_in)
+    hidden = keras.layers.Dense(32, activation="relu", name="deep_1")(deep)
+    hidden = keras.layers.Dense(16, activation="relu", name="deep_2")(hidden)
+    logit = keras.layers.Add(name="wide_plus_deep")(
+        [
+            keras.layers.Dense(1, name="wide_logit")(wide),
+            keras.layers.Dense(1, name="deep_logit")(hidden),
+        ]
+    )
+    prob = keras.layers.Activation("sigmoid", name="probability")(logit)
+    model = keras.Model(inputs, prob, name="census_wide_and_deep")
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    print(
+        f"\nmodel: {len(inputs)} inputs -> DenseFeatures(wide) {wide.shape[-1]} wide + "
+        f"DenseFeatures(deep) {deep.shape[-1]} deep -> Dense 32 -> Dense 16; "
+        f"{model.count_params():,} parameters"
+    )
+    print(f"training {state.epochs} epochs, batch 64, Adam(0.01), validating on the held-out shard")
+
+    class _Printer(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            got = {k: float((logs or {}).get(k, float("nan"))) for k in _EPOCH_KEYS}
+            print(
+                f"  epoch {epoch + 1:>2}/{state.epochs}  loss {got['loss']:.4f}  "
+                f"auc {got['auc']:.4f}  | held-out loss {got['val_loss']:.4f}  "
+                f"auc {got['val_auc']:.4f}",
+                flush=True,
+            )
+
+    t_fit = time.perf_counter()
+    history = model.fit(
+        train_ds,
+        validation_data=eval_ds,
+        epochs=state.epochs,
+        shuffle=False,  # make_dataset shuffles files and records
+        verbose=0,
+        callbacks=[_Printer()],
+    )
+    losses = [float(x) for x in history.history["loss"]]
+    trend = "fell" if losses[-1] < losses[0] else "did NOT fall"
+    print(
+        f"training loss {trend}: {losses[0]:.4f} -> {losses[-1]:.4f} "
+        f"({time.perf_counter() - t_fit:.1f} s for {state.epochs} epochs)"
+    )
+
+    scores = model.evaluate(eval_ds, verbose=0, return_dict=True)
+    labels = np.concatenate([y.numpy() for _, y in eval_ds])
+    base = float(max(labels.mean(), 1 - labels.mean()))
+    print(
+        f"\nFinal held-out AUC: {scores['auc']:.4f}  accuracy: {scores['accuracy']:.4f}  "
+        f"loss: {scores['loss']:.4f}  ({len(labels)} examples; always guessing the majority "
+        f"class scores accuracy {base:.4f})"
+    )
+
+    path = os.path.join(state.out, "model.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    # Eager calls: no second traced predict function to build for a few batches.
+    batches = [x for x, _ in eval_ds]
+    want = np.concatenate([np.asarray(model(x, training=False)) for x in batches])
+    got = np.concatenate([np.asarray(restored(x, training=False)) for x in batches])
+    diff = float(np.max(np.abs(want - got)))
+    if not np.allclose(want, got, rtol=1e-6, atol=1e-6):
+        raise DemoError(
+            f"the reloaded model predicts differently: max |difference| {diff:.3g} on "
+            f"{len(want)} held-out examples ({_rel(path)})"
+        )
+    print(
+        f"saved {_rel(path)} ({os.path.getsize(path):,} bytes; vocabularies as assets), "
+        f"reloaded it: predictions on {len(want)} held-out examples match "
+        f"(max |difference| {diff:.1g})"
+    )
+    print(
+        "not shown here (a later issue): canned models and a serving export that takes "
+        "serialized tf.Example"
+    )
+    state.summary["train"] = {
+        "train_examples": n_train,
+        "held_out_examples": len(labels),
+        "epochs": state.epochs,
+        "loss_per_epoch": losses,
+        "held_out_auc": float(scores["auc"]),
+        "held_out_accuracy": float(scores["accuracy"]),
+        "majority_class_accuracy": base,
+        "model": path,
+        "column_specs": specs_path,
+        "reload_max_abs_difference": diff,
+    }
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.demo",
+        description=(__doc__ or "").split("\n", 1)[0],
+    )
+    parser.add_argument(
+        "--output",
+        default="demo_out",
+        help=f"output directory, wiped at the start (default demo_out; an existing non-empty "
+        f"directory is wiped only if an earlier demo made it, i.e. it holds {MARKER})",
+    )
+    parser.add_argument(
+        "--runner-mode",
+        "--runner_mode",
+        dest="runner_mode",
+        choices=("in_memory", "multi_processing"),
+        default="in_memory",
+        help="DirectRunner mode of the Beam steps (default in_memory)",
+    )
+    parser.add_argument(
+        "--num-workers",
+        "--num_workers",
+        dest="num_workers",
+        type=int,
+        default=2,
+        help="DirectRunner workers with --runner-mode multi_processing (default 2)",
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="use only the first N rows of the sample (a quick run; default: all 3000)",
+    )
+    parser.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    return parser
+
+
+def _prepare_output(path: str) -> None:
+    """Empties ``path`` (only if it is new, empty, or an earlier demo's) and marks it."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise DemoError(f"--output must be a directory. Received: --output {path!r} (a file)")
+        if os.listdir(path) and not os.path.exists(os.path.join(path, MARKER)):
+            raise DemoError(
+                f"--output {path!r} is a non-empty directory that this demo did not create "
+                f"(no {MARKER} file in it); the demo wipes its output, so pass a new or empty "
+                "directory."
+            )
+        shutil.rmtree(path)
+    os.makedirs(path)
+    with open(os.path.join(path, MARKER), "w", encoding="utf-8") as f:
+        f.write("made by `python -m pipelines.demo`; wiped by its next run\n")
+
+
+def _head_csv(src: str, dst: str, rows: int) -> int:
+    """Copies the header and the first ``rows`` records of ``src`` (quoting kept)."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    kept = 0
+    with (
+        open(src, newline="", encoding="utf-8") as f,
+        open(dst, "w", newline="", encoding="utf-8") as g,
+    ):
+        writer = csv.writer(g)
+        for i, record in enumerate(csv.reader(f)):
+            if i > rows:
+                break
+            writer.writerow(record)
+            kept = i
+    return kept
+
+
+def _split_shards(state: _State) -> tuple[list[str], list[str]]:
+    """Training shards and the held-out shard (the last one with records)."""
+    filled = [s for s in state.shards if state.shard_records.get(s, 0) > 0]
+    if len(filled) < 2:
+        raise DemoError(
+            f"need at least 2 non-empty shards to hold one out, got {len(filled)} of "
+            f"{len(state.shards)} ({state.shard_records}); use more --rows"
+        )
+    return filled[:-1], filled[-1:]
+
+
+def _describe(spec: Any) -> str:
+    from featurepipe.spec import (
+        BucketizedColumn,
+        CrossedColumn,
+        EmbeddingColumn,
+        HashedColumn,
+        IndicatorColumn,
+        NumericColumn,
+        VocabularyColumn,
+    )
+
+    if isinstance(spec, BucketizedColumn):
+        return f"{spec.num_ids} buckets at {_floats(spec.bin_boundaries or ())}"
+    if isinstance(spec, NumericColumn):
+        n = spec.normalizer
+        if n is not None and n.kind == "z_score":
+            return f"z-score (mean {n.mean:.1f}, std {(n.variance or 0.0) ** 0.5:.1f})"
+        return f"numeric ({spec.dtype})"
+    if isinstance(spec, IndicatorColumn | EmbeddingColumn):
+        cat = spec.categorical_column
+        if isinstance(cat, VocabularyColumn):
+            what = f"vocabulary of {len(cat.load_vocabulary())} + {cat.num_oov_buckets} OOV"
+        elif isinstance(cat, HashedColumn):
+            what = f"hashed into {cat.num_bins} bins"
+        elif isinstance(cat, CrossedColumn):
+            what = f"cross hashed into {cat.num_bins} bins"
+        else:
+            what = type(cat).__name__
+        if isinstance(spec, EmbeddingColumn):
+            return f"{what} -> embedding dim {spec.dimension}"
+        return f"{what} -> {spec.output_mode} indicator"
+    return type(spec).__name__
+
+
+#: What TensorFlow's C++ start-up prints on stderr that says nothing about this run.
+_TF_START_NOISE = (
+    "All log messages before absl::InitializeLog()",
+    "oneDNN custom operations are on",
+    "cpu_feature_guard.cc",
+    "To enable the following instructions",
+    "rebuild TensorFlow with the appropriate compiler flags",
+    "Unable to register cuDNN factory",
+    "Unable to register cuFFT factory",
+    "Unable to register cuBLAS factory",
+    "computation placer already registered",
+    "Could not find cuda drivers",
+    "Attempting to register factory for plugin",
+)
+
+
+#: What each multi_processing Beam worker prints on stderr before it reads its options.
+_BEAM_WORKER_NOISE = (
+    "apitools not found, and bigquery client libraries are not available",
+    "INFO:__main__:Logging handler created.",
+)
+
+
+@contextlib.contextmanager
+def _filtered_stderr(noise: Sequence[str]) -> Iterator[None]:
+    """Captures file descriptor 2 (C++ logs too) and replays lines that are not ``noise``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines() if not any(n in line for n in noise)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr, flush=True)
+
+
+def _quiet_logs() -> None:
+    """Keeps Beam's and absl's INFO / WARNING chatter out of the demo's output."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("apache_beam", "absl", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _floats(values: Sequence[float] | tuple[float, ...]) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
+def _close(a: Sequence[float], b: Sequence[float]) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(abs(x - y) <= 1e-9 * max(1.0, abs(y)) for x, y in zip(a, b, strict=True))
+
+
+def _rule(char: str) -> str:
+    return char * WIDTH
+
+
+def _rel(path: str) -> str:
+    """``path`` relative to the working directory when that is shorter."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") and len(rel) < len(path) else path
+
+
+def _rel_args(argv: Sequence[str]) -> Iterator[str]:
+    for a in argv:
+        yield _rel(a) if os.path.isabs(a) else a
+
+
+if __name__ == "__main__":
+    sys.exit(main())
