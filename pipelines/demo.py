@@ -187,14 +187,13 @@ def run(args: argparse.Namespace) -> int:
 def _step_convert(state: _State) -> None:
     from pipelines import convert
 
-    source = SAMPLE_CSV
+    source, total = SAMPLE_CSV, _count_csv_records(SAMPLE_CSV)
     if state.rows is not None:
         source = os.path.join(state.out, "input", "census.csv")
-        kept = _head_csv(SAMPLE_CSV, source, state.rows)
-        print(f"took the first {kept} data rows of the sample into {_rel(source)}")
+        total = _head_csv(SAMPLE_CSV, source, state.rows)
+        print(f"took the first {total} data rows of the sample into {_rel(source)}")
     prefix = os.path.join(state.out, "tfrecords", "census")
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
-    total = state.rows or 3000
     # Rows travel in batches and a batch goes to one shard: small batches spread
     # the rows over all shards (the training step holds one shard out).
     batch_size = max(8, min(256, total // (3 * NUM_SHARDS)))
@@ -653,6 +652,12 @@ def _head_csv(src: str, dst: str, rows: int) -> int:
             writer.writerow(record)
             kept = i
     return kept
+
+
+def _count_csv_records(path: str) -> int:
+    """The number of data records (rows after the header) of a CSV file."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
 
 
 def _split_shards(state: _State) -> tuple[list[str], list[str]]:
