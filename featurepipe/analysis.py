@@ -477,19 +477,19 @@ def write_vocabulary_files(
     name = f"vocab-{number:03d}-{safe}"
     encoding = "utf-8"
     if vocab.kind == "int64":
-        lines = [str(v).encode() for v in vocab.values]
+        blob = "\n".join(map(str, vocab.values)).encode()
         encoding = "decimal"
     else:
         raw = [v if isinstance(v, bytes) else str(v).encode() for v in vocab.values]
-        if all(_is_text_line(v) for v in raw):
-            lines = raw
-        else:
-            lines = [base64.b64encode(v) for v in raw]
+        blob = b"\n".join(raw)
+        if not _is_text_blob(blob, len(raw)):
+            blob = b"\n".join(map(base64.b64encode, raw))
             encoding = "base64"
     with opener(join(directory, f"{name}.txt")) as f:
-        f.write(b"".join(line + b"\n" for line in lines))
+        f.write(blob + b"\n" if vocab.values else b"")
     with opener(join(directory, f"{name}.freq.txt")) as f:
-        f.write("".join(f"{c}\n" for c in vocab.frequencies).encode())
+        freq = "\n".join(map(str, vocab.frequencies))
+        f.write((freq + "\n").encode() if vocab.frequencies else b"")
     return {
         "file": f"{name}.txt",
         "frequencies_file": f"{name}.freq.txt",
@@ -693,11 +693,17 @@ def quantiles_result(request: AnalyzerRequest, sketch: QuantileSketch) -> Quanti
     )
 
 
-def _is_text_line(v: bytes) -> bool:
-    if b"\n" in v or b"\r" in v:
+def _is_text_blob(blob: bytes, num_values: int) -> bool:
+    """Whether ``num_values`` values joined by newlines are clean UTF-8 text lines.
+
+    A newline byte never continues a UTF-8 sequence, so the joined bytes decode
+    exactly when every value does; a value holds a line break exactly when the
+    blob has more newlines than the joins.
+    """
+    if b"\r" in blob or blob.count(b"\n") != max(num_values - 1, 0):
         return False
     try:
-        v.decode("utf-8")
+        blob.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True

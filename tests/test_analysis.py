@@ -182,3 +182,14 @@ def test_analyze_records_absent_feature_gives_empty_results() -> None:
     assert result.boundaries("nope", 3) == []
     assert result.moments("nope")["count"] == 0.0
     assert result.num_examples == 20
+
+
+def test_vocabulary_file_edge_values(tmp_path: Path) -> None:
+    rows = [{"w": b""}, {"w": b""}, {"w": "é".encode()}, {"n": -3}, {"n": 2**40}]
+    reqs = [AnalyzerRequest("vocabulary", "w"), AnalyzerRequest("vocabulary", "n")]
+    analyze_records(_file(rows), reqs, statistics=False).save(str(tmp_path))
+    back = Analysis.load(tmp_path)
+    assert back.vocabulary("w") == ["", "é"]
+    assert back.vocabulary("n") == [-3, 2**40]
+    assert (tmp_path / "vocab-001-w.txt").read_bytes() == "\né\n".encode()
+    assert (tmp_path / "vocab-001-w.freq.txt").read_text() == "2\n1\n"
