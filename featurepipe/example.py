@@ -516,8 +516,7 @@ def decode_examples(
         code, vals, lengths, present, kindless = raw[name]
         kind = _CODE_KIND[code]
         if code == 1:
-            values = np.empty(len(vals), dtype=object)
-            values[:] = vals
+            values = np.fromiter(vals, dtype=object, count=len(vals))
         elif code == 2:
             values = np.frombuffer(vals, dtype="<f4").astype(np.float32, copy=False)
         elif code == 3:
@@ -531,8 +530,9 @@ def decode_examples(
             row_lengths=np.frombuffer(lengths, dtype="<i8").astype(np.int64, copy=False)
             if n
             else np.zeros(0, np.int64),
-            present=np.frombuffer(present, dtype=np.uint8).astype(bool),
-            kindless=np.frombuffer(kindless, dtype=np.uint8).astype(bool),
+            # one 0/1 byte per row: viewed as bool without a copy
+            present=np.frombuffer(present, dtype=np.bool_),
+            kindless=np.frombuffer(kindless, dtype=np.bool_),
         )
     return ColumnBatch(n, columns)
 
