@@ -95,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--rows must be >= 1. Received: --rows {args.rows}")
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1. Received: --epochs {args.epochs}")
+    if args.num_workers < 1:
+        parser.error(f"--num-workers must be >= 1. Received: --num-workers {args.num_workers}")
     try:
         _prepare_output(args.output)
     except DemoError as e:
@@ -156,10 +158,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             step(state)
         except Exception as e:  # report any failure with the step that raised it
+            from featurepipe.errors import FeaturepipeError
+
             print(flush=True)
             kind = "" if isinstance(e, DemoError) else f"{type(e).__name__}: "
             print(f"demo FAILED at step {number} ({name}): {kind}{e}", file=sys.stderr)
-            if not isinstance(e, DemoError):
+            if not isinstance(e, DemoError | FeaturepipeError):  # a bug: show where
                 import traceback
 
                 traceback.print_exc(file=sys.stderr)
@@ -197,20 +201,15 @@ def _step_convert(state: _State) -> None:
     # Rows travel in batches and a batch goes to one shard: small batches spread
     # the rows over all shards (the training step holds one shard out).
     batch_size = max(8, min(256, total // (3 * NUM_SHARDS)))
-    argv = [
-        "--input",
-        source,
-        "--schema",
-        SAMPLE_SCHEMA,
-        "--output",
-        prefix,
-        "--num_shards",
-        str(NUM_SHARDS),
-        "--compression",
-        "gzip",
-        "--batch_size",
-        str(batch_size),
-    ]
+    options = {
+        "input": source,
+        "schema": SAMPLE_SCHEMA,
+        "output": prefix,
+        "num_shards": NUM_SHARDS,
+        "compression": "gzip",
+        "batch_size": batch_size,
+    }
+    argv = [arg for key, value in options.items() for arg in (f"--{key}", str(value))]
     print(f"$ python -m pipelines.convert {' '.join(_rel_args(argv + state.pipeline_args))}")
     parser = argparse.ArgumentParser()
     convert.add_arguments(parser)
@@ -367,7 +366,8 @@ def _step_analyze(state: _State) -> None:
         <= 1e-6 * max(1.0, abs(m["mean"]))
     )
     print(
-        "\ncross-check: `featurepipe analyze --local` (no Beam) on the same shards gives "
+        "\ncross-check: the local engine (`featurepipe analyze --local`, no Beam) on the same "
+        "shards gives "
         + (
             "the same vocabularies, boundaries and moments"
             if same
@@ -395,8 +395,7 @@ def _step_train(state: _State) -> None:
         import tensorflow as tf
 
     from featurepipe.analysis import Analysis
-    from featurepipe.keras import DenseFeatures, make_dataset, model_inputs
-    from featurepipe.keras.preprocessing import transform_inputs
+    from featurepipe.keras import DenseFeatures, make_dataset, model_inputs, transform_inputs
     from featurepipe.schema import Schema
     from featurepipe.spec import (
         BucketizedColumn,
