@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["main", "run"]
+__all__ = ["main", "run", "run_steps"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CSV = os.path.join(ROOT, "data", "sample", "census.csv")
@@ -80,8 +80,8 @@ class _State:
     artifacts: str = ""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the demo; returns the exit status.
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parses ``argv`` and runs the demo; returns the exit status.
 
     Args:
         argv: command-line arguments. Defaults to `sys.argv[1:]`.
@@ -102,10 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DemoError as e:
         print(f"demo: error: {e}", file=sys.stderr)
         return 2
-    return run(args)
+    return run_steps(args)
 
 
-def run(args: argparse.Namespace) -> int:
+#: The command-line entry point (the same as `run`).
+main = run
+
+
+def run_steps(args: argparse.Namespace) -> int:
     """Runs the four steps for parsed options into the (prepared) output directory.
 
     Args:
@@ -781,4 +785,4 @@ def _rel_args(argv: Sequence[str]) -> Iterator[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
