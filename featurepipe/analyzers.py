@@ -621,7 +621,7 @@ class DistinctCountAccumulator:
 
     The relative standard error is about ``1.04 / sqrt(2**precision)`` (1.6%
     at the default precision 12, with 4 KiB of registers). Values are hashed
-    with a stable 64-bit hash (BLAKE2b for bytes, SplitMix64 for numbers), so
+    with a stable 64-bit hash (`hash_values`), so
     sketches built in different processes merge correctly.
 
     Args:
@@ -698,11 +698,19 @@ class DistinctCountAccumulator:
 
 
 def hash_values(values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
-    """Stable 64-bit hashes of values, equal across processes and runs.
+    """Stable 64-bit hashes of values, equal across processes, runs and platforms.
+
+    Numbers go through the SplitMix64 finaliser (integers as their int64 bits,
+    floats as their float64 bits, ``-0.0`` as ``0.0``). A bytes value of up to
+    64 bytes is hashed as a SplitMix64 chain: start from its length, then for
+    each little-endian 8-byte word of the value (the last one zero-padded)
+    ``h = splitmix64(h ^ word)``; this runs vectorised over a batch. Longer
+    values use BLAKE2b with an 8-byte digest (read little-endian). ``str`` is
+    hashed as its UTF-8 bytes.
 
     Args:
         values: bytes/str objects, integers or floats. An integer and a float
-            of the same value hash differently; ``-0.0`` hashes as ``0.0``.
+            of the same value hash differently.
 
     Returns:
         A uint64 array, one hash per value.
@@ -711,6 +719,8 @@ def hash_values(values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
         >>> h = hash_values(np.array([b"a", "a", b"b"], dtype=object))
         >>> bool(h[0] == h[1]), bool(h[0] == h[2])
         (True, False)
+        >>> hex(int(hash_values(np.array([b"abc"], dtype=object))[0]))
+        '0x347774c605d70c76'
     """
     arr = np.asarray(values).ravel()
     if arr.dtype.kind in "iub":
@@ -718,14 +728,44 @@ def hash_values(values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
     if arr.dtype.kind == "f":
         floats = arr.astype(np.float64) + 0.0  # -0.0 + 0.0 == +0.0
         return _splitmix64(floats.view(np.uint64) ^ np.uint64(0x5555555555555555))
-    items = arr.tolist()
-    try:
-        digests = b"".join([hashlib.blake2b(v, digest_size=8).digest() for v in items])
-    except TypeError:  # str (or something else) among the values
+    return _hash_bytes(_bytes_list(arr.tolist()))
+
+
+# Bytes values up to this length are hashed by the vectorised SplitMix64 chain.
+_CHAIN_MAX_BYTES = 64
+
+
+def _hash_bytes(items: list[bytes]) -> npt.NDArray[np.uint64]:
+    n = len(items)
+    out = np.empty(n, dtype=np.uint64)
+    if n == 0:
+        return out
+    lengths = np.fromiter(map(len, items), dtype=np.int64, count=n)
+    long = np.flatnonzero(lengths > _CHAIN_MAX_BYTES)
+    if long.size:
         digests = b"".join(
-            [hashlib.blake2b(_as_bytes(v), digest_size=8).digest() for v in items]
+            [hashlib.blake2b(items[i], digest_size=8).digest() for i in long.tolist()]
         )
-    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+        out[long] = np.frombuffer(digests, dtype="<u8")
+        short = np.flatnonzero(lengths <= _CHAIN_MAX_BYTES)
+        items = [items[i] for i in short.tolist()]
+        lengths = lengths[short]
+    else:
+        short = None
+    if not items:
+        return out
+    num_words = (lengths + 7) // 8
+    width = 8 * max(int(num_words.max()), 1)
+    # numpy's fixed-width bytes pad with zeros; read the buffer as little-endian words.
+    words = np.array(items, dtype=f"S{width}").view("<u8").reshape(len(items), width // 8)
+    h = _splitmix64(lengths.astype(np.uint64))
+    for j in range(width // 8):
+        mixed = _splitmix64(h ^ words[:, j].astype(np.uint64))
+        h = np.where(num_words > j, mixed, h)
+    if short is None:
+        return h
+    out[short] = h
+    return out
 
 
 def _splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
