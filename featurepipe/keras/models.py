@@ -524,7 +524,9 @@ def _dnn_logits(
                 "it in EmbeddingColumn(...) or IndicatorColumn(...). "
                 f"Received: {type(spec).__name__}"
             )
-    x = DenseFeatures(columns, name="dnn_features", dtype=policy)(inputs)
+    # DenseFeatures stays float32 (its lookups mix the table's and the weights' dtypes);
+    # the Dense layers below cast its output to the policy's compute dtype.
+    x = DenseFeatures(columns, name="dnn_features")(inputs)
     for i, width in enumerate(hidden_units):
         x = keras.layers.Dense(
             int(width), use_bias=not batch_norm, name=f"dnn_hidden_{i}", dtype=policy

@@ -240,3 +240,18 @@ def test_builders_reject_bad_arguments() -> None:
         SparseOptimizer("adamw")
     with pytest.raises(ConfigError, match=r"Two different columns are named 'x'"):
         merge_columns(ColumnSpecs((NumericColumn("x"),)), ColumnSpecs((NumericColumn("x", (2,)),)))
+
+
+def test_mixed_precision_computes_in_half_and_outputs_float32(data: str) -> None:
+    specs = make_specs()
+    wide, deep = split_columns(specs)
+    model = wide_and_deep_model(wide, deep, (4,), mixed_precision="mixed_bfloat16")
+    assert model.get_layer("linear").compute_dtype == "bfloat16"
+    assert model.get_layer("dnn_hidden_0").compute_dtype == "bfloat16"
+    assert model.get_layer("linear").table.dtype == "float32"  # variables stay float32
+    inputs, labels = next(iter(_dataset(data, specs, "label", tf.int64)))
+    losses = [float(model.train_on_batch(inputs, labels)[0]) for _ in range(3)]
+    assert all(np.isfinite(losses)), losses
+    assert model.predict_on_batch(inputs).dtype == np.float32
+    loss_scaled = wide_and_deep_model(wide, deep, (4,), mixed_precision=True)
+    assert isinstance(loss_scaled.optimizer, keras.optimizers.LossScaleOptimizer)
