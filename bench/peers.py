@@ -17,7 +17,7 @@ can say *why* a peer is missing instead of silently skipping it.
 
 Usage::
 
-    python -m bench.peers                 # set up every peer (minutes; downloads ~1 GB)
+    python -m bench.peers                 # set up every peer (minutes; ~3 GB on disk)
     python -m bench.peers tfrecord        # just one
     python -m bench.peers --status        # what is installed
 """

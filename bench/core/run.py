@@ -421,6 +421,32 @@ def _tables(results: list[Result], ratios: list[dict[str, Any]]) -> str:
         ["ratio", "median", "best of runs", "target", "(on the median)"], rrows)
 
 
+def _readme_text(payload: dict[str, Any]) -> str:
+    """The README section for a results payload: where and how it ran, then the tables."""
+    machine = payload["machine"]
+    versions: dict[str, str] = machine["versions"]
+    data = payload["data"]
+    lines = [
+        f"Run {machine['date_utc']}: `python -m bench core {' '.join(payload['argv'])}`",
+        f"Machine: {machine['cpu_model']}, {machine['cpus']} CPUs, {machine['ram_gib']} GiB RAM, "
+        f"{machine['os']}, Python {machine['python']}",
+        "Versions: " + ", ".join(f"{k} {val}".strip() for k, val in versions.items()),
+        f"Page cache: {payload['page_cache']}",
+        f"Load average (1/5/15 min) at start {payload.get('load_avg_at_start')}, at end "
+        f"{machine.get('load_avg_1_5_15')} on {machine['cpus']} CPUs "
+        "(other work on the machine; every run's seconds are in the results JSON)",
+        "Data: " + "; ".join(f"{v['records']:,} {k} records, {v['file_bytes'] / 1e6:,.0f} MB"
+                             for k, v in data.items()),
+    ]
+    return "  \n".join(lines) + "\n\n" + payload["table_markdown"]
+
+
+def _update_readme(payload: dict[str, Any]) -> None:
+    harness.replace_readme_section(harness.BENCH_DIR / "README.md", "core-results",
+                                   _readme_text(payload))
+    print("updated bench/README.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the core benchmark; returns 0 (a missed target is reported, not an exit status)."""
     parser = argparse.ArgumentParser(prog="python -m bench core", description=__doc__,
@@ -445,7 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-results", action="store_true", help="do not write results JSON")
     parser.add_argument("--update-readme", action="store_true",
                         help="replace the table in bench/README.md with this run's")
+    parser.add_argument("--readme-from", metavar="RESULTS_JSON", default=None,
+                        help="only rewrite bench/README.md's table from a results file")
     args = parser.parse_args(argv)
+    if args.readme_from:
+        _update_readme(json.loads(Path(args.readme_from).read_text()))
+        return 0
     groups = {g.strip() for g in args.only.split(",") if g.strip()}
     unknown = groups - {"read", "count", "decode"}
     if unknown or args.repeat < 1 or args.size_mb <= 0:
@@ -502,19 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         path = harness.write_results("core", payload, args.results_dir)
         print(f"\nresults: {path}")
     if args.update_readme:
-        v: dict[str, str] = machine["versions"]
-        argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-        header = (f"Run {machine['date_utc']}: `python -m bench core {argv_text}`  \n"
-                  f"Machine: {machine['cpu_model']}, {machine['cpus']} CPUs, "
-                  f"{machine['ram_gib']} GiB RAM, {machine['os']}, Python {machine['python']}  \n"
-                  f"Versions: " + ", ".join(f"{k} {val}".strip() for k, val in v.items())
-                  + f"  \nPage cache: {cache_note}  \n"
-                  f"Data: {criteo.records:,} Criteo-like records, {criteo.file_bytes / 1e6:,.0f} MB"
-                  + (f"; {large.records:,} large records, {large.file_bytes / 1e6:,.0f} MB"
-                     if large else "") + "\n")
-        harness.replace_readme_section(harness.BENCH_DIR / "README.md", "core-results",
-                                       header + "\n" + text)
-        print("updated bench/README.md")
+        _update_readme(payload)
     return 0
 
 
