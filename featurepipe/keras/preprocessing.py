@@ -175,8 +175,10 @@ class ColumnTransform(tf.Module):
                 out[name] = tf.sparse.to_dense(ids, default_value=-1)
                 out[name + WEIGHTS_SUFFIX] = tf.sparse.to_dense(weights, default_value=0.0)
             elif isinstance(spec, CategoricalSpec):
-                ids = self._ids(spec, features)
-                out[name] = tf.sparse.to_dense(ids, default_value=-1)
+                dense = self._dense_ids(spec, features)
+                if dense is None:
+                    dense = tf.sparse.to_dense(self._ids(spec, features), default_value=-1)
+                out[name] = dense
         return out
 
     # -- pieces -------------------------------------------------------------------------------
@@ -226,13 +228,37 @@ class ColumnTransform(tf.Module):
                 x = (x - shift) / divisor
         return tf.cast(x, tf.float32)
 
+    def _bucket_ids(self, spec: BucketizedColumn, features: Mapping[str, Any]) -> tf.Tensor:
+        x = self._numeric(spec.source, features)
+        buckets = tf.raw_ops.Bucketize(input=x, boundaries=list(spec.bin_boundaries or ()))
+        width = len(spec.bin_boundaries or ()) + 1
+        return tf.cast(buckets, tf.int64) + width * tf.range(spec.source.size, dtype=tf.int64)
+
+    def _dense_ids(self, spec: CategoricalSpec, features: Mapping[str, Any]) -> tf.Tensor | None:
+        """The padded ids without a SparseTensor round trip, where that gives the same tensor.
+
+        Bucketized columns are dense already. A hashed / vocabulary / identity
+        column on a feature that arrives dense (in ``dense_keys``) maps every cell
+        and puts ``-1`` where the value is ``""`` / ``-1`` (the cells the sparse path
+        drops): the same ids at the same positions as ``to_dense(_ids(...), -1)``.
+        Returns `None` for everything else.
+        """
+        if isinstance(spec, BucketizedColumn):
+            return self._bucket_ids(spec, features)
+        if not isinstance(spec, HashedColumn | VocabularyColumn | IdentityColumn):
+            return None
+        if spec.key not in self.dense_keys:
+            return None
+        raw = self._raw(spec.key, features)
+        if isinstance(raw, tf.SparseTensor):
+            return None
+        ignore = tf.constant("" if raw.dtype == tf.string else -1, dtype=raw.dtype)
+        keep = tf.not_equal(raw, ignore)
+        return tf.where(keep, self._map_values(spec, raw), tf.constant(-1, tf.int64))
+
     def _ids(self, spec: CategoricalSpec, features: Mapping[str, Any]) -> tf.SparseTensor:
         if isinstance(spec, BucketizedColumn):
-            x = self._numeric(spec.source, features)
-            buckets = tf.raw_ops.Bucketize(input=x, boundaries=list(spec.bin_boundaries or ()))
-            width = len(spec.bin_boundaries or ()) + 1
-            ids = tf.cast(buckets, tf.int64) + width * tf.range(spec.source.size, dtype=tf.int64)
-            return _dense_to_sparse_all(ids)
+            return _dense_to_sparse_all(self._bucket_ids(spec, features))
         if isinstance(spec, WeightedColumn):
             return self._weighted(spec, features)[0]
         if isinstance(spec, CrossedColumn):
@@ -251,7 +277,10 @@ class ColumnTransform(tf.Module):
         )
         if not isinstance(sp, tf.SparseTensor):
             sp = _dense_to_sparse_all(sp)
-        values = sp.values
+        return tf.SparseTensor(sp.indices, self._map_values(spec, sp.values), sp.dense_shape)
+
+    def _map_values(self, spec: CategoricalSpec, values: tf.Tensor) -> tf.Tensor:
+        """The id of each value (any shape) of a hashed / vocabulary / identity column."""
         if isinstance(spec, HashedColumn):
             strings = values if values.dtype == tf.string else tf.strings.as_string(values)
             new = tf.strings.to_hash_bucket_fast(strings, spec.num_bins)
@@ -273,7 +302,7 @@ class ColumnTransform(tf.Module):
                 new = tf.where(bad, tf.constant(spec.default_value, tf.int64), new)
         else:
             raise ConfigError(f"Unsupported categorical spec: {spec!r}")
-        return tf.SparseTensor(sp.indices, new, sp.dense_shape)
+        return new
 
     def _weighted(
         self, spec: WeightedColumn, features: Mapping[str, Any]
