@@ -116,7 +116,8 @@ class AnalyzerRequest:
         if self.analyzer == "vocabulary":
             VocabularyAccumulator(self.top_k, self.min_frequency)  # validates both
         if self.analyzer == "quantiles" and (
-            isinstance(self.num_bins, bool) or not isinstance(self.num_bins, int)
+            isinstance(self.num_bins, bool)
+            or not isinstance(self.num_bins, int)
             or self.num_bins < 1
         ):
             raise ConfigError(
@@ -158,9 +159,7 @@ class AnalyzerRequest:
             )
         missing = [name for name in ("analyzer", "key") if name not in obj]
         if missing:
-            raise ConfigError(
-                f"An analyzer request needs {missing}. Received: {dict(obj)!r}"
-            )
+            raise ConfigError(f"An analyzer request needs {missing}. Received: {dict(obj)!r}")
         return cls(**obj)
 
 
@@ -207,7 +206,7 @@ def load_requests(spec: str | Mapping[str, Any]) -> list[AnalyzerRequest]:
         version = obj.get("format_version")
         if version != ANALYSIS_FORMAT_VERSION:
             raise ConfigError(
-                f"The analysis spec needs \"format_version\": {ANALYSIS_FORMAT_VERSION}. "
+                f'The analysis spec needs "format_version": {ANALYSIS_FORMAT_VERSION}. '
                 f"Received: format_version={version!r}"
             )
         raw = obj["analyzers"]
@@ -320,8 +319,14 @@ class Analysis:
             ConfigError: if they were not computed.
         """
         m = self._get(self.moments_by_key, key, "moments")
-        return {"mean": m.mean, "variance": m.variance, "std": m.std, "min": m.min,
-                "max": m.max, "count": float(m.count)}
+        return {
+            "mean": m.mean,
+            "variance": m.variance,
+            "std": m.std,
+            "min": m.min,
+            "max": m.max,
+            "count": float(m.count),
+        }
 
     def _get(self, table: Mapping[Any, Any], key: Any, what: str) -> Any:
         if key not in table:
@@ -433,7 +438,10 @@ class Analysis:
         }
         quantiles = {
             (q["key"], q["num_bins"]): QuantilesResult(
-                q["key"], q["num_bins"], tuple(_float(b) for b in q["boundaries"]), q["eps"],
+                q["key"],
+                q["num_bins"],
+                tuple(_float(b) for b in q["boundaries"]),
+                q["eps"],
                 q["count"],
             )
             for q in doc["quantiles"]
@@ -664,8 +672,12 @@ class _LocalState:
             if r.analyzer == "vocabulary":
                 acc = self.vocabs[r.id]
                 vocabularies[r.key] = vocabulary_result(
-                    r.key, self.kinds.get(r.key), acc.counts.items(), r,
-                    num_distinct=len(acc.counts), total=sum(acc.counts.values()),
+                    r.key,
+                    self.kinds.get(r.key),
+                    acc.counts.items(),
+                    r,
+                    num_distinct=len(acc.counts),
+                    total=sum(acc.counts.values()),
                 )
             elif r.analyzer == "quantiles":
                 quantiles[(r.key, int(r.num_bins or 1))] = quantiles_result(r, self.sketches[r.id])
@@ -787,4 +799,3 @@ def _moments_from_json(m: Mapping[str, Any]) -> Moments:
         num_inf=m["num_inf"],
         num_zeros=m["num_zeros"],
     )
-

@@ -582,8 +582,9 @@ class TopValuesAccumulator:
         order = np.argpartition(-counts, self.max_entries)
         keep = order[: self.max_entries]
         self.max_error += int(counts[order[self.max_entries :]].max())
-        self.counts = Counter(dict(zip([keys[i] for i in keep.tolist()], counts[keep].tolist(),
-                                       strict=True)))
+        self.counts = Counter(
+            dict(zip([keys[i] for i in keep.tolist()], counts[keep].tolist(), strict=True))
+        )
         self.exact = False
 
 
@@ -638,8 +639,10 @@ class DistinctCountAccumulator:
     """
 
     def __init__(self, precision: int = 12) -> None:
-        if isinstance(precision, bool) or not isinstance(precision, int) or not (
-            4 <= precision <= 18
+        if (
+            isinstance(precision, bool)
+            or not isinstance(precision, int)
+            or not (4 <= precision <= 18)
         ):
             raise ConfigError(
                 f"`precision` must be an integer in [4, 18]. Received: precision={precision!r}"

@@ -226,8 +226,10 @@ class QuantileSketch:
         Raises:
             ConfigError: if ``num_buckets < 1``.
         """
-        if isinstance(num_buckets, bool) or not isinstance(num_buckets, (int, np.integer)) or (
-            num_buckets < 1
+        if (
+            isinstance(num_buckets, bool)
+            or not isinstance(num_buckets, (int, np.integer))
+            or (num_buckets < 1)
         ):
             raise ConfigError(
                 f"`num_buckets` must be an integer >= 1. Received: num_buckets={num_buckets!r}"
@@ -266,8 +268,10 @@ class QuantileSketch:
         Raises:
             ConfigError: if ``num_bins < 1``.
         """
-        if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or (
-            num_bins < 1
+        if (
+            isinstance(num_bins, bool)
+            or not isinstance(num_bins, (int, np.integer))
+            or (num_bins < 1)
         ):
             raise ConfigError(
                 f"`num_bins` must be an integer >= 1. Received: num_bins={num_bins!r}"

@@ -115,7 +115,7 @@ def render_html(stats: Any, *, title: str = "featurepipe statistics") -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>{e(title)}</h1><div class=\"meta\">{e(' · '.join(meta))}</div></header>",
+        f'<header><h1>{e(title)}</h1><div class="meta">{e(" · ".join(meta))}</div></header>',
         "<main>",
         '<p><input id="filter" type="search" placeholder="Filter features by name" '
         'aria-label="Filter features by name"></p>',
@@ -147,7 +147,7 @@ def write_html(stats: Any, path: str | os.PathLike[str], **kwargs: Any) -> None:
 
 def _summary_table(features: Sequence[Mapping[str, Any]]) -> str:
     head = (
-        "<tr><th class=\"name\">feature</th><th class=\"kind\">kind</th><th>missing</th>"
+        '<tr><th class="name">feature</th><th class="kind">kind</th><th>missing</th>'
         "<th>values / example<br><small>min · mean · max</small></th><th>distinct≈</th>"
         "<th>mean</th><th>std</th><th>min</th><th>median</th><th>max</th>"
         "<th>NaN / inf</th><th>top value</th></tr>"
@@ -256,17 +256,15 @@ def _lengths_svg(slots: Sequence[int], label: str) -> str:
     if sum(1 for c in slots if c) == 1:
         plus = "+" if last == len(slots) - 1 else ""
         return (
-            f'<div class="sub" style="margin-top:6px">values per example: always {last}{plus}'
-            "</div>"
+            f'<div class="sub" style="margin-top:6px">values per example: always {last}{plus}</div>'
         )
     shown = [float(c) for c in slots[: last + 1]]
     names = [f"{j} values" for j in range(len(shown))]
     if last == len(slots) - 1:
         names[-1] = f"{last}+ values"
     right = f"{last}+" if last == len(slots) - 1 else str(last)
-    return (
-        '<div class="sub" style="margin-top:6px">values per example</div>'
-        + _bars_svg(shown, names, left="0", right=right, label=label, color="#6c7a91", height=60)
+    return '<div class="sub" style="margin-top:6px">values per example</div>' + _bars_svg(
+        shown, names, left="0", right=right, label=label, color="#6c7a91", height=60
     )
 
 
@@ -326,8 +324,9 @@ def _top_values(byt: Mapping[str, Any]) -> str:
 
 
 def _natural_key(name: str) -> list[Any]:
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
-            for part in re.split(r"(\d+)", name)]
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)
+    ]
 
 
 def _plain(v: Any) -> str:

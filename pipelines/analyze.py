@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, cli: bool = False) -> None
             either spelling of multi-word options. Defaults to `False`.
     """
     if cli:
-        parser.add_argument("input", nargs="+", help="TFRecord files or globs (local, gs://, s3://)")
+        parser.add_argument(
+            "input", nargs="+", help="TFRecord files or globs (local, gs://, s3://)"
+        )
     else:
         parser.add_argument(
             "--input", action="append", required=True, help="TFRecord file or glob; repeat for more"

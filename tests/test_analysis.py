@@ -63,11 +63,13 @@ def test_load_requests_from_column_specs() -> None:
         VocabularyColumn,
     )
 
-    specs = ColumnSpecs((
-        VocabularyColumn("city", top_k=2),
-        BucketizedColumn(NumericColumn("income"), num_bins=4),
-        NumericColumn("age", normalizer=Normalizer("z_score")),
-    ))
+    specs = ColumnSpecs(
+        (
+            VocabularyColumn("city", top_k=2),
+            BucketizedColumn(NumericColumn("income"), num_bins=4),
+            NumericColumn("age", normalizer=Normalizer("z_score")),
+        )
+    )
     reqs = load_requests(specs.to_json())
     assert {r.id for r in reqs} == {"vocabulary/city", "quantiles/4/income", "moments/age"}
 
@@ -77,9 +79,7 @@ def test_load_requests_from_column_specs() -> None:
     assert resolved.is_resolved
     cities = Counter(r["city"] for r in rows)
     top2 = sorted(cities, key=lambda c: (-cities[c], c))[:2]
-    assert resolved["city"].vocabulary == tuple(
-        c.decode("utf-8", "surrogateescape") for c in top2
-    )
+    assert resolved["city"].vocabulary == tuple(c.decode("utf-8", "surrogateescape") for c in top2)
     ages = np.array([r["age"] for r in rows], dtype=np.float64)
     assert resolved["age"].normalizer.mean == pytest.approx(ages.mean())
     assert resolved["age"].normalizer.variance == pytest.approx(ages.var())
@@ -93,12 +93,19 @@ def test_load_requests_from_column_specs() -> None:
         ('{"format_version": 1}', "must have `columns`"),
         ('{"format_version": 2, "analyzers": []}', "format_version"),
         ('{"format_version": 1, "analyzers": [{"analyzer": "vocabulary"}]}', "key"),
-        ('{"format_version": 1, "analyzers": [{"analyzer": "quantiles", "key": "x"}]}',
-         "Received: num_bins=None"),
-        ('{"format_version": 1, "analyzers": [{"analyzer": "moments", "key": "x", "k": 1}]}',
-         "Unknown field"),
-        ('{"format_version": 1, "analyzers": [{"analyzer": "vocabulary", "key": "c"}, '
-         '{"analyzer": "vocabulary", "key": "c", "top_k": 5}]}', "one vocabulary per feature"),
+        (
+            '{"format_version": 1, "analyzers": [{"analyzer": "quantiles", "key": "x"}]}',
+            "Received: num_bins=None",
+        ),
+        (
+            '{"format_version": 1, "analyzers": [{"analyzer": "moments", "key": "x", "k": 1}]}',
+            "Unknown field",
+        ),
+        (
+            '{"format_version": 1, "analyzers": [{"analyzer": "vocabulary", "key": "c"}, '
+            '{"analyzer": "vocabulary", "key": "c", "top_k": 5}]}',
+            "one vocabulary per feature",
+        ),
     ],
 )
 def test_load_requests_errors(spec: str, match: str) -> None:
@@ -107,13 +114,18 @@ def test_load_requests_errors(spec: str, match: str) -> None:
 
 
 def test_analysis_save_load_round_trip(tmp_path: Path) -> None:
-    reqs = load_requests({"format_version": 1, "analyzers": [
-        {"analyzer": "vocabulary", "key": "city"},
-        {"analyzer": "vocabulary", "key": "tags"},
-        {"analyzer": "vocabulary", "key": "age", "min_frequency": 5},
-        {"analyzer": "quantiles", "key": "income", "num_bins": 5},
-        {"analyzer": "moments", "key": "income"},
-    ]})
+    reqs = load_requests(
+        {
+            "format_version": 1,
+            "analyzers": [
+                {"analyzer": "vocabulary", "key": "city"},
+                {"analyzer": "vocabulary", "key": "tags"},
+                {"analyzer": "vocabulary", "key": "age", "min_frequency": 5},
+                {"analyzer": "quantiles", "key": "income", "num_bins": 5},
+                {"analyzer": "moments", "key": "income"},
+            ],
+        }
+    )
     result = analyze_records(_file(_rows()), reqs)
     result.save(str(tmp_path))
     back = Analysis.load(tmp_path)

@@ -56,8 +56,9 @@ DATASETS = {
     "nan_present": np.where(_RNG.random(_N) < 0.2, np.nan, _RNG.normal(size=_N)),
     "skewed_lognormal": _RNG.lognormal(0.0, 4.0, _N),
     "heavy_mass_plus_tail": np.concatenate([np.zeros(_N // 2), _RNG.pareto(1.0, _N // 2)]),
-    "with_infinities": np.concatenate([_RNG.normal(size=_N - 100), np.full(50, np.inf),
-                                       np.full(50, -np.inf)]),
+    "with_infinities": np.concatenate(
+        [_RNG.normal(size=_N - 100), np.full(50, np.inf), np.full(50, -np.inf)]
+    ),
 }
 
 

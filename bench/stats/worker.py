@@ -82,8 +82,12 @@ def pyloop(args: dict[str, Any]) -> dict[str, Any]:
             lengths[name] += len(vals)
     tops = {name: c.most_common(20) for name, c in words.items()}
     seconds = time.perf_counter() - t0
-    return {"records": len(records), "seconds": seconds, "features": len(present),
-            "top_features": len(tops)}
+    return {
+        "records": len(records),
+        "seconds": seconds,
+        "features": len(present),
+        "top_features": len(tops),
+    }
 
 
 def tfdv(args: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +102,12 @@ def tfdv(args: dict[str, Any]) -> dict[str, Any]:
     )
     seconds = time.perf_counter() - t0
     ds = stats.datasets[0]
-    return {"records": int(ds.num_examples), "seconds": seconds, "features": len(ds.features),
-            "tfdv": tfdv_lib.__version__}
+    return {
+        "records": int(ds.num_examples),
+        "seconds": seconds,
+        "features": len(ds.features),
+        "tfdv": tfdv_lib.__version__,
+    }
 
 
 TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

@@ -419,7 +419,8 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
 
         batches = (
             pbegin
-            | "ReadBatches" >> ReadTFRecordBatches(
+            | "ReadBatches"
+            >> ReadTFRecordBatches(
                 sources, batch_size=self.batch_size, compression=self.compression
             )
             | "Decode" >> beam.Map(_decode)
@@ -428,15 +429,15 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         quantiles = (
             batches
             | "QuantileValues" >> beam.FlatMap(_numeric_values, q_reqs)
-            | "Sketch" >> beam.CombinePerKey(
-                AccumulatorCombineFn(functools.partial(QuantileSketch, self.eps))
-            )
+            | "Sketch"
+            >> beam.CombinePerKey(AccumulatorCombineFn(functools.partial(QuantileSketch, self.eps)))
             | "Boundaries" >> beam.Map(_boundaries, by_id=by_request)
         )
         moments = (
             batches
             | "MomentValues" >> beam.FlatMap(_numeric_values, m_reqs)
-            | "Moments" >> beam.CombinePerKey(
+            | "Moments"
+            >> beam.CombinePerKey(
                 AccumulatorCombineFn(MomentsAccumulator, extract=MomentsAccumulator.extract)
             )
         )
@@ -445,20 +446,23 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         numbers = {r.id: i for i, r in enumerate(vocab_reqs)}  # as Analysis.save numbers them
         counted = (
             batches
-            | "CountValues" >> beam.ParDo(
+            | "CountValues"
+            >> beam.ParDo(
                 _CountVocabularyFn(vocab_reqs, self.vocabulary_shards, self.max_bundle_entries)
             )
             | "MergeCounts" >> beam.CombinePerKey(_MergeCountsFn())
             | "ShardVocabularies" >> beam.Map(_shard_vocabulary, by_id)
             | "GroupShards" >> beam.GroupByKey()
-            | "WriteVocabularies" >> beam.Map(
+            | "WriteVocabularies"
+            >> beam.Map(
                 _finish_vocabulary, requests=by_id, numbers=numbers, output_dir=self.output_dir
             )
         )
         empty = (
             pbegin
             | "OnceForEmpty" >> beam.Create([None])
-            | "WriteEmptyVocabularies" >> beam.FlatMap(
+            | "WriteEmptyVocabularies"
+            >> beam.FlatMap(
                 _empty_vocabulary,
                 requests=vocab_reqs,
                 numbers=numbers,
@@ -472,7 +476,8 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
             stats = (
                 batches
                 | "Batches" >> beam.Map(lambda pair: pair[1])
-                | "Statistics" >> beam.CombineGlobally(
+                | "Statistics"
+                >> beam.CombineGlobally(
                     AccumulatorCombineFn(
                         functools.partial(StatisticsAccumulator, StatsOptions(eps=self.eps)),
                         extract=functools.partial(_statistics_json, sources=tuple(sources)),
@@ -489,7 +494,8 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         return (
             pbegin
             | "Once" >> beam.Create([None])
-            | "WriteIndex" >> beam.Map(
+            | "WriteIndex"
+            >> beam.Map(
                 _write_index,
                 output_dir=self.output_dir,
                 requests=self.requests,

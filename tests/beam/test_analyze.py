@@ -149,12 +149,14 @@ def test_pipeline_run_entry_point(shards: tuple[list[str], np.ndarray], tmp_path
     from pipelines.analyze import run
 
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"format_version": 1, "analyzers": [
-        {"analyzer": "vocabulary", "key": "city"}]}))
+    spec.write_text(
+        json.dumps({"format_version": 1, "analyzers": [{"analyzer": "vocabulary", "key": "city"}]})
+    )
     out = tmp_path / "artifacts"
     pattern = str(Path(shards[0][0]).parent / "part-*")
-    written = run(["--input", pattern, "--spec", str(spec), "--output", str(out),
-                   "--no_statistics"])
+    written = run(
+        ["--input", pattern, "--spec", str(spec), "--output", str(out), "--no_statistics"]
+    )
     assert written == str(out / "analysis.json")
     doc = json.loads((out / "analysis.json").read_text())
     assert doc["format_version"] == 1

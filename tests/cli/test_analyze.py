@@ -73,8 +73,10 @@ def test_analyze_usage_errors(
     out = str(tmp_path / "o")
     assert main(["analyze", data, "--spec", str(bad), "--output", out, "--local"]) == 2
     assert "Unknown analyzer 'median'" in capsys.readouterr().err
-    assert main(["analyze", data, "--spec", str(tmp_path / "nope.json"), "--output", out,
-                 "--local"]) == 2
+    assert (
+        main(["analyze", data, "--spec", str(tmp_path / "nope.json"), "--output", out, "--local"])
+        == 2
+    )
     assert "Cannot read the analysis spec" in capsys.readouterr().err
     assert main(["analyze", data, "--spec", spec, "--output", out, "--local", "--eps", "0"]) == 2
     with pytest.raises(SystemExit) as info:

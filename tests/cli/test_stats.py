@@ -47,8 +47,23 @@ def test_stats_json_and_html(
     data: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = tmp_path / "report.html"
-    assert main(["inspect", "stats", str(Path(data[0]).parent / "part-*"), "--json",
-                 "--html", str(report), "--top-k", "1", "--bins", "5"]) == 0
+    assert (
+        main(
+            [
+                "inspect",
+                "stats",
+                str(Path(data[0]).parent / "part-*"),
+                "--json",
+                "--html",
+                str(report),
+                "--top-k",
+                "1",
+                "--bins",
+                "5",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["format_version"] == 1
     assert doc["num_examples"] == 200
