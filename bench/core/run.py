@@ -193,6 +193,16 @@ def _versions() -> dict[str, str]:
         out["protobuf_backend"] = api_implementation.Type()
     except ImportError:
         pass
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=harness.ROOT,
+                          check=False, capture_output=True, text=True).stdout.strip()
+    if head:
+        out["git HEAD"] = head
+    try:
+        import featurepipe._speedups  # noqa: F401
+    except ImportError:
+        out["featurepipe._speedups"] = "not built"
+    else:
+        out["featurepipe._speedups"] = "built"
     for name in peers.PEERS:
         st = peers.peer_status(name)
         if st.get("ok"):
