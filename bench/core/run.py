@@ -448,7 +448,7 @@ def _readme_text(payload: dict[str, Any]) -> str:
         "Data: " + "; ".join(f"{v['records']:,} {k} records, {v['file_bytes'] / 1e6:,.0f} MB"
                              for k, v in data.items()),
     ]
-    return "  \n".join(lines) + "\n\n" + payload["table_markdown"]
+    return "  \n".join(lines) + "\n\n" + str(payload["table_markdown"])
 
 
 def _update_readme(payload: dict[str, Any]) -> None:
