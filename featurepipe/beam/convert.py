@@ -283,12 +283,22 @@ class _WriteExamplesFn(beam.DoFn):  # type: ignore[misc]
     def process(self, element: tuple[BatchKey, list[bytes]]) -> None:
         key, records = element
         n = self._shards.num_shards
-        shard = sum(key) % n if n else -1
+        if not n:
+            self._write(-1, key, records)
+            return
+        # Deal the batch's rows round-robin over the shards (starting at a
+        # shard that depends on the batch key), so shards stay balanced even
+        # when there are fewer batches than shards.
+        base = sum(key)
+        for offset in range(min(n, len(records))):
+            self._write((base + offset) % n, key, records[offset::n])
+
+    def _write(self, shard: int, key: BatchKey, records: list[bytes]) -> None:
         w = self._open.get(shard)
         if w is None:
             w = self._open[shard] = PieceWriter(self._layout, shard, key)
         w.write(records)
-        if not n and w.nbytes >= self._shards.shard_bytes:
+        if not self._shards.num_shards and w.nbytes >= self._shards.shard_bytes:
             self._done.append(w.close())
             del self._open[shard]
 
