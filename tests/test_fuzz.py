@@ -39,8 +39,9 @@ from featurepipe.proto import example_pb2
 from featurepipe.tfrecord import CorruptionReport, TFRecordWriter, iter_records, read_records
 from tests.conftest import TESTDATA
 
+# FEATUREPIPE_FUZZ_EXAMPLES=5000 for a longer hunt; the default keeps the file fast.
 FUZZ = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("FEATUREPIPE_FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
