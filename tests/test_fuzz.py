@@ -175,11 +175,11 @@ def test_writer_reader_round_trip(
 # --------------------------------------------------------------------------- Example codec
 
 names_st = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6
+    alphabet=st.characters(exclude_categories=["Cs"]), max_size=6
 )  # short, so that prefixes ("a", "ab", "") collide often
 int64_st = st.integers(-(2**63), 2**63 - 1)
 float32_st = st.floats(width=32, allow_nan=True, allow_infinity=True)
-feature_st = st.one_of(
+feature_st: st.SearchStrategy[tuple[str | None, list[Any]]] = st.one_of(
     st.tuples(st.just("int64"), st.lists(int64_st, max_size=6)),
     st.tuples(st.just("float"), st.lists(float32_st, max_size=6)),
     st.tuples(st.just("bytes"), st.lists(st.binary(max_size=12), max_size=4)),
@@ -220,12 +220,12 @@ def _to_proto(d: dict[str, tuple[str | None, list[Any]]]) -> bytes:
 def _same_values(kind: str | None, got: np.ndarray[Any, Any], vals: list[Any]) -> bool:
     if kind == "float":
         # bit for bit: NaN, -0.0 and subnormals included
-        return got.dtype == np.float32 and bool(
+        return bool(got.dtype == np.float32) and bool(
             np.array_equal(got.view(np.uint32), np.array(vals, np.float32).view(np.uint32))
         )
     if kind == "int64":
-        return got.dtype == np.int64 and got.tolist() == vals
-    return list(got) == vals
+        return bool(got.dtype == np.int64) and bool(got.tolist() == vals)
+    return bool(list(got) == vals)
 
 
 @FUZZ

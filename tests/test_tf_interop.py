@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from featurepipe.example import Feature, decode_example, decode_examples, encode_example
-from featurepipe.tfrecord import TFRecordWriter, iter_records, read_records
+from featurepipe.tfrecord import Compression, TFRecordWriter, iter_records, read_records
 from tests.conftest import TESTDATA
 from tests.testdata.make_golden import INT64_MAX, INT64_MIN, golden_examples
 
@@ -39,7 +39,8 @@ TF_COMPRESSION = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}
 
 
 def _bits(vals: Any) -> list[int]:
-    return np.asarray(vals, dtype=np.float32).view(np.uint32).tolist()
+    out: list[int] = np.asarray(vals, dtype=np.float32).view(np.uint32).tolist()
+    return out
 
 
 def _assert_feature(got: Feature, kind: str | None, vals: list[Any]) -> None:
@@ -175,10 +176,11 @@ def test_tf_reads_what_featurepipe_writes(tmp_path: Any, comp: str) -> None:
 
 def test_tf_reads_compressed_files_with_many_flush_points(tmp_path: Any) -> None:
     recs = [os.urandom(n) for n in (0, 1, 100, 5000, 70_000, 3, 200_000, 17)] * 3
-    for comp in ("gzip", "zlib"):
+    comps: tuple[Compression, ...] = ("gzip", "zlib")
+    for comp in comps:
         for flush_every in (1, 64, 4096):
             path = str(tmp_path / f"f{flush_every}.{comp}")
-            with TFRecordWriter(path, comp, flush_every_bytes=flush_every) as w:  # type: ignore[arg-type]
+            with TFRecordWriter(path, comp, flush_every_bytes=flush_every) as w:
                 w.write_many(recs)
             assert _tf_read(path, comp) == recs
             assert list(read_records(path)) == recs
