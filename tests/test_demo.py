@@ -163,8 +163,8 @@ def test_demo_rejects_bad_options(tmp_path: Path) -> None:
 
 def test_demo_fails_with_a_clear_message_when_a_step_cannot_work(tmp_path: Path) -> None:
     pytest.importorskip("apache_beam")
-    # 5 rows make one Beam batch, so one non-empty shard: nothing to hold out.
-    proc = _run_demo("--output", str(tmp_path / "o"), "--rows", "5", timeout=120)
+    # One row fills one shard: nothing is left to hold out.
+    proc = _run_demo("--output", str(tmp_path / "o"), "--rows", "1", timeout=120)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "demo FAILED at step 3 (analyze)" in proc.stderr
     assert "need at least 2 non-empty shards" in proc.stderr
