@@ -884,3 +884,41 @@ def test_the_reader_and_decoder_together_name_the_record(tmp_path: Any) -> None:
             decode_example(r.data, path=r.path, record=r.index, offset=r.offset)
         assert (ei.value.path, ei.value.record, ei.value.offset) == (str(p), 2, STARTS[2])
         assert str(p) in str(ei.value) and os.path.basename(str(p)) in str(ei.value)
+
+
+# --------------------------------------------------------------------------- pipes
+
+
+class _Pipe(io.RawIOBase):
+    """A non-seekable stream (a pipe, a socket): no size known in advance."""
+
+    def __init__(self, data: bytes) -> None:
+        self._b = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._b.readinto(b)
+
+
+def _outcome(f: Any) -> tuple[list[tuple[bytes, int, int]], Any]:
+    out: list[tuple[bytes, int, int]] = []
+    try:
+        for r in iter_records(f):
+            out.append((r.data, r.index, r.offset))
+    except DataError as e:
+        return out, (type(e), e.reason, e.record, e.offset)
+    return out, None
+
+
+def test_a_non_seekable_stream_reports_damage_like_a_file(scan: str) -> None:
+    """Without a known size, every length is still checked before it is trusted."""
+    cases = [flipped(GOLDEN, p) for p in (3, STARTS[1] + 9, STARTS[2] + 13, STARTS[3] + 99)]
+    cases += [GOLDEN[:c] for c in (5, STARTS[1] + 11, STARTS[3] + 100, STARTS[4] - 2)]
+    cases += [GOLDEN + bytes(5), GOLDEN + bytes(30), _with_length(GOLDEN, 1, 1 << 62)]
+    cases += [_with_length(GOLDEN, 1, 100_000_000), GOLDEN_GZ[:-8], GOLDEN_ZLIB + b"x"]
+    for data in cases:
+        expected = _outcome(io.BytesIO(data))
+        assert expected[1] is not None
+        assert _outcome(io.BufferedReader(_Pipe(data))) == expected
