@@ -2,8 +2,9 @@
 
 ``python -m bench.columns.worker TASK '{"path": ..., "plan": ...}'`` builds the
 pipeline or model of TASK (not timed), runs it, and prints one JSON line:
-``{"examples": N, "batches": B, "seconds": S, "checksum": C, ...}``; ``seconds``
-covers the timed loop only.
+``{"examples": N, "batches": B, "seconds": S, "cpu_seconds": U, ...}``; ``seconds``
+(wall) and ``cpu_seconds`` (user + system of every thread of the process) cover the
+timed loop only.
 
 Input-pipeline tasks iterate one full epoch of ``file -> batches of model inputs``
 (the tf.data graph is built and traced before the clock starts). Model tasks
@@ -184,17 +185,18 @@ def run_pipeline(a: dict[str, Any]) -> dict[str, Any]:
     ds = PIPELINES[a["impl"]](a, plan)
     examples = batches = 0
     checksum = 0.0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for features, label in ds:
         examples += int(label.shape[0])
         batches += 1
         if batches == 1:
             checksum = _checksum(features)  # one batch: outputs are real, cost is tiny
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     first = next(iter(ds.take(1)))[0]
     kinds = sorted({type(v).__name__ for v in first.values()})
     return {"examples": examples, "batches": batches, "seconds": seconds,
-            "checksum_first_batch": checksum, "outputs": len(first), "output_types": kinds}
+            "cpu_seconds": cpu_seconds, "checksum_first_batch": checksum, "outputs": len(first),
+            "output_types": kinds}
 
 
 # ----------------------------------------------------------------------------- model side
@@ -209,15 +211,16 @@ def _time_steps(fn: Callable[[Any], Any], batches: list[Any], steps: int) -> dic
     width = int(out.shape[-1])
     for b in batches[1:3]:
         fn(b)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     acc = None
     for i in range(steps):
         acc = fn(batches[i % len(batches)])
     float(tf.reduce_sum(acc))  # wait for the last result
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     examples = sum(int(tf.nest.flatten(batches[i % len(batches)])[0].shape[0])
                    for i in range(steps))
-    return {"examples": examples, "batches": steps, "seconds": seconds, "width": width,
+    return {"examples": examples, "batches": steps, "seconds": seconds,
+            "cpu_seconds": cpu_seconds, "width": width,
             "ms_per_batch": 1000 * seconds / steps}
 
 
