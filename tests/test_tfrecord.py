@@ -6,6 +6,7 @@ import base64
 import gzip
 import io
 import os
+import random
 import zlib
 
 import pytest
@@ -215,3 +216,37 @@ def test_detect_compression_ignores_extension(tmp_path):
     write_records(p, [b"plain"])
     assert detect_compression(p) == "none"
     assert list(read_records(p)) == [b"plain"]
+
+
+def _read_damaged(tmp_path, monkeypatch, mapped):
+    monkeypatch.setattr(tfrecord, "_MMAP_MIN_BYTES", 0 if mapped else 1 << 62)
+    monkeypatch.setattr(tfrecord, "_CHUNK_BYTES", 1000)
+    rng = random.Random(0)
+    recs = [rng.randbytes(n) for n in (10, 3000, 0, 50, 200, 7000, 5)]
+    offsets = [0]
+    for r in recs[:-1]:
+        offsets.append(offsets[-1] + len(r) + 16)
+    p = tmp_path / "f.tfrecord"
+    write_records(p, recs)
+    data = bytearray(p.read_bytes())
+    data[offsets[2] + 12] ^= 1  # record 2 (empty): its data CRC
+    data[offsets[6] + 12 + 1] ^= 1  # record 6: a data byte
+    p.write_bytes(bytes(data) + b"\0\0\0")  # and 3 stray bytes
+    report = CorruptionReport()
+    got = [(r.index, r.offset, r.data) for r in iter_records(p, on_corrupt="skip", report=report)]
+    skipped = [(s.record, s.offset, s.length, s.reason) for s in report.skipped]
+    return recs, offsets, got, skipped
+
+
+def test_mapped_and_buffered_paths_agree_on_damage(tmp_path, monkeypatch):
+    # Plain files over _MMAP_MIN_BYTES are scanned through a memory map until
+    # the first damage, then handed to the buffered path: both must report
+    # the same records, indices, offsets and skipped ranges.
+    recs, offsets, got, skipped = _read_damaged(tmp_path, monkeypatch, mapped=True)
+    assert (got, skipped) == _read_damaged(tmp_path, monkeypatch, mapped=False)[2:]
+    assert got == [(i, offsets[i], recs[i]) for i in (0, 1, 3, 4, 5)]
+    assert [(r, o, reason) for r, o, _, reason in skipped] == [
+        (2, offsets[2], "data_crc_mismatch"),
+        (6, offsets[6], "data_crc_mismatch"),
+        (7, offsets[6] + 21, "truncated_header"),
+    ]
