@@ -53,6 +53,7 @@ from featurepipe.spec import (
 __all__ = [
     "TASKS",
     "LinearLogits",
+    "LogLoss",
     "dnn_model",
     "linear_model",
     "merge_columns",
@@ -189,6 +190,25 @@ class LinearLogits(keras.layers.Layer):
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="featurepipe")
+class LogLoss(keras.metrics.BinaryCrossentropy):
+    """Binary log loss that accepts labels of shape ``[batch]`` or ``[batch, 1]``.
+
+    ``keras.metrics.BinaryCrossentropy`` refuses labels of another rank than
+    the predictions; the loss accepts them, so a model would train and then
+    fail in its metric. This reshapes the labels first.
+    """
+
+    def __init__(self, name: str = "log_loss", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """Adds a batch (labels reshaped to the predictions' shape)."""
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.reshape(ops.cast(y_true, y_pred.dtype), ops.shape(y_pred))
+        return super().update_state(y_true, y_pred, sample_weight=sample_weight)
 
 
 # -- column helpers ------------------------------------------------------------------------------
@@ -550,7 +570,7 @@ def _compile(model: keras.Model, task: str, optimizer: Any, policy: str | None) 
         metrics: list[Any] = [
             keras.metrics.AUC(name="auc"),
             keras.metrics.BinaryAccuracy(name="accuracy"),
-            keras.metrics.BinaryCrossentropy(name="log_loss"),
+            LogLoss(name="log_loss"),
         ]
     elif task == "multiclass":
         loss = "sparse_categorical_crossentropy"

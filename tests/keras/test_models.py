@@ -255,3 +255,14 @@ def test_mixed_precision_computes_in_half_and_outputs_float32(data: str) -> None
     assert model.predict_on_batch(inputs).dtype == np.float32
     loss_scaled = wide_and_deep_model(wide, deep, (4,), mixed_precision=True)
     assert isinstance(loss_scaled.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_log_loss_metric_accepts_flat_labels() -> None:
+    from featurepipe.keras.models import LogLoss
+
+    pred = np.array([[0.2], [0.9], [0.6]], np.float32)
+    flat, column = LogLoss(), keras.metrics.BinaryCrossentropy()
+    flat.update_state(np.array([0, 1, 1]), pred)
+    column.update_state(np.array([[0.0], [1.0], [1.0]], np.float32), pred)
+    assert float(flat.result()) == pytest.approx(float(column.result()), rel=1e-6)
+    assert LogLoss.from_config(flat.get_config()).name == "log_loss"
