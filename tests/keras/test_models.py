@@ -266,3 +266,36 @@ def test_log_loss_metric_accepts_flat_labels() -> None:
     column.update_state(np.array([[0.0], [1.0], [1.0]], np.float32), pred)
     assert float(flat.result()) == pytest.approx(float(column.result()), rel=1e-6)
     assert LogLoss.from_config(flat.get_config()).name == "log_loss"
+
+
+_MIRRORED = """
+import os, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[2])
+import test_models as T
+from featurepipe.keras.models import split_columns, wide_and_deep_model
+
+specs = T.make_specs()
+wide, deep = split_columns(specs)
+with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    model = wide_and_deep_model(wide, deep, (8,))
+losses = model.fit(T._dataset(sys.argv[1], specs, "label", tf.int64), epochs=3, verbose=0)
+losses = losses.history["loss"]
+assert losses[-1] < losses[0] * 0.9, losses
+"""
+
+
+@pytest.mark.slow
+def test_wide_and_deep_trains_under_mirrored_strategy(data: str) -> None:
+    # Two logical CPUs must be configured before TensorFlow starts: a fresh process.
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    here = str(Path(__file__).parent)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MIRRORED, data, here], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
