@@ -20,6 +20,13 @@ compiled with the task's loss and metrics and a
   optimizer updates the linear part with FTRL and the DNN part with Adagrad (the
   Estimator's defaults), or whatever you choose.
 
+Mixed precision (``mixed_precision=True`` or a policy name): the linear part
+and the ``Dense`` layers compute in the policy's dtype, variables and the
+output stay float32. **Note:** with ``"mixed_float16"`` Keras' loss-scale
+optimizer unscales each gradient densely, so the embedding tables lose their
+row-sparse updates; prefer ``"mixed_bfloat16"`` (no loss scaling) on hardware
+that has it (Ampere or newer GPUs, TPUs).
+
 Tasks: ``"binary"`` (sigmoid output, labels 0/1; metrics AUC, accuracy, log
 loss), ``"multiclass"`` (softmax over ``num_classes``, integer labels; accuracy,
 log loss) and ``"regression"`` (one linear output; RMSE, MAE). The output layer
