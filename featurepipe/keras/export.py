@@ -69,6 +69,13 @@ def serving_parse_spec(columns: ColumnSpecs, schema: Schema | None = None) -> di
 
     Returns:
         ``{feature: tf.io.FixedLenFeature | tf.io.VarLenFeature}``.
+
+    Examples:
+        >>> from featurepipe.spec import HashedColumn, NumericColumn
+        >>> spec = serving_parse_spec(ColumnSpecs((NumericColumn("x", default_value=0.0),
+        ...                                        HashedColumn("c", 10))))
+        >>> sorted(spec), spec["x"].default_value
+        (['c', 'x'], 0.0)
     """
     spec = parse_spec(columns)
     if schema is not None:

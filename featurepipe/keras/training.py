@@ -98,6 +98,13 @@ def resolve_columns(
 
     Raises:
         ConfigError: if the specs need artifacts and none are given.
+
+    Examples:
+        >>> from featurepipe.spec import VocabularyColumn
+        >>> resolve_columns(ColumnSpecs((VocabularyColumn("city", top_k=10),)))
+        Traceback (most recent call last):
+        ...
+        featurepipe.errors.ConfigError: The column specs need analyzer results (vocabulary(city)); run `featurepipe analyze` with these specs and pass its output directory as `artifacts` (--artifacts).
     """
     specs = columns if isinstance(columns, ColumnSpecs) else ColumnSpecs.load(columns)
     if artifacts is not None:
