@@ -101,10 +101,10 @@ def resolve_columns(
 
     Examples:
         >>> from featurepipe.spec import VocabularyColumn
-        >>> resolve_columns(ColumnSpecs((VocabularyColumn("city", top_k=10),)))
+        >>> resolve_columns(ColumnSpecs((VocabularyColumn("c", top_k=10),)))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        featurepipe.errors.ConfigError: The column specs need analyzer results (vocabulary(city)); run `featurepipe analyze` with these specs and pass its output directory as `artifacts` (--artifacts).
+        featurepipe.errors.ConfigError: The column specs need analyzer results (vocabulary(c)); ...
     """
     specs = columns if isinstance(columns, ColumnSpecs) else ColumnSpecs.load(columns)
     if artifacts is not None:
