@@ -289,7 +289,9 @@ class ColumnTransform(tf.Module):
             if spec.dtype == "int64":
                 values = tf.cast(values, tf.int64)
             found = table.lookup(values)
-            if spec.num_oov_buckets:
+            if spec.num_oov_buckets == 1:  # every value hashes to bucket 0: skip the hash
+                oov = tf.fill(tf.shape(found), tf.constant(size, tf.int64))
+            elif spec.num_oov_buckets:
                 strings = values if values.dtype == tf.string else tf.strings.as_string(values)
                 oov = size + tf.strings.to_hash_bucket_fast(strings, spec.num_oov_buckets)
             else:
