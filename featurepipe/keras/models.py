@@ -139,8 +139,14 @@ class LinearLogits(keras.layers.Layer):
         for key, size in self.categorical.items():
             self._offsets[key] = total
             total += size
+        # autocast=False: under mixed precision, cast the looked-up rows, not the table.
         self.table = (
-            self.add_weight(name="linear_weights", shape=(total, self.units), initializer="zeros")
+            self.add_weight(
+                name="linear_weights",
+                shape=(total, self.units),
+                initializer="zeros",
+                autocast=False,
+            )
             if total
             else None
         )
@@ -171,7 +177,7 @@ class LinearLogits(keras.layers.Layer):
                 weight_parts.append(w)
             ids = ops.concatenate(ids_parts, axis=1)
             weights = ops.concatenate(weight_parts, axis=1)
-            rows = ops.take(ops.cast(self.table, self.compute_dtype), ids, axis=0)
+            rows = ops.cast(ops.take(self.table, ids, axis=0), self.compute_dtype)
             out = ops.sum(rows * ops.expand_dims(weights, -1), axis=1)
         if self.kernel is not None:
             x = ops.concatenate(
