@@ -397,7 +397,8 @@ py_scan_records(PyObject *self, PyObject *args)
     Py_ssize_t pos;
     int verify;
     long long max_bytes;
-    if (!PyArg_ParseTuple(args, "OnpL:scan_records", &obj, &pos, &verify, &max_bytes)) {
+    int keep = 1; /* 0: verify and count the frames, materialise no record */
+    if (!PyArg_ParseTuple(args, "OnpL|p:scan_records", &obj, &pos, &verify, &max_bytes, &keep)) {
         return NULL;
     }
     if (max_bytes < 0) {
@@ -417,11 +418,12 @@ py_scan_records(PyObject *self, PyObject *args)
         PyBuffer_Release(&view);
         return NULL;
     }
-    PyObject *list = PyList_New(0);
-    if (list == NULL) {
+    PyObject *list = keep ? PyList_New(0) : NULL;
+    if (keep && list == NULL) {
         PyBuffer_Release(&view);
         return NULL;
     }
+    Py_ssize_t counted = 0;
     const unsigned char *buf = view.buf;
     const size_t n = (size_t)view.len;
     size_t p = (size_t)pos;
@@ -449,6 +451,25 @@ py_scan_records(PyObject *self, PyObject *args)
         const unsigned char *data = h + 12;
         size_t len = (size_t)length;
         uint32_t want = load_le32(data + len);
+        if (!keep) {
+            int bad_frame = 0;
+            if (verify) {
+                if (len >= NOGIL_BYTES) {
+                    Py_BEGIN_ALLOW_THREADS
+                    bad_frame = mask_crc(crc32c_value(0, data, len)) != want;
+                    Py_END_ALLOW_THREADS
+                } else {
+                    bad_frame = mask_crc(crc32c_value(0, data, len)) != want;
+                }
+            }
+            if (bad_frame) {
+                status = SCAN_DATA_CRC;
+                break;
+            }
+            counted++;
+            p += 16 + len;
+            continue;
+        }
         PyObject *rec = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
         if (rec == NULL) {
             goto fail;
@@ -485,9 +506,12 @@ py_scan_records(PyObject *self, PyObject *args)
         p += 16 + len;
     }
     PyBuffer_Release(&view);
+    if (!keep) {
+        return Py_BuildValue("(nni)", counted, (Py_ssize_t)p, status);
+    }
     return Py_BuildValue("(Nni)", list, (Py_ssize_t)p, status);
 fail:
-    Py_DECREF(list);
+    Py_XDECREF(list);
     PyBuffer_Release(&view);
     return NULL;
 }
@@ -1134,9 +1158,11 @@ static PyMethodDef methods[] = {
     {"_crc32c_software", py_crc32c_software, METH_VARARGS,
      "_crc32c_software(data, crc=0) -> int\n\nCRC-32C by table (for tests)."},
     {"scan_records", py_scan_records, METH_VARARGS,
-     "scan_records(buf, pos, verify_crc, max_record_bytes) -> (records, next_pos, status)\n\n"
+     "scan_records(buf, pos, verify_crc, max_record_bytes, keep=True)\n"
+     "    -> (records, next_pos, status)\n\n"
      "Parse whole TFRecord frames from buf[pos:]. status: 0 need more bytes or end,\n"
-     "1 length CRC mismatch, 2 data CRC mismatch, 3 length over max_record_bytes."},
+     "1 length CRC mismatch, 2 data CRC mismatch, 3 length over max_record_bytes.\n"
+     "With keep=False the frames are verified and counted: records is an int."},
     {"decode_columns", py_decode_columns, METH_O,
      "decode_columns(records) -> (columns | None, err_record, err_reason)\n\n"
      "Decode serialized tf.Examples into columns: name -> (kind, values,\n"

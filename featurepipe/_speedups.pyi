@@ -5,6 +5,7 @@ The pure-Python twins are ``featurepipe.tfrecord._scan_records_py`` and
 """
 
 from collections.abc import Sequence
+from typing import Literal, overload
 
 from typing_extensions import Buffer
 
@@ -20,15 +21,26 @@ def masked_crc32c(data: Buffer) -> int:
 def _crc32c_software(data: Buffer, crc: int = 0) -> int:
     """CRC-32C by table look-up only (for tests)."""
 
+@overload
 def scan_records(
     buf: Buffer, pos: int, verify_crc: bool, max_record_bytes: int
-) -> tuple[list[bytes], int, int]:
+) -> tuple[list[bytes], int, int]: ...
+@overload
+def scan_records(
+    buf: Buffer, pos: int, verify_crc: bool, max_record_bytes: int, keep: Literal[True]
+) -> tuple[list[bytes], int, int]: ...
+@overload
+def scan_records(
+    buf: Buffer, pos: int, verify_crc: bool, max_record_bytes: int, keep: Literal[False]
+) -> tuple[int, int, int]:
     """Parse whole TFRecord frames from ``buf[pos:]``.
 
     Returns ``(records, next_pos, status)``; status 0: fewer bytes than a
     whole frame (or the end), 1: length CRC mismatch, 2: data CRC mismatch
     (only when ``verify_crc``), 3: length over ``max_record_bytes``.
-    ``next_pos`` is the offset of the frame it stopped at.
+    ``next_pos`` is the offset of the frame it stopped at. With
+    ``keep=False`` the frames are verified and only counted: the first item
+    is the number of whole, verified frames.
     """
 
 def decode_columns(

@@ -50,6 +50,7 @@ from featurepipe.tfrecord import (
     CorruptionReport,
     _Budget,
     _FrameReader,
+    count_frames,
     detect_compression,
     expand_paths,
     iter_records,
@@ -292,7 +293,7 @@ def count_records(path: str | os.PathLike[str], *, use_index: bool = True) -> in
         idx = load_index(path, header_only=True)
         if idx is not None:
             return idx.count
-    return sum(1 for _ in iter_records(path))
+    return count_frames(path)
 
 
 class _Window(io.RawIOBase):

@@ -88,6 +88,8 @@ _CHUNK_BYTES = 4 * 1024 * 1024
 # Plain files at least this large are scanned through a memory map (see
 # _FrameReader._mapped_records); smaller ones are not worth the mapping.
 _MMAP_MIN_BYTES = 1 << 20
+# Bytes mapped at a time (bounds resident memory; widened for a longer record).
+_MMAP_WINDOW_BYTES = 64 << 20
 
 # scan status codes (shared with the C implementation in _speedups.c)
 _NEED_MORE = 0
@@ -392,7 +394,8 @@ def read_records(
     # The payload-only path: no Record tuple per record (about a fifth of the
     # per-record cost when the compiled scanner does the rest).
     yield from _read(
-        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report, False
+        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report,
+        "payloads",
     )
 
 
@@ -408,7 +411,8 @@ def iter_records(
 ) -> Iterator[Record]:
     """Like `read_records`, but yield `Record` tuples with path, index and offset."""
     yield from _read(
-        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report, True
+        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report,
+        "records",
     )
 
 
@@ -420,7 +424,7 @@ def _read(
     max_corrupt: int | None,
     max_record_bytes: int,
     report: CorruptionReport | None,
-    meta: bool,
+    mode: str,
 ) -> Iterator[Any]:
     _check_read_args(compression, on_corrupt, max_corrupt, max_record_bytes)
     if report is None:
@@ -438,13 +442,13 @@ def _read(
             max_record_bytes,
             report,
             budget,
-        ).records(meta)
+        ).records(mode)
         return
     for path in expand_paths(sources):
         with open(path, "rb") as fh:
             yield from _FrameReader(
                 fh, path, compression, verify_crc, on_corrupt, max_record_bytes, report, budget
-            ).records(meta)
+            ).records(mode)
 
 
 def _check_read_args(
@@ -522,6 +526,83 @@ def _load_scan() -> Callable[
 
 
 _scan_records = _load_scan()
+
+_Scan = Callable[[bytes | bytearray | memoryview, int, bool, int], tuple[Any, int, int]]
+
+
+def _count_frames_py(
+    buf: bytes | bytearray | memoryview, pos: int, verify_crc: bool, max_record_bytes: int
+) -> tuple[int, int, int]:
+    """Like `_scan_records_py`, but return the number of whole verified frames."""
+    recs, pos, status = _scan_records_py(buf, pos, verify_crc, max_record_bytes)
+    return len(recs), pos, status
+
+
+def _load_count() -> _Scan:
+    """The compiled scanner in count-only mode (no record copies), when built."""
+    fn = _scan_records
+    if fn is _scan_records_py:
+        return _count_frames_py
+    try:
+        fn(b"", 0, True, 0, False)  # type: ignore[call-arg]
+    except TypeError:  # an extension built before keep= existed
+        return _count_frames_py
+
+    def count(
+        buf: bytes | bytearray | memoryview, pos: int, verify_crc: bool, max_record_bytes: int
+    ) -> tuple[int, int, int]:
+        counted: tuple[int, int, int] = fn(  # type: ignore[call-arg,assignment]
+            buf, pos, verify_crc, max_record_bytes, False
+        )
+        return counted
+
+    return count
+
+
+_count_frames = _load_count()
+
+
+def count_frames(
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    compression: Compression | Literal["auto"] = "auto",
+    verify_crc: bool = True,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Count (and verify) the records of one file without materialising them.
+
+    Every check `read_records` makes is made (both CRCs, lengths, the end of
+    the file); damage raises the same `CorruptRecordError`.
+
+    Args:
+        source: a path or an open binary file object.
+        compression: as for `read_records`. Defaults to `"auto"`.
+        verify_crc: verify data CRCs. Defaults to `True`.
+        max_record_bytes: as for `read_records`.
+        progress: called with the running count after each chunk. Defaults to `None`.
+
+    Returns:
+        The number of records.
+
+    Examples:
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> write_records(buf, [b"a", b"bb"])
+    2
+    >>> _ = buf.seek(0)
+    >>> count_frames(buf)
+    2
+    """
+    total = 0
+    for n in _read(
+        source, compression, verify_crc, "raise", None, max_record_bytes, None, "counts"
+    ):
+        total += n
+        if progress is not None:
+            progress(total)
+    return total
 
 
 class _FrameReader:
@@ -602,16 +683,25 @@ class _FrameReader:
 
     # -- main loop
 
-    def records(self, meta: bool = True) -> Iterator[Any]:
-        """Yield `Record` tuples, or with ``meta=False`` the payloads alone."""
-        scan = _scan_records
+    def records(self, mode: str = "records") -> Iterator[Any]:
+        """Yield `Record` tuples (``mode="records"``), payloads (``"payloads"``)
+        or, for ``"counts"``, the number of verified records in each chunk."""
+        meta = mode == "records"
+        counts = mode == "counts"
+        scan: _Scan = _count_frames if counts else _scan_records
         path = self._path
         if self._compression == "none":
-            yield from self._mapped_records(meta)
+            yield from self._mapped_records(mode)
         while True:
             self._fill(_CHUNK_BYTES)
             recs, pos, status = scan(self._buf, 0, self._verify, self._max)
-            if recs:
+            if counts:
+                if recs:
+                    yield recs
+                    self._index += recs
+                    self._report.records_read += recs
+                    self._consume(pos)
+            elif recs:
                 if meta:
                     off = self._base
                     idx = self._index
@@ -668,14 +758,16 @@ class _FrameReader:
             else:
                 self._damage("length_crc_mismatch", None, None)
 
-    def _mapped_records(self, meta: bool) -> Iterator[Any]:
-        """The fast path for intact stretches of plain files: scan an mmap in place.
+    def _mapped_records(self, mode: str) -> Iterator[Any]:
+        """The fast path for intact stretches of plain files: scan memory maps in place.
 
         Reading into fresh buffers costs a copy and page faults per chunk;
-        scanning the page cache through a memory map copies each record once.
-        It yields records while every frame verifies, then hands the file
-        (positioned at the first byte it did not consume) to the buffered path,
-        which reports or skips whatever stopped it and goes on from there.
+        scanning the page cache through a memory map copies each record once
+        (and, when counting, not at all). The file is mapped a window at a
+        time (`_MMAP_WINDOW_BYTES`, widened to hold one longer record), so
+        resident memory stays bounded. It yields while every frame verifies,
+        then hands the file, positioned at the first byte it did not consume,
+        to the buffered path, which reports or skips whatever stopped it.
         """
         size = self._known_size
         if size is None or size < _MMAP_MIN_BYTES:
@@ -683,44 +775,56 @@ class _FrameReader:
         try:
             fd = self._raw.fileno()
             start = self._raw.tell()
-            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             return
-        if hasattr(mm, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
-            mm.madvise(mmap.MADV_SEQUENTIAL)  # read-ahead, and drop pages behind
-        scan = _scan_records
+        meta = mode == "records"
+        counts = mode == "counts"
+        scan: _Scan = _count_frames if counts else _scan_records
         end = start + size
         pos = start
-        try:
-            with memoryview(mm) as whole:
-                while pos < end:
-                    stop = min(end, pos + _CHUNK_BYTES)
-                    if end - pos >= _HEADER_BYTES:
-                        # a record longer than the window: widen it to the record
-                        length = _U64.unpack_from(whole, pos)[0]
-                        if length <= self._max and pos + length + _FRAME_OVERHEAD <= end:
-                            stop = max(stop, pos + length + _FRAME_OVERHEAD)
-                    with whole[:stop] as view:
-                        recs, nxt, status = scan(view, pos, self._verify, self._max)
-                    if recs:
-                        if meta:
-                            off = self._base
-                            idx = self._index
-                            for data in recs:
-                                yield Record(data, self._path, idx, off)
-                                idx += 1
-                                off += len(data) + _FRAME_OVERHEAD
-                        else:
-                            yield from recs
-                        self._index += len(recs)
-                        self._report.records_read += len(recs)
-                        self._base += nxt - pos
-                    if status != _NEED_MORE or nxt == pos:
-                        pos = nxt
-                        break
-                    pos = nxt
-        finally:
-            mm.close()
+        gran = mmap.ALLOCATIONGRANULARITY
+        while pos < end:
+            base = pos - pos % gran  # map offsets must be aligned
+            stop = min(end, base + max(_MMAP_WINDOW_BYTES, gran))
+            head = os.pread(fd, _HEADER_BYTES, pos)
+            if len(head) == _HEADER_BYTES:
+                length = _U64.unpack_from(head, 0)[0]
+                if length <= self._max and pos + length + _FRAME_OVERHEAD <= end:
+                    stop = max(stop, pos + length + _FRAME_OVERHEAD)  # one long record
+            try:
+                mm = mmap.mmap(fd, stop - base, access=mmap.ACCESS_READ, offset=base)
+            except (OSError, ValueError):
+                break  # e.g. a file that shrank: the buffered path reports it
+            try:
+                if hasattr(mm, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
+                    mm.madvise(mmap.MADV_SEQUENTIAL)
+                with memoryview(mm) as window:
+                    recs, nxt, status = scan(window, pos - base, self._verify, self._max)
+            finally:
+                mm.close()
+            nxt += base
+            if counts:
+                if recs:
+                    yield recs
+                    self._index += recs
+                    self._report.records_read += recs
+            elif recs:
+                if meta:
+                    off = self._base
+                    idx = self._index
+                    for data in recs:
+                        yield Record(data, self._path, idx, off)
+                        idx += 1
+                        off += len(data) + _FRAME_OVERHEAD
+                else:
+                    yield from recs
+                self._index += len(recs)
+                self._report.records_read += len(recs)
+            self._base += nxt - pos
+            stuck = nxt == pos
+            pos = nxt
+            if status != _NEED_MORE or stuck:
+                break
         self._raw.seek(pos)
 
     # -- damage

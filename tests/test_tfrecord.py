@@ -220,6 +220,7 @@ def test_detect_compression_ignores_extension(tmp_path):
 
 def _read_damaged(tmp_path, monkeypatch, mapped):
     monkeypatch.setattr(tfrecord, "_MMAP_MIN_BYTES", 0 if mapped else 1 << 62)
+    monkeypatch.setattr(tfrecord, "_MMAP_WINDOW_BYTES", 4096)  # records straddle windows
     monkeypatch.setattr(tfrecord, "_CHUNK_BYTES", 1000)
     rng = random.Random(0)
     recs = [rng.randbytes(n) for n in (10, 3000, 0, 50, 200, 7000, 5)]
@@ -250,3 +251,26 @@ def test_mapped_and_buffered_paths_agree_on_damage(tmp_path, monkeypatch):
         (6, offsets[6], "data_crc_mismatch"),
         (7, offsets[6] + 21, "truncated_header"),
     ]
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_count_frames_verifies_like_the_reader(tmp_path, monkeypatch, mapped):
+    monkeypatch.setattr(tfrecord, "_MMAP_MIN_BYTES", 0 if mapped else 1 << 62)
+    monkeypatch.setattr(tfrecord, "_MMAP_WINDOW_BYTES", 4096)
+    rng = random.Random(1)
+    recs = [rng.randbytes(rng.randrange(0, 9000)) for _ in range(40)]
+    p = tmp_path / "f.tfrecord"
+    write_records(p, recs)
+    seen = []
+    assert tfrecord.count_frames(p, progress=seen.append) == 40
+    assert seen[-1] == 40
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 1
+    p.write_bytes(bytes(data))
+    with pytest.raises(CorruptRecordError) as ei:
+        tfrecord.count_frames(p)
+    with pytest.raises(CorruptRecordError) as ej:
+        list(read_records(p))
+    assert (ei.value.record, ei.value.offset, ei.value.reason) == (
+        ej.value.record, ej.value.offset, ej.value.reason
+    )

@@ -183,7 +183,6 @@ def _records(
 
 
 def _count(args: argparse.Namespace) -> int:
-    from featurepipe.errors import DataError
     from featurepipe.index import load_index
 
     files: list[dict[str, Any]] = []
@@ -195,14 +194,11 @@ def _count(args: argparse.Namespace) -> int:
             entry["records"] = idx.count
             entry["source"] = "index"
         else:
-            n = 0
-            try:
-                for _ in _records(path, args.compression, "count"):
-                    n += 1
-            except DataError as e:
+            n, problem = _count_file(path, args.compression)
+            if problem is not None:
                 status = EXIT_DATA
-                entry["error"] = str(e)
-                error(str(e))
+                entry["error"] = problem
+                error(problem)
             entry["records"] = n
             entry["source"] = "scan"
         files.append(entry)
@@ -217,6 +213,28 @@ def _count(args: argparse.Namespace) -> int:
         if len(files) > 1:
             print(f"{total:>{width},}  total")
     return status
+
+
+def _count_file(path: str, compression: str) -> tuple[int, str | None]:
+    """Count (verifying) without materialising records; ``(count so far, error)``."""
+    from featurepipe.errors import DataError
+    from featurepipe.tfrecord import count_frames
+
+    f, bar = _tracked(path, "count")
+    seen = 0
+
+    def progress(total: int) -> None:
+        nonlocal seen
+        seen = total
+        bar.update(f.tell(), total)
+
+    try:
+        return count_frames(f, compression=compression, progress=progress), None  # type: ignore[arg-type]
+    except DataError as e:  # names the file: it is the file object's name
+        return seen, str(e)
+    finally:
+        bar.close()
+        f.close()
 
 
 # --------------------------------------------------------------------------- head
