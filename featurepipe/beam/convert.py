@@ -29,7 +29,7 @@ from typing import IO, Any
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_pieces, publish
