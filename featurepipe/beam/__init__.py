@@ -1,7 +1,23 @@
-"""Beam transforms over the featurepipe core (needs ``apache-beam``)."""
+"""Beam transforms over the featurepipe core (needs ``apache-beam``).
+
+Install with ``pip install 'featurepipe[beam]'``. Conversion:
+`ReadRawBatches` -> `EncodeExamples` (with a dead-letter output) -> sharded
+atomic output, all in `ConvertToExamples`; analysis: `ReadTFRecordBatches`
+-> `AnalyzeDataset`, with `AccumulatorCombineFn` wrapping any core
+accumulator in a CombineFn.
+"""
 
 from __future__ import annotations
 
+try:
+    import apache_beam  # noqa: F401
+except ImportError as e:  # pragma: no cover - exercised without Beam installed
+    raise ImportError(
+        "featurepipe.beam requires the apache_beam module. You can install it via "
+        "`pip install 'featurepipe[beam]'`"
+    ) from e
+
+from featurepipe.beam.analyze import AccumulatorCombineFn, AnalyzeDataset, ReadTFRecordBatches
 from featurepipe.beam.convert import (
     ConvertToExamples,
     EncodeExamples,
@@ -11,9 +27,12 @@ from featurepipe.beam.convert import (
 )
 
 __all__ = [
+    "AccumulatorCombineFn",
+    "AnalyzeDataset",
     "ConvertToExamples",
     "EncodeExamples",
     "InferRawSchema",
     "ReadRawBatches",
+    "ReadTFRecordBatches",
     "ShardOptions",
 ]
