@@ -1,23 +1,50 @@
-"""featurepipe on Keras 3 and tf.data: column specs as model inputs and layers.
+"""featurepipe on Keras 3 and tf.data: column specs as model inputs, models, serving.
 
 Needs TensorFlow and Keras (``pip install 'featurepipe[keras]'``). The input
-pipeline (:func:`make_dataset`, :class:`ColumnTransform`) uses TensorFlow ops;
-:class:`DenseFeatures` uses ``keras.ops`` only.
+pipeline (:func:`make_dataset`, :class:`ColumnTransform`) and the serving
+export use TensorFlow ops; :class:`DenseFeatures` uses ``keras.ops`` only.
 """
 
 from __future__ import annotations
 
+try:
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+except ImportError as e:  # pragma: no cover - exercised without TensorFlow installed
+    raise ImportError(
+        f"featurepipe.keras requires the {e.name} module. You can install it via "
+        "`pip install 'featurepipe[keras]'`"
+    ) from e
+
 from featurepipe.keras.data import make_dataset, make_input_fn, parse_spec_from_schema
+from featurepipe.keras.export import export_serving
 from featurepipe.keras.layers import DenseFeatures, model_inputs
+from featurepipe.keras.models import (
+    LinearLogits,
+    dnn_model,
+    linear_model,
+    split_columns,
+    wide_and_deep_model,
+)
+from featurepipe.keras.optimizers import SparseOptimizer
 from featurepipe.keras.preprocessing import ColumnTransform, parse_spec, transform_inputs
+from featurepipe.keras.training import train
 
 __all__ = [
     "ColumnTransform",
     "DenseFeatures",
+    "LinearLogits",
+    "SparseOptimizer",
+    "dnn_model",
+    "export_serving",
+    "linear_model",
     "make_dataset",
     "make_input_fn",
     "model_inputs",
     "parse_spec",
     "parse_spec_from_schema",
+    "split_columns",
+    "train",
     "transform_inputs",
+    "wide_and_deep_model",
 ]
