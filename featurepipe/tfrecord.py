@@ -686,33 +686,14 @@ class _FrameReader:
     def records(self, mode: str = "records") -> Iterator[Any]:
         """Yield `Record` tuples (``mode="records"``), payloads (``"payloads"``)
         or, for ``"counts"``, the number of verified records in each chunk."""
-        meta = mode == "records"
-        counts = mode == "counts"
-        scan: _Scan = _count_frames if counts else _scan_records
-        path = self._path
+        scan: _Scan = _count_frames if mode == "counts" else _scan_records
         if self._compression == "none":
             yield from self._mapped_records(mode)
         while True:
             self._fill(_CHUNK_BYTES)
             recs, pos, status = scan(self._buf, 0, self._verify, self._max)
-            if counts:
-                if recs:
-                    yield recs
-                    self._index += recs
-                    self._report.records_read += recs
-                    self._consume(pos)
-            elif recs:
-                if meta:
-                    off = self._base
-                    idx = self._index
-                    for data in recs:
-                        yield Record(data, path, idx, off)
-                        idx += 1
-                        off += len(data) + _FRAME_OVERHEAD
-                else:
-                    yield from recs
-                self._index += len(recs)
-                self._report.records_read += len(recs)
+            if recs:
+                yield from self._emit(recs, mode)
                 self._consume(pos)
             if status == _NEED_MORE:
                 have = len(self._buf)
@@ -758,6 +739,30 @@ class _FrameReader:
             else:
                 self._damage("length_crc_mismatch", None, None)
 
+    def _emit(self, recs: Any, mode: str) -> Iterator[Any]:
+        """Yield one scan's output in ``mode`` and advance the record index.
+
+        ``recs`` is a list of payloads, or a count in ``"counts"`` mode. Offsets
+        start at ``self._base``, the stream offset of the first frame scanned;
+        the caller moves ``_base`` past the frames afterwards.
+        """
+        if mode == "counts":
+            yield recs
+            n = recs
+        elif mode == "records":
+            off = self._base
+            idx = self._index
+            for data in recs:
+                yield Record(data, self._path, idx, off)
+                idx += 1
+                off += len(data) + _FRAME_OVERHEAD
+            n = len(recs)
+        else:
+            yield from recs
+            n = len(recs)
+        self._index += n
+        self._report.records_read += n
+
     def _mapped_records(self, mode: str) -> Iterator[Any]:
         """The fast path for intact stretches of plain files: scan memory maps in place.
 
@@ -777,9 +782,7 @@ class _FrameReader:
             start = self._raw.tell()
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             return
-        meta = mode == "records"
-        counts = mode == "counts"
-        scan: _Scan = _count_frames if counts else _scan_records
+        scan: _Scan = _count_frames if mode == "counts" else _scan_records
         end = start + size
         pos = start
         gran = mmap.ALLOCATIONGRANULARITY
@@ -803,23 +806,8 @@ class _FrameReader:
             finally:
                 mm.close()
             nxt += base
-            if counts:
-                if recs:
-                    yield recs
-                    self._index += recs
-                    self._report.records_read += recs
-            elif recs:
-                if meta:
-                    off = self._base
-                    idx = self._index
-                    for data in recs:
-                        yield Record(data, self._path, idx, off)
-                        idx += 1
-                        off += len(data) + _FRAME_OVERHEAD
-                else:
-                    yield from recs
-                self._index += len(recs)
-                self._report.records_read += len(recs)
+            if recs:
+                yield from self._emit(recs, mode)
             self._base += nxt - pos
             stuck = nxt == pos
             pos = nxt
