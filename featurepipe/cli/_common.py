@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
 from typing import IO, Any
 
-__all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_USAGE", "Progress", "error", "print_json"]
+__all__ = [
+    "EXIT_DATA",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Progress",
+    "add_beam_arguments",
+    "beam_arguments",
+    "error",
+    "print_json",
+]
 
 EXIT_OK = 0
 EXIT_DATA = 1
@@ -93,3 +103,50 @@ class Progress:
         if self._drawn:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+def add_beam_arguments(p: argparse.ArgumentParser) -> None:
+    """The Beam runner options shared by the verbs that run a Beam job."""
+    p.add_argument("--runner", default=None, help="Beam runner (default DirectRunner)")
+    p.add_argument(
+        "--direct-running-mode",
+        "--direct_running_mode",
+        dest="direct_running_mode",
+        choices=("in_memory", "multi_threading", "multi_processing"),
+        default=None,
+        help="DirectRunner mode",
+    )
+    p.add_argument(
+        "--direct-num-workers",
+        "--direct_num_workers",
+        dest="direct_num_workers",
+        type=int,
+        default=None,
+        help="DirectRunner workers",
+    )
+    p.add_argument(
+        "--beam-options",
+        "--beam_options",
+        dest="beam_options",
+        default="",
+        metavar="'--OPT VALUE ...'",
+        help="more Beam pipeline options, as one quoted string",
+    )
+
+
+def beam_arguments(args: argparse.Namespace) -> list[str]:
+    """Beam pipeline arguments from `add_beam_arguments`' options.
+
+    The runner defaults to the DirectRunner explicitly: without ``--runner``
+    Beam first tries to download its Prism runner, which fails offline.
+    """
+    import shlex
+
+    out = shlex.split(args.beam_options or "")
+    if not any(a == "--runner" or a.startswith("--runner=") for a in out):
+        out.append(f"--runner={args.runner or 'DirectRunner'}")
+    if args.direct_running_mode:
+        out.append(f"--direct_running_mode={args.direct_running_mode}")
+    if args.direct_num_workers:
+        out.append(f"--direct_num_workers={args.direct_num_workers}")
+    return out

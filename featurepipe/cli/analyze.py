@@ -8,11 +8,10 @@ Beam. Both write the same artifact directory (see `featurepipe.analysis`).
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from typing import Any
 
-from featurepipe.cli._common import EXIT_OK, print_json
+from featurepipe.cli._common import EXIT_OK, add_beam_arguments, beam_arguments, print_json
 
 __all__ = ["add_parser"]
 
@@ -57,31 +56,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--local", action="store_true", help="run in this process, without Beam (data that fits)"
     )
-    p.add_argument("--runner", default=None, help="Beam runner (default DirectRunner)")
-    p.add_argument(
-        "--direct-running-mode",
-        "--direct_running_mode",
-        dest="direct_running_mode",
-        choices=("in_memory", "multi_threading", "multi_processing"),
-        default=None,
-        help="DirectRunner mode",
-    )
-    p.add_argument(
-        "--direct-num-workers",
-        "--direct_num_workers",
-        dest="direct_num_workers",
-        type=int,
-        default=None,
-        help="DirectRunner workers",
-    )
-    p.add_argument(
-        "--beam-options",
-        "--beam_options",
-        dest="beam_options",
-        default="",
-        metavar="'--OPT VALUE ...'",
-        help="more Beam pipeline options, as one quoted string",
-    )
+    add_beam_arguments(p)
     p.add_argument("--json", action="store_true", help="print analysis.json on stdout")
     p.set_defaults(func=_run)
 
@@ -110,13 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         from pipelines.analyze import run_with_args
 
-        beam_args = shlex.split(args.beam_options or "")
-        if args.runner:
-            beam_args.append(f"--runner={args.runner}")
-        if args.direct_running_mode:
-            beam_args.append(f"--direct_running_mode={args.direct_running_mode}")
-        if args.direct_num_workers:
-            beam_args.append(f"--direct_num_workers={args.direct_num_workers}")
+        beam_args = beam_arguments(args)
         written = run_with_args(args, beam_args)
     if args.json:
         print_json(_read_json(written, beam_filesystems=not args.local))

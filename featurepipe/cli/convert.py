@@ -9,10 +9,15 @@ as one quoted string, or use the shortcuts ``--runner``,
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import Any
 
-from featurepipe.cli._common import EXIT_DATA, EXIT_OK, print_json
+from featurepipe.cli._common import (
+    EXIT_DATA,
+    EXIT_OK,
+    add_beam_arguments,
+    beam_arguments,
+    print_json,
+)
 
 __all__ = ["add_parser"]
 
@@ -52,45 +57,15 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(p, cli=True)
-    p.add_argument("--runner", default=None, help="Beam runner (default DirectRunner)")
-    p.add_argument(
-        "--direct-running-mode",
-        "--direct_running_mode",
-        dest="direct_running_mode",
-        choices=("in_memory", "multi_threading", "multi_processing"),
-        default=None,
-        help="DirectRunner mode",
-    )
-    p.add_argument(
-        "--direct-num-workers",
-        "--direct_num_workers",
-        dest="direct_num_workers",
-        type=int,
-        default=None,
-        help="DirectRunner workers",
-    )
+    add_beam_arguments(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    p.add_argument(
-        "--beam-options",
-        "--beam_options",
-        dest="beam_options",
-        default="",
-        metavar="'--OPT VALUE ...'",
-        help="more Beam pipeline options, as one quoted string",
-    )
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from pipelines.convert import run_with_args
 
-    beam_args = shlex.split(args.beam_options or "")
-    if args.runner:
-        beam_args.append(f"--runner={args.runner}")
-    if args.direct_running_mode:
-        beam_args.append(f"--direct_running_mode={args.direct_running_mode}")
-    if args.direct_num_workers:
-        beam_args.append(f"--direct_num_workers={args.direct_num_workers}")
+    beam_args = beam_arguments(args)
     summary = run_with_args(args, beam_args, quiet=args.json)
     if args.json:
         print_json(summary)
