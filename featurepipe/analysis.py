@@ -47,7 +47,8 @@ from featurepipe.analyzers import (
     sort_vocabulary,
 )
 from featurepipe.errors import ConfigError, DataError
-from featurepipe.stats import StatisticsAccumulator, StatsOptions, json_float
+from featurepipe.example import json_float
+from featurepipe.stats import StatisticsAccumulator, StatsOptions
 
 __all__ = [
     "ANALYSIS_FORMAT_VERSION",
@@ -610,8 +611,8 @@ def analyze_records(
         ['b', 'a']
     """
     from featurepipe.example import decode_examples
-    from featurepipe.stats import expand_sources, iter_batches
-    from featurepipe.tfrecord import iter_records
+    from featurepipe.stats import expand_sources
+    from featurepipe.tfrecord import batch_records, iter_records
 
     QuantileSketch(eps)  # validates eps early
     names, sources = expand_sources(sources)
@@ -619,7 +620,7 @@ def analyze_records(
     stats = None
     if statistics:
         stats = StatisticsAccumulator(StatsOptions(eps=eps, batch_size=batch_size))
-    for path, first, batch in iter_batches(iter_records(sources, **read_options), batch_size):
+    for path, first, batch in batch_records(iter_records(sources, **read_options), batch_size):
         columns = decode_examples(batch, path=path, first_index=first)
         state.add(columns, path)
         if stats is not None:

@@ -537,18 +537,41 @@ def decode_examples(
     return ColumnBatch(n, columns)
 
 
-def _float_repr(x: float) -> float | str:
-    """JSON form of a float: a number, or ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"``."""
+def json_float(x: float) -> float | str:
+    """JSON form of a float: a number, or ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"``.
+
+    The one place featurepipe spells non-finite floats for strict JSON (the
+    ``inspect head`` contract, statistics and analysis artifacts).
+
+    >>> json_float(1.5), json_float(float("-inf"))
+    (1.5, '-Infinity')
+    """
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
         return "Infinity" if x > 0 else "-Infinity"
-    return x
+    return float(x)
+
+
+def json_value(v: bytes | int | str) -> str | int | dict[str, str]:
+    """JSON form of a feature value: UTF-8 text when it decodes, else ``{"base64": ...}``.
+
+    >>> json_value(b"ok"), json_value(b"\\xff"), json_value(7)
+    ('ok', {'base64': '/w=='}, 7)
+    """
+    if isinstance(v, bytes):
+        try:
+            return v.decode("utf-8")
+        except UnicodeDecodeError:
+            import base64
+
+            return {"base64": base64.b64encode(v).decode("ascii")}
+    return v
 
 
 def _float32_repr(x: float) -> float | str:
     """Shortest decimal that round-trips the float32 value (``0.1`` not ``0.10000000149``)."""
-    r = _float_repr(x)
+    r = json_float(x)
     if isinstance(r, str):
         return r
     return float(np.format_float_positional(np.float32(x), unique=True, trim="-"))
@@ -564,20 +587,12 @@ def feature_to_json(feat: Feature) -> dict[str, list[Any]]:
     >>> feature_to_json(decode_example(encode_example({"b": [b"ok", b"\\xff"]}))["b"])
     {'bytes': ['ok', {'base64': '/w=='}]}
     """
-    import base64
-
     if feat.kind is None:
         return {"none": []}
     if feat.kind == "int64":
         return {"int64": [int(v) for v in feat.values]}
     if feat.kind == "float":
         return {"float": [_float32_repr(float(v)) for v in feat.values]}
-    out: list[Any] = []
-    for v in feat.values:
-        try:
-            out.append(v.decode("utf-8"))
-        except UnicodeDecodeError:
-            out.append({"base64": base64.b64encode(v).decode("ascii")})
-    return {"bytes": out}
+    return {"bytes": [json_value(v) for v in feat.values]}
 
 

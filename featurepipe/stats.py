@@ -13,9 +13,8 @@ document and `featurepipe.report` renders it as HTML.
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
@@ -36,6 +35,7 @@ from featurepipe.analyzers import (
     hash_values,
 )
 from featurepipe.errors import ConfigError
+from featurepipe.example import json_float, json_value
 
 __all__ = [
     "STATS_FORMAT_VERSION",
@@ -47,9 +47,6 @@ __all__ = [
     "StatsOptions",
     "compute_statistics",
     "expand_sources",
-    "iter_batches",
-    "json_float",
-    "json_value",
 ]
 
 #: Version of the JSON document written by `DatasetStatistics.to_json`.
@@ -497,7 +494,7 @@ def compute_statistics(
         ConfigError: bad options, or paths that match nothing.
     """
     from featurepipe.example import decode_examples
-    from featurepipe.tfrecord import iter_records
+    from featurepipe.tfrecord import batch_records, iter_records
 
     opts = options if options is not None else StatsOptions()
     names, sources = expand_sources(sources)
@@ -505,7 +502,7 @@ def compute_statistics(
     done = 0
     nbytes = 0
     records = iter_records(sources, **read_options)
-    for path, first_index, batch in iter_batches(records, opts.batch_size):
+    for path, first_index, batch in batch_records(records, opts.batch_size):
         acc.add(decode_examples(batch, path=path, first_index=first_index))
         done += len(batch)
         nbytes += sum(map(len, batch))
@@ -537,58 +534,3 @@ def expand_sources(sources: Any) -> tuple[tuple[str, ...], Any]:
     return (), sources
 
 
-def iter_batches(
-    records: Iterable[Any], size: int
-) -> Iterator[tuple[str | None, int, list[bytes]]]:
-    """Groups `featurepipe.tfrecord.Record` items into batches of one file each.
-
-    Args:
-        records: `Record` tuples (``iter_records`` output).
-        size: the most records per batch.
-
-    Yields:
-        ``(path, index of the first record in its file, payloads)``.
-    """
-    batch: list[bytes] = []
-    path: str | None = None
-    first = 0
-    for rec in records:
-        if batch and (len(batch) >= size or rec.path != path):
-            yield path, first, batch
-            batch = []
-        if not batch:
-            path, first = rec.path, rec.index
-        batch.append(rec.data)
-    if batch:
-        yield path, first, batch
-
-
-def json_float(x: float) -> float | str:
-    """JSON form of a float: a number, or ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"``.
-
-    Examples:
-        >>> json_float(1.5), json_float(float("-inf"))
-        (1.5, '-Infinity')
-    """
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return float(x)
-
-
-def json_value(v: bytes | int | str) -> str | int | dict[str, str]:
-    """JSON form of a feature value: UTF-8 text when it decodes, else ``{"base64": ...}``.
-
-    Examples:
-        >>> json_value(b"ok"), json_value(b"\\xff"), json_value(7)
-        ('ok', {'base64': '/w=='}, 7)
-    """
-    if isinstance(v, bytes):
-        try:
-            return v.decode("utf-8")
-        except UnicodeDecodeError:
-            import base64
-
-            return {"base64": base64.b64encode(v).decode("ascii")}
-    return v

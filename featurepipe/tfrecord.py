@@ -55,6 +55,8 @@ __all__ = [
     "Record",
     "SkippedRange",
     "TFRecordWriter",
+    "batch_records",
+    "count_frames",
     "detect_compression",
     "expand_paths",
     "iter_records",
@@ -1187,6 +1189,43 @@ class TFRecordWriter:
             self.close()
         else:
             self.abort()
+
+
+def batch_records(
+    records: Iterable[Record], size: int
+) -> Iterator[tuple[str | None, int, list[bytes]]]:
+    """Group `Record` items (`iter_records` output) into batches of one file each.
+
+    Args:
+        records: `Record` tuples.
+        size: the most records per batch.
+
+    Yields:
+        ``(path, index of the first record in its file, payloads)``, ready for
+        `featurepipe.example.decode_examples` (``path=``, ``first_index=``).
+
+    Examples:
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> write_records(buf, [b"a", b"b", b"c"])
+    3
+    >>> _ = buf.seek(0)
+    >>> list(batch_records(iter_records(buf), 2))
+    [(None, 0, [b'a', b'b']), (None, 2, [b'c'])]
+    """
+    batch: list[bytes] = []
+    path: str | None = None
+    first = 0
+    for rec in records:
+        if batch and (len(batch) >= size or rec.path != path):
+            yield path, first, batch
+            batch = []
+        if not batch:
+            path, first = rec.path, rec.index
+        batch.append(rec.data)
+    if batch:
+        yield path, first, batch
 
 
 def write_records(
