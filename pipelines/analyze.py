@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pipelines._args import add_inputs, option_adder
+
 __all__ = ["add_arguments", "read_spec", "run", "run_with_args"]
 
 
@@ -36,21 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, cli: bool = False) -> None
             dashes); the Beam job uses ``--input`` and underscores. Both accept
             either spelling of multi-word options. Defaults to `False`.
     """
-    if cli:
-        parser.add_argument(
-            "input", nargs="+", help="TFRecord files or globs (local, gs://, s3://)"
-        )
-    else:
-        parser.add_argument(
-            "--input", action="append", required=True, help="TFRecord file or glob; repeat for more"
-        )
-
-    def opt(name: str, **kw: Any) -> None:
-        dash, under = f"--{name.replace('_', '-')}", f"--{name}"
-        names = [dash, under] if dash != under else [dash]
-        if not cli:
-            names.reverse()
-        parser.add_argument(*names, dest=name, **kw)
+    add_inputs(parser, cli=cli, what="TFRecord")
+    opt = option_adder(parser, cli=cli)
 
     opt("spec", required=True, help="column specs JSON or analysis spec JSON (what to compute)")
     opt("output", required=True, help="the artifact directory")

@@ -21,6 +21,8 @@ import argparse
 import sys
 from typing import Any
 
+from pipelines._args import add_inputs, option_adder
+
 __all__ = ["add_arguments", "run", "run_with_args"]
 
 
@@ -34,19 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, cli: bool = False) -> None
             examples. Both accept either spelling of the multi-word options.
             Defaults to `False`.
     """
-    if cli:
-        parser.add_argument("input", nargs="+", help="input files or globs (local, gs://, s3://)")
-    else:
-        parser.add_argument(
-            "--input", action="append", required=True, help="input file or glob; repeat for more"
-        )
-
-    def opt(name: str, **kw: Any) -> None:
-        dash, under = f"--{name.replace('_', '-')}", f"--{name}"
-        names = [dash, under] if dash != under else [dash]
-        if not cli:
-            names.reverse()
-        parser.add_argument(*names, dest=name, **kw)
+    add_inputs(parser, cli=cli, what="input")
+    opt = option_adder(parser, cli=cli)
 
     opt("output", required=True, help="output prefix: PREFIX-SSSSS-of-NNNNN.tfrecord[.gz]")
     opt(
