@@ -27,7 +27,7 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from featurepipe._spec_base import (
     _COMBINERS,
@@ -456,8 +456,28 @@ class CrossedColumn(CategoricalSpec):
         return config
 
 
+class _WrapsCategorical:
+    """Resolution for the columns that wrap one categorical column.
+
+    Weighted, embedding and indicator columns are resolved exactly when the
+    column they wrap is, and resolving one resolves that column.
+    """
+
+    categorical_column: CategoricalSpec
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.categorical_column.is_resolved
+
+    def resolve(self, artifacts: Artifacts) -> Self:
+        return dataclasses.replace(
+            self,  # type: ignore[type-var]
+            categorical_column=self.categorical_column.resolve(artifacts),
+        )
+
+
 @dataclass(frozen=True)
-class WeightedColumn(CategoricalSpec):
+class WeightedColumn(_WrapsCategorical, CategoricalSpec):
     """Ids with a weight per value: ``weighted_categorical_column``.
 
     Args:
@@ -481,18 +501,8 @@ class WeightedColumn(CategoricalSpec):
         return f"{self.categorical_column.name}_weighted_by_{self.weight_feature_key}"
 
     @property
-    def is_resolved(self) -> bool:
-        return self.categorical_column.is_resolved
-
-    @property
     def num_ids(self) -> int:
         return self.categorical_column.num_ids
-
-    def resolve(self, artifacts: Artifacts) -> WeightedColumn:
-        return dataclasses.replace(
-            self,
-            categorical_column=self.categorical_column.resolve(artifacts),  # type: ignore[arg-type]
-        )
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -505,7 +515,7 @@ class WeightedColumn(CategoricalSpec):
 
 
 @dataclass(frozen=True)
-class EmbeddingColumn(ColumnSpec):
+class EmbeddingColumn(_WrapsCategorical, ColumnSpec):
     """A trainable embedding of a categorical column: ``embedding_column``.
 
     Args:
@@ -547,19 +557,9 @@ class EmbeddingColumn(ColumnSpec):
         return f"{self.categorical_column.name}_embedding"
 
     @property
-    def is_resolved(self) -> bool:
-        return self.categorical_column.is_resolved
-
-    @property
     def output_size(self) -> int:
         """Width of this column in the dense output."""
         return self.dimension
-
-    def resolve(self, artifacts: Artifacts) -> EmbeddingColumn:
-        return dataclasses.replace(
-            self,
-            categorical_column=self.categorical_column.resolve(artifacts),  # type: ignore[arg-type]
-        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -568,7 +568,7 @@ class EmbeddingColumn(ColumnSpec):
 
 
 @dataclass(frozen=True)
-class IndicatorColumn(ColumnSpec):
+class IndicatorColumn(_WrapsCategorical, ColumnSpec):
     """One-hot / multi-hot / count encoding of a categorical column: ``indicator_column``.
 
     ``tf.feature_column.indicator_column`` counts repeated ids (``"count"``, the
@@ -600,19 +600,9 @@ class IndicatorColumn(ColumnSpec):
         return f"{self.categorical_column.name}_indicator"
 
     @property
-    def is_resolved(self) -> bool:
-        return self.categorical_column.is_resolved
-
-    @property
     def output_size(self) -> int:
         """Width of this column in the dense output."""
         return self.categorical_column.num_ids
-
-    def resolve(self, artifacts: Artifacts) -> IndicatorColumn:
-        return dataclasses.replace(
-            self,
-            categorical_column=self.categorical_column.resolve(artifacts),  # type: ignore[arg-type]
-        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
