@@ -40,7 +40,8 @@ def _run(*cmd: str | os.PathLike[str], **kw: object) -> None:
 
 def _digest() -> str:
     h = hashlib.sha256()
-    for p in (LOCK, ROOT / "pyproject.toml", ROOT / "setup.py", ROOT / "featurepipe/_speedups.c"):
+    sources = sorted((ROOT / "featurepipe").glob("_speedups*.[ch]"))
+    for p in (LOCK, ROOT / "pyproject.toml", ROOT / "setup.py", *sources):
         if p.exists():
             h.update(p.read_bytes())
     return h.hexdigest()

@@ -59,7 +59,16 @@ class OptionalBuildExt(build_ext):
 def _ext_modules() -> list[Extension]:
     if os.environ.get("FEATUREPIPE_NO_EXT") == "1":
         return []
-    return [Extension("featurepipe._speedups", sources=["featurepipe/_speedups.c"])]
+    # One module from several files: _speedups.c (CRC, framing, Example decoding) owns the
+    # module init and calls the register function of each other part (_speedups.h).
+    sources = [
+        "featurepipe/_speedups.c",
+        "featurepipe/_speedups_csv.c",
+        "featurepipe/_speedups_columns.c",
+    ]
+    return [
+        Extension("featurepipe._speedups", sources=sources, depends=["featurepipe/_speedups.h"])
+    ]
 
 
 if __name__ == "__main__":  # setuptools runs this file as __main__; a bare import does nothing

@@ -21,6 +21,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_speedups.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1196,7 +1198,8 @@ PyInit__speedups(void)
 #else
     const char *backend = have_hw_crc ? "sse4.2" : "software";
 #endif
-    if (PyModule_AddStringConstant(m, "crc_backend", backend) < 0) {
+    if (PyModule_AddStringConstant(m, "crc_backend", backend) < 0 || fp_csv_register(m) < 0 ||
+        fp_columns_register(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
