@@ -57,3 +57,28 @@ def decode_columns(
     protobuf), ``"not_an_example"`` (protobuf rejects it too) or
     ``"mixed_kind"``; otherwise ``(columns, -1, "")``.
     """
+
+# _speedups_csv.c: CSV -> tf.Example (featurepipe.csvchunk; the pure-Python
+# twin is featurepipe.sources.iter_csv_batches + featurepipe.convert.convert_batch).
+
+def csv_cut(
+    buf: Buffer,
+    start: int,
+    delimiter: str,
+    quotechar: str,
+    max_records: int,
+    field_limit: int,
+    at_eof: bool,
+) -> tuple[int, int, int]:
+    """Walk whole CSV records from ``buf[start:]``: ``(end, records, lines)``."""
+
+def csv_convert(
+    buf: Buffer,
+    delimiter: str,
+    quotechar: str,
+    field_limit: int,
+    width: int,
+    plan: Sequence[tuple[int, int, bool, bytes, bytes | None, tuple[bytes, ...]]],
+    first_line: int,
+) -> tuple[list[bytes], list[int], list[tuple[int, int, int]]]:
+    """Convert whole CSV records to serialized tf.Examples: ``(records, positions, deferred)``."""

@@ -364,8 +364,11 @@ def iter_csv_batches(
         yield from _csv_rows(path, options, reader, header, len(header), bad_lines, pending, offset)
 
 
-def _csv_reader(raw: IO[bytes], options: ReadOptions) -> tuple[Any, set[int], list[str]]:
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+def _csv_reader(
+    raw: IO[bytes], options: ReadOptions, encoding: str = "utf-8-sig"
+) -> tuple[Any, set[int], list[str]]:
+    """csv.reader over ``raw``; ``encoding="utf-8"`` for bytes that are not a stream's start."""
+    text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
     bad_lines: set[int] = set()
     pending: list[str] = []
     lines = _tracked_lines(text, bad_lines, pending)

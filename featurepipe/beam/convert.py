@@ -5,7 +5,9 @@ The work per row is done by the core (:mod:`featurepipe.sources` parses,
 *batches* of rows (thousands per element), so the runner's per-element cost
 is paid once per batch, not once per row.
 
-* :class:`ReadRawBatches`: ``(file_index, path)`` -> ``((file, split, batch), RowBatch)``.
+* :class:`ReadRawBatches`: ``(file_index, path)`` -> ``((file, split, batch), RowBatch)``
+  (or a :class:`~featurepipe.csvchunk.CsvChunk` for CSV when the compiled
+  extension is built: the batch's raw bytes, converted in one C call).
 * :class:`InferRawSchema`: batches -> one :class:`~featurepipe.schema.Schema`
   (every row counts).
 * :class:`EncodeExamples`: batches -> serialized Examples (tag ``"examples"``)
@@ -34,9 +36,18 @@ from apache_beam.transforms.window import GlobalWindows
 
 from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_pieces, publish
 from featurepipe.convert import ConvertOptions, RawSchemaInferrer, convert_batch
+from featurepipe.csvchunk import CsvChunk, as_row_batch, convert_chunk, read_units
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.schema import Schema
-from featurepipe.sources import DeadLetter, ReadOptions, RowBatch, Split, plan_splits, read_batches
+from featurepipe.sources import (
+    INVALID_UTF8,
+    MALFORMED_ROW,
+    DeadLetter,
+    ReadOptions,
+    RowBatch,
+    Split,
+    plan_splits,
+)
 
 __all__ = [
     "BadFractionError",
@@ -131,6 +142,7 @@ def _beam_open(path: str) -> IO[bytes]:
 # Every batch is keyed by (file index, split index, batch index): a stable id that
 # orders shard contents and spreads batches over shards.
 BatchKey = tuple[int, int, int]
+Batch = RowBatch | CsvChunk
 
 
 class _PlanFn(beam.DoFn):  # type: ignore[misc]
@@ -149,12 +161,13 @@ class _ReadFn(beam.DoFn):  # type: ignore[misc]
         self._rows = Metrics.counter(_NS, "rows_read")
         self._unparsed = Metrics.counter(_NS, "rows_unparseable")
 
-    def process(self, element: tuple[int, str, Split]) -> Iterator[tuple[BatchKey, RowBatch]]:
+    def process(self, element: tuple[int, str, Split]) -> Iterator[tuple[BatchKey, Batch]]:
         index, path, split = element
-        batches = read_batches(path, self._options, opener=_beam_open, split=split)
+        batches = read_units(path, self._options, opener=_beam_open, split=split)
         for k, batch in enumerate(batches):
-            self._rows.inc(batch.num_read)
-            self._unparsed.inc(len(batch.dead_letters))
+            if isinstance(batch, RowBatch):  # chunks are counted when they are parsed
+                self._rows.inc(batch.num_read)
+                self._unparsed.inc(len(batch.dead_letters))
             yield (index, split.index, k), batch
 
 
@@ -192,9 +205,9 @@ class _InferFn(beam.CombineFn):  # type: ignore[misc]
         return RawSchemaInferrer(self._options)
 
     def add_input(
-        self, acc: RawSchemaInferrer, element: tuple[BatchKey, RowBatch]
+        self, acc: RawSchemaInferrer, element: tuple[BatchKey, Batch]
     ) -> RawSchemaInferrer:
-        acc.add_batch(element[1])
+        acc.add_batch(as_row_batch(element[1]))
         return acc
 
     def merge_accumulators(self, accs: Any) -> RawSchemaInferrer:
@@ -229,10 +242,19 @@ class _EncodeFn(beam.DoFn):  # type: ignore[misc]
         self._written = Metrics.counter(_NS, "rows_written")
         self._dead = Metrics.counter(_NS, "rows_dead_lettered")
         self._bytes = Metrics.counter(_NS, "example_bytes")
+        self._rows = Metrics.counter(_NS, "rows_read")
+        self._unparsed = Metrics.counter(_NS, "rows_unparseable")
 
-    def process(self, element: tuple[BatchKey, RowBatch], schema: Schema) -> Iterator[Any]:
+    def process(self, element: tuple[BatchKey, Batch], schema: Schema) -> Iterator[Any]:
         key, batch = element
-        result = convert_batch(batch, schema, self._options)
+        if isinstance(batch, CsvChunk):
+            result = convert_chunk(batch, schema, self._options)
+            self._rows.inc(result.num_read)
+            self._unparsed.inc(
+                sum(d.reason in (MALFORMED_ROW, INVALID_UTF8) for d in result.dead_letters)
+            )
+        else:
+            result = convert_batch(batch, schema, self._options)
         yield beam.pvalue.TaggedOutput("read_counts", result.num_read)
         self._written.inc(len(result.records))
         self._dead.inc(len(result.dead_letters))
