@@ -7,6 +7,7 @@
  * when it was built and falls back to the pure-Python path when it was not.
  *
  *   crc32c(data, crc=0) -> int          CRC-32C (Castagnoli), chainable
+ *   frame_records(records) -> bytes     TFRecord frames of many records
  *   masked_crc32c(data) -> int          TFRecord's masked CRC-32C
  *   scan_records(buf, pos, verify_crc, max_record_bytes)
  *       -> (records: list[bytes], next_pos: int, status: int)
@@ -358,6 +359,51 @@ py_crc32c(PyObject *self, PyObject *args, PyObject *kwds)
     uint32_t out = crc32c_maybe_nogil((uint32_t)crc, view.buf, (size_t)view.len);
     PyBuffer_Release(&view);
     return PyLong_FromUnsignedLong(out);
+}
+
+/* frame_records(records) -> bytes: TFRecord frames of every record, end to end. */
+static PyObject *
+py_frame_records(PyObject *self, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "records must be a sequence of bytes");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyBytes_Check(items[i])) {
+            PyErr_Format(PyExc_TypeError, "records[%zd] must be bytes, not %.100s", i,
+                         Py_TYPE(items[i])->tp_name);
+            Py_DECREF(seq);
+            return NULL;
+        }
+        total += PyBytes_GET_SIZE(items[i]) + 16;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const unsigned char *r = (const unsigned char *)PyBytes_AS_STRING(items[i]);
+        size_t len = (size_t)PyBytes_GET_SIZE(items[i]);
+        store_le64(o, (uint64_t)len);
+        uint32_t c = mask_crc(crc32c_value(0, o, 8));
+        for (int k = 0; k < 4; k++) {
+            o[8 + k] = (unsigned char)(c >> (8 * k));
+        }
+        memcpy(o + 12, r, len);
+        c = mask_crc(crc32c_value(0, r, len));
+        for (int k = 0; k < 4; k++) {
+            o[12 + len + k] = (unsigned char)(c >> (8 * k));
+        }
+        o += len + 16;
+    }
+    Py_DECREF(seq);
+    return out;
 }
 
 static PyObject *
@@ -1157,6 +1203,9 @@ static PyMethodDef methods[] = {
      "crc32c(data, crc=0) -> int\n\nCRC-32C of data, continuing from crc."},
     {"masked_crc32c", py_masked_crc32c, METH_O,
      "masked_crc32c(data) -> int\n\nTFRecord's masked CRC-32C of data."},
+    {"frame_records", py_frame_records, METH_O,
+     "frame_records(records) -> bytes\n\nTFRecord frames (length, masked CRCs) of every record, "
+     "end to end."},
     {"_crc32c_software", py_crc32c_software, METH_VARARGS,
      "_crc32c_software(data, crc=0) -> int\n\nCRC-32C by table (for tests)."},
     {"scan_records", py_scan_records, METH_VARARGS,

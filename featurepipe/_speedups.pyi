@@ -18,6 +18,9 @@ def crc32c(data: Buffer, crc: int = 0) -> int:
 def masked_crc32c(data: Buffer) -> int:
     """TFRecord's masked CRC-32C: ``((crc >> 15) | (crc << 17)) + 0xa282ead8``."""
 
+def frame_records(records: Sequence[bytes]) -> bytes:
+    """TFRecord frames (length, masked length CRC, data, masked data CRC) of every record."""
+
 def _crc32c_software(data: Buffer, crc: int = 0) -> int:
     """CRC-32C by table look-up only (for tests)."""
 

@@ -53,7 +53,6 @@ from featurepipe.convert import (
     convert_batch,
     encode_columns,
 )
-from featurepipe.errors import DataError
 from featurepipe.example import _wire_order
 from featurepipe.schema import Schema
 from featurepipe.sources import (
@@ -208,19 +207,14 @@ def iter_csv_chunks(
         pos = 0
         while True:
             end, n, lines = cut(buf, pos, d, q, options.batch_size, limit, eof)
-            if n:
+            if n == options.batch_size or (eof and n):
                 yield CsvChunk(path, header, bytes(buf[pos:end]), line, n, options)
                 line += lines
                 pos = end
-                if n == options.batch_size:
-                    continue
-            if eof:
-                if pos < len(buf):  # cannot happen: at the end every byte is a record
-                    raise DataError(
-                        "internal error: CSV bytes left over", path=path, reason="internal"
-                    )
+                continue
+            if eof:  # at the end every byte belongs to a record, so all was yielded
                 return
-            del buf[:pos]
+            del buf[:pos]  # fewer than batch_size whole records left: read on
             pos = 0
             eof = _fill(raw, buf, len(buf) + _BLOCK)
 

@@ -30,6 +30,11 @@ _U64 = struct.Struct("<Q")  # the record length
 _U32 = struct.Struct("<I")  # a masked CRC32C
 _COPY_CHUNK = 4 << 20
 
+try:  # the compiled framing (both CRCs in C); the loop below is its pure-Python twin
+    from featurepipe._speedups import frame_records as _native_frame
+except ImportError:  # pragma: no cover - the extension is optional
+    _native_frame = None  # type: ignore[assignment]
+
 
 @dataclasses.dataclass(frozen=True)
 class OutputLayout:
@@ -155,6 +160,8 @@ def frame_records(records: Sequence[bytes]) -> bytes:
     >>> list(read_records(io.BytesIO(frame_records([b"foo", b""]))))
     [b'foo', b'']
     """
+    if _native_frame is not None:
+        return _native_frame(records if isinstance(records, list) else list(records))
     crc = masked_crc32c
     pack_len = _U64.pack
     pack_crc = _U32.pack

@@ -370,3 +370,33 @@ def test_cli_convert_json_summary_and_exit_codes(
 def test_missing_input_pattern_is_a_config_error(tmp_path: pathlib.Path) -> None:
     with pytest.raises(DataError.__mro__[1], match="matched no files"):
         ConvertToExamples([str(tmp_path / "none-*.csv")], str(tmp_path / "o"))
+
+
+def test_compiled_csv_path_in_workers_matches_the_pure_python_path(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scalar schema takes featurepipe.csvchunk's compiled path; results must not change."""
+    from featurepipe import csvchunk
+
+    if not csvchunk.native_csv(ReadOptions()):
+        pytest.skip("featurepipe._speedups is not built")
+    src = tmp_path / "messy.csv"
+    _messy_csv(src)
+    scalar = Schema(tuple(f for f in SCHEMA if f.name not in ("tags", "pair")))
+    opts = {"schema": scalar, "convert_options": ConvertOptions(missing_values=("", "NA"))}
+    fast, slow = str(tmp_path / "fast" / "t"), str(tmp_path / "slow" / "t")
+    _convert(
+        [str(src)], fast, MULTI, **opts, read_options=ReadOptions(split_bytes=60, batch_size=2)
+    )
+    monkeypatch.setattr(csvchunk, "_native", None)  # in-process: the pure-Python reader
+    _convert([str(src)], slow, **opts)
+
+    def outputs(prefix: str) -> tuple[list[bytes], list[Any], dict[str, Any]]:
+        records = sorted(read_records(sorted(glob.glob(f"{prefix}-*.tfrecord"))))
+        (dl,) = glob.glob(f"{prefix}.deadletter-*.jsonl")
+        dead = sorted(json.loads(x)["line"] for x in pathlib.Path(dl).read_text().splitlines())
+        s = json.loads(pathlib.Path(f"{prefix}.summary.json").read_text())
+        return records, dead, {k: s[k] for k in ("rows_read", "rows_written", "rows_dead_lettered")}
+
+    assert outputs(fast) == outputs(slow)
+    assert outputs(fast)[2]["rows_written"] == 7  # _GOOD, and the rows bad only in tags/pair
