@@ -85,3 +85,17 @@ def csv_convert(
     first_line: int,
 ) -> tuple[list[bytes], list[int], list[tuple[int, int, int]]]:
     """Convert whole CSV records to serialized tf.Examples: ``(records, positions, deferred)``."""
+
+def csv_infer(
+    buf: Buffer,
+    delimiter: str,
+    quotechar: str,
+    field_limit: int,
+    width: int,
+    missing: tuple[bytes, ...],
+    settled: Buffer,
+    first_line: int,
+) -> tuple[
+    int, list[tuple[int, int, int, int]], list[tuple[int, bytes]], list[tuple[int, int, int]]
+]:
+    """Schema-inference counts of whole CSV records: ``(rows, counts, unsure, deferred)``."""

@@ -5,6 +5,8 @@
  *       -> (end, records, lines)
  *   csv_convert(buf, delimiter, quotechar, field_limit, width, plan, first_line)
  *       -> (records, positions, deferred)
+ *   csv_infer(buf, delimiter, quotechar, field_limit, width, missing, settled, first_line)
+ *       -> (rows, counts, unsure, deferred)
  *
  * Both run the state machine of CPython 3.11's `_csv` reader (Modules/_csv.c)
  * for the dialect featurepipe reads with: one-character delimiter and quote
@@ -732,6 +734,153 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Schema inference counts. */
+
+/* Every byte could belong to text Python's int() or float() accepts (digits,
+ * signs, '.', '_', exponents, spaces, "inf", "infinity", "nan"). */
+static inline int
+maybe_number(const unsigned char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if ((unsigned)c - '0' <= 9) {
+            continue;
+        }
+        switch (c | 0x20) { /* ASCII lower case (digits and signs are not letters) */
+        case 'e': case 'i': case 'n': case 'f': case 't': case 'y': case 'a':
+            continue;
+        }
+        switch (c) {
+        case '+': case '-': case '.': case '_': case ' ': case '\t': case '\n': case '\r':
+        case '\v': case '\f':
+            continue;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * csv_infer(buf, delimiter, quotechar, field_limit, width, missing, settled, first_line)
+ *     -> (rows, counts, unsure, deferred)
+ * counts: [present, ints, floats, others] per column; unsure: (column, text)
+ * of cells only Python can classify; settled: one byte per column, nonzero
+ * for columns already known to be text (they are only counted present).
+ */
+static PyObject *
+py_csv_infer(PyObject *self, PyObject *args)
+{
+    Py_buffer view, settled;
+    int delim, quote;
+    Py_ssize_t field_limit, width, first_line;
+    PyObject *missing;
+    if (!PyArg_ParseTuple(args, "y*CCnnO!y*n", &view, &delim, &quote, &field_limit, &width,
+                          &PyTuple_Type, &missing, &settled, &first_line)) {
+        return NULL;
+    }
+    PyObject *result = NULL, *unsure = NULL, *deferred = NULL, *counts = NULL;
+    Py_ssize_t *cnt = NULL;
+    Row r;
+    memset(&r, 0, sizeof r);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(missing); k++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(missing, k))) {
+            PyErr_SetString(PyExc_TypeError, "missing values must be bytes");
+            goto done;
+        }
+    }
+    if (settled.len != width) {
+        PyErr_SetString(PyExc_ValueError, "settled must have one byte per column");
+        goto done;
+    }
+    cnt = PyMem_Calloc((size_t)(4 * (width ? width : 1)), sizeof(Py_ssize_t));
+    unsure = PyList_New(0);
+    deferred = PyList_New(0);
+    if (cnt == NULL || unsure == NULL || deferred == NULL || row_reserve(&r, 1, 1) < 0) {
+        if (cnt == NULL) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    const unsigned char *b = view.buf;
+    const unsigned char *done_col = settled.buf;
+    Py_ssize_t end = view.len, pos = 0, line = first_line, rows = 0;
+    while (pos < end) {
+        Py_ssize_t start = pos;
+        if (parse_row(b, &pos, end, delim, quote, field_limit, 1, &r) < 0) {
+            goto done;
+        }
+        Py_ssize_t row_line = line;
+        line += r.nlines;
+        if (!r.error && r.nfields == 0) {
+            continue;
+        }
+        if (r.error || r.high || r.nfields != width) {
+            PyObject *span = Py_BuildValue("nnn", start, pos, row_line);
+            if (span == NULL || PyList_Append(deferred, span) < 0) {
+                Py_XDECREF(span);
+                goto done;
+            }
+            Py_DECREF(span);
+            continue;
+        }
+        rows++;
+        for (Py_ssize_t c = 0; c < width; c++) {
+            const unsigned char *s = r.text + r.off[c];
+            Py_ssize_t n = r.off[c + 1] - r.off[c];
+            if (is_missing(missing, s, n)) {
+                continue;
+            }
+            Py_ssize_t *k = cnt + 4 * c;
+            k[0]++;
+            if (done_col[c]) {
+                continue;
+            }
+            int64_t iv;
+            float fv;
+            if (parse_int(s, n, &iv)) {
+                k[1]++;
+            }
+            else if (parse_float(s, n, &fv)) {
+                k[2]++;
+            }
+            else if (!maybe_number(s, n)) {
+                k[3]++;
+            }
+            else {
+                PyObject *u = Py_BuildValue("(ny#)", c, (const char *)s, n);
+                if (u == NULL || PyList_Append(unsure, u) < 0) {
+                    Py_XDECREF(u);
+                    goto done;
+                }
+                Py_DECREF(u);
+            }
+        }
+    }
+    counts = PyList_New(width);
+    if (counts == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t c = 0; c < width; c++) {
+        Py_ssize_t *k = cnt + 4 * c;
+        PyObject *t = Py_BuildValue("(nnnn)", k[0], k[1], k[2], k[3]);
+        if (t == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(counts, c, t);
+    }
+    result = Py_BuildValue("(nOOO)", rows, counts, unsure, deferred);
+done:
+    Py_XDECREF(counts);
+    Py_XDECREF(unsure);
+    Py_XDECREF(deferred);
+    PyMem_Free(cnt);
+    row_free(&r);
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&settled);
+    return result;
+}
+
 static PyMethodDef csv_methods[] = {
     {"csv_cut", py_csv_cut, METH_VARARGS,
      "csv_cut(buf, start, delimiter, quotechar, max_records, field_limit, at_eof)\n"
@@ -745,6 +894,12 @@ static PyMethodDef csv_methods[] = {
      "Convert the whole CSV records in buf (line first_line first) into serialized\n"
      "tf.Examples following plan; rows it does not convert come back in deferred\n"
      "as (start, end, line) for the pure-Python path."},
+    {"csv_infer", py_csv_infer, METH_VARARGS,
+     "csv_infer(buf, delimiter, quotechar, field_limit, width, missing, settled, first_line)\n"
+     "    -> (rows, counts, unsure, deferred)\n\n"
+     "Schema-inference counts of the whole CSV records in buf: per column\n"
+     "(present, ints, floats, others); cells only Python can classify come back in\n"
+     "unsure as (column, bytes), rows it does not read in deferred."},
     {NULL, NULL, 0, NULL},
 };
 

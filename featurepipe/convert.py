@@ -866,8 +866,8 @@ def _classify(st: _ColumnStats, v: Any) -> None:
     elif t is int:
         if _INT64_MIN <= v <= _INT64_MAX:
             st.ints += 1
-        else:
-            st.others += 1
+        else:  # a number outside int64: the column can still be float
+            st.floats += 1
     elif t is float:
         st.floats += 1
     elif t is str:
@@ -883,7 +883,7 @@ def _classify(st: _ColumnStats, v: Any) -> None:
         else:
             if _INT64_MIN <= iv <= _INT64_MAX:
                 st.ints += 1
-            else:
-                st.others += 1
+            else:  # as above; and float() reads it, so the floats branch agrees
+                st.floats += 1
     else:
         st.others += 1

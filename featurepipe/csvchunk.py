@@ -28,7 +28,7 @@ Examples:
 >>> _ = open(p, "w").write('a,b\\n1,"x,y"\\noops,z\\n')
 >>> s = Schema((FeatureSchema("a", "int64", shape=()), FeatureSchema("b", "bytes", shape=())))
 >>> results = [convert_chunk(c, s) for c in read_units(p)]
->>> [decode_example(r)["b"].values for res in results for r in res.records]
+>>> [decode_example(r)["b"].values.tolist() for res in results for r in res.records]
 [[b'x,y']]
 >>> [(d.position, d.reason) for res in results for d in res.dead_letters]
 [(3, 'UNEXPECTED_DATA_TYPE')]
@@ -47,7 +47,11 @@ from featurepipe.convert import (
     ConvertOptions,
     ConvertResult,
     EncodedColumn,
+    RawSchemaInferrer,
     _BadValueError,
+    _bump_len,
+    _classify,
+    _ColumnStats,
     _convert_one,
     _expected_count,
     convert_batch,
@@ -69,7 +73,14 @@ from featurepipe.sources import (
     read_batches,
 )
 
-__all__ = ["CsvChunk", "as_row_batch", "convert_chunk", "iter_csv_chunks", "read_units"]
+__all__ = [
+    "CsvChunk",
+    "add_chunk",
+    "as_row_batch",
+    "convert_chunk",
+    "iter_csv_chunks",
+    "read_units",
+]
 
 try:
     from featurepipe import _speedups as _native
@@ -377,3 +388,61 @@ def _merge_by_position(
     records += ra[i:] + rb[j:]
     positions += pa[i:] + pb[j:]
     return records, positions
+
+
+def add_chunk(inferrer: RawSchemaInferrer, chunk: CsvChunk) -> None:
+    """``inferrer.add_batch(chunk.to_row_batch())``, with the counting done in C.
+
+    The compiled code counts, per column, present cells and the ones that are
+    plainly integers, decimal numbers or neither; cells only Python can judge
+    (``" 5"``, ``"1_000"``, ``"inf"``, 19-digit integers) are classified by
+    :mod:`featurepipe.convert`'s own rule, and rows it does not read go through
+    the pure-Python path, so the inferred schema is the same.
+
+    Examples:
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(p, "w").write("a,b,c\\n1,1, 5\\n2.5,,x\\n")
+    >>> inf = RawSchemaInferrer()
+    >>> for chunk in iter_csv_chunks(p):
+    ...     add_chunk(inf, chunk)
+    >>> [(f.name, f.kind, f.required) for f in inf.extract()]
+    [('a', 'float', True), ('b', 'int64', False), ('c', 'bytes', True)]
+    """
+    if not native_csv(chunk.options) or inferrer.options.list_columns:
+        inferrer.add_batch(chunk.to_row_batch())
+        return
+    header = chunk.header
+    missing = tuple(
+        m.encode("utf-8", "surrogateescape") for m in dict.fromkeys(inferrer.options.missing_values)
+    )
+    cols = inferrer.columns
+    settled = bytes(1 if h in cols and cols[h].others else 0 for h in header)
+    rows, counts, unsure, deferred = _native.csv_infer(
+        chunk.data,
+        chunk.options.delimiter,
+        chunk.options.quotechar,
+        _field_limit(chunk.options),
+        len(header),
+        missing,
+        settled,
+        chunk.first_line,
+    )
+    inferrer.rows += rows
+    for h, (present, ints, floats, others) in zip(header, counts, strict=True):
+        st = cols.setdefault(h, _ColumnStats())
+        st.present += present
+        st.ints += ints
+        st.floats += floats
+        st.others += others
+        if present:
+            _bump_len(st, 1)
+    for c, text in unsure:
+        _classify(cols[header[c]], text.decode("ascii"))
+    if deferred:
+        view = memoryview(chunk.data)
+        opts = chunk.options
+        parts = [
+            _parse_rows(chunk.path, header, bytes(view[a:b]), ln, opts) for a, b, ln in deferred
+        ]
+        inferrer.add_batch(_merge(chunk.path, list(header), parts))

@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurepipe import csvchunk
-from featurepipe.convert import ConvertOptions, convert_batch
+from featurepipe.convert import ConvertOptions, RawSchemaInferrer, convert_batch
 from featurepipe.csvchunk import (
     CsvChunk,
+    add_chunk,
     as_row_batch,
     convert_chunk,
     csv_plan,
@@ -279,3 +280,49 @@ def test_read_units_and_as_row_batch(
     assert all(isinstance(u, RowBatch) for u in read_units(str(p), ReadOptions(delimiter="§")))
     monkeypatch.setattr(csvchunk, "_native", None)
     assert all(isinstance(u, RowBatch) for u in read_units(str(p)))
+
+
+def _infer_both(path: str, options: ReadOptions, conv: ConvertOptions) -> tuple[Any, Any]:
+    def run(fast: bool) -> Any:
+        inf = RawSchemaInferrer(conv)
+        try:
+            if fast:
+                for c in iter_csv_chunks(path, options):
+                    add_chunk(inf, c)
+            else:
+                for b in iter_csv_batches(path, options):
+                    inf.add_batch(b)
+        except DataError as e:
+            return repr(e)
+        return inf.rows, inf.extract()
+
+    return run(False), run(True)
+
+
+_CELLS = ["1", "-2", "2.5", "1e3", " 4", "1_0", "inf", "-NaN", "9" * 19, "0x1", "x", "", "NA",
+          "é", "fa", '"3"', '","']  # fmt: skip
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.lists(st.sampled_from(_CELLS), min_size=2, max_size=4), max_size=12),
+    batch_size=st.integers(1, 5),
+    missing=st.sampled_from([("",), ("", "NA")]),
+)
+def test_inferred_schema_is_the_same_on_both_paths(
+    tmp_path: pathlib.Path, rows: list[list[str]], batch_size: int, missing: tuple[str, ...]
+) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,c\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    slow, fast = _infer_both(str(p), ReadOptions(batch_size=batch_size), ConvertOptions(missing))
+    assert fast == slow
+
+
+def test_inference_with_list_columns_uses_the_python_counter(tmp_path: pathlib.Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("a,b\n1|2,x\n3,y\n")
+    conv = ConvertOptions(list_columns=("a",))
+    slow, fast = _infer_both(str(p), ReadOptions(), conv)
+    assert fast == slow and fast[1]["a"].shape is None

@@ -583,3 +583,25 @@ def test_decode_columns_accepts_buffers_and_rejects_non_bytes() -> None:
         sp.decode_columns([rec, "text"])
     with pytest.raises(TypeError):
         sp.decode_columns(5)
+
+
+# --------------------------------------------------------------------------- framing
+
+
+@FAST
+@given(st.lists(st.binary(max_size=300), max_size=20))
+def test_frame_records_matches_the_frame_layout(records: list[bytes]) -> None:
+    want = b"".join(
+        struct.pack("<Q", len(r))
+        + struct.pack("<I", _masked(struct.pack("<Q", len(r))))
+        + r
+        + struct.pack("<I", _masked(r))
+        for r in records
+    )
+    assert sp.frame_records(records) == want
+    assert sp.frame_records(tuple(records)) == want
+
+
+def test_frame_records_rejects_non_bytes() -> None:
+    with pytest.raises(TypeError, match=r"records\[1\] must be bytes"):
+        sp.frame_records([b"a", "b"])

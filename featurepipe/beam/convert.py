@@ -36,7 +36,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_pieces, publish
 from featurepipe.convert import ConvertOptions, RawSchemaInferrer, convert_batch
-from featurepipe.csvchunk import CsvChunk, as_row_batch, convert_chunk, read_units
+from featurepipe.csvchunk import CsvChunk, add_chunk, convert_chunk, read_units
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.schema import Schema
 from featurepipe.sources import (
@@ -207,7 +207,11 @@ class _InferFn(beam.CombineFn):  # type: ignore[misc]
     def add_input(
         self, acc: RawSchemaInferrer, element: tuple[BatchKey, Batch]
     ) -> RawSchemaInferrer:
-        acc.add_batch(as_row_batch(element[1]))
+        batch = element[1]
+        if isinstance(batch, CsvChunk):
+            add_chunk(acc, batch)
+        else:
+            acc.add_batch(batch)
         return acc
 
     def merge_accumulators(self, accs: Any) -> RawSchemaInferrer:
