@@ -343,14 +343,18 @@ typedef struct {
     const char *default_entry; /* the whole map entry for the default value, or NULL */
     Py_ssize_t default_len;
     PyObject *missing; /* tuple of bytes */
+    const unsigned char *sep; /* value separator of a list column, or NULL */
+    Py_ssize_t sep_len;
+    Py_ssize_t want; /* values per row when fixed (a list column), else -1 */
 } Feature;
 
 typedef struct {
     int present; /* 0 absent, 1 value, 2 default entry */
     int64_t i;
     float f;
-    const unsigned char *s;
+    const unsigned char *s; /* bytes value, or the whole cell of a list column */
     Py_ssize_t slen;
+    Py_ssize_t payload; /* packed int64 / float payload of a list column */
     Py_ssize_t list_len;  /* the XxxList message */
     Py_ssize_t feat_len;  /* the Feature message */
     Py_ssize_t entry_len; /* the map entry message */
@@ -476,6 +480,103 @@ is_missing(PyObject *tokens, const unsigned char *s, Py_ssize_t n)
     return 0;
 }
 
+/* The next value of a list cell: s[*i .. *e); returns 0 after the last. */
+static inline int
+next_item(const unsigned char *s, Py_ssize_t n, const unsigned char *sep, Py_ssize_t sep_len,
+          Py_ssize_t *i, Py_ssize_t *e)
+{
+    if (*i > n) {
+        return 0;
+    }
+    Py_ssize_t j = *i;
+    for (; j + sep_len <= n; j++) {
+        if (s[j] == sep[0] && memcmp(s + j, sep, (size_t)sep_len) == 0) {
+            *e = j;
+            return 1;
+        }
+    }
+    *e = n;
+    return 1;
+}
+
+/* Checks and sizes a list cell (str.split(sep) semantics); 0: Python decides. */
+static int
+list_values(const Feature *ft, const unsigned char *s, Py_ssize_t n, Value *v)
+{
+    Py_ssize_t i = 0, e = 0, count = 0, payload = 0;
+    while (next_item(s, n, ft->sep, ft->sep_len, &i, &e)) {
+        const unsigned char *x = s + i;
+        Py_ssize_t m = e - i;
+        int64_t iv;
+        float fv;
+        switch (ft->kind) {
+        case KIND_INT64:
+            if (!parse_int(x, m, &iv)) {
+                return 0;
+            }
+            payload += varint_len((uint64_t)iv);
+            break;
+        case KIND_FLOAT:
+            if (!parse_float(x, m, &fv)) {
+                return 0;
+            }
+            payload += 4;
+            break;
+        default:
+            payload += 1 + varint_len((uint64_t)m) + m;
+            break;
+        }
+        count++;
+        i = e + ft->sep_len;
+    }
+    if (ft->want >= 0 && count != ft->want) {
+        return 0; /* FEATURE_TYPE_LOW/HIGH_NUMBER_VALUES */
+    }
+    v->s = s;
+    v->slen = n;
+    v->payload = payload;
+    v->list_len = ft->kind == KIND_BYTES ? payload : 1 + varint_len((uint64_t)payload) + payload;
+    return 1;
+}
+
+static unsigned char *
+put_list(unsigned char *o, const Feature *ft, const Value *v)
+{
+    Py_ssize_t i = 0, e = 0;
+    if (ft->kind != KIND_BYTES) {
+        *o++ = 0x0A; /* packed */
+        o = put_varint(o, (uint64_t)v->payload);
+    }
+    while (next_item(v->s, v->slen, ft->sep, ft->sep_len, &i, &e)) {
+        const unsigned char *x = v->s + i;
+        Py_ssize_t m = e - i;
+        int64_t iv;
+        float fv;
+        uint32_t bits;
+        switch (ft->kind) {
+        case KIND_INT64:
+            parse_int(x, m, &iv);
+            o = put_varint(o, (uint64_t)iv);
+            break;
+        case KIND_FLOAT:
+            parse_float(x, m, &fv);
+            memcpy(&bits, &fv, 4);
+            for (int k = 0; k < 4; k++) {
+                *o++ = (unsigned char)(bits >> (8 * k));
+            }
+            break;
+        default:
+            *o++ = 0x0A;
+            o = put_varint(o, (uint64_t)m);
+            memcpy(o, x, (size_t)m);
+            o += m;
+            break;
+        }
+        i = e + ft->sep_len;
+    }
+    return o;
+}
+
 /* Fills vals for one parsed row; returns 0 when Python must decide the row. */
 static int
 row_values(const Row *r, const Feature *feats, Py_ssize_t nfeat, Value *vals,
@@ -508,6 +609,12 @@ row_values(const Row *r, const Feature *feats, Py_ssize_t nfeat, Value *vals,
         }
         v->present = 1;
         Py_ssize_t payload;
+        if (ft->sep != NULL) {
+            if (!list_values(ft, s, n, v)) {
+                return 0;
+            }
+            goto sized;
+        }
         switch (ft->kind) {
         case KIND_INT64:
             if (!parse_int(s, n, &v->i)) {
@@ -528,6 +635,7 @@ row_values(const Row *r, const Feature *feats, Py_ssize_t nfeat, Value *vals,
             break;
         }
         v->list_len = 1 + varint_len((uint64_t)payload) + payload;
+    sized:
         v->feat_len = 1 + varint_len((uint64_t)v->list_len) + v->list_len;
         v->entry_len = ft->key_len + varint_len((uint64_t)v->feat_len) + v->feat_len;
         body += 1 + varint_len((uint64_t)v->entry_len) + v->entry_len;
@@ -562,6 +670,12 @@ encode_row(const Feature *feats, Py_ssize_t nfeat, const Value *vals, Py_ssize_t
         memcpy(o, ft->key, (size_t)ft->key_len);
         o += ft->key_len;
         o = put_varint(o, (uint64_t)v->feat_len);
+        if (ft->sep != NULL) {
+            *o++ = ft->kind == KIND_INT64 ? 0x1A : ft->kind == KIND_FLOAT ? 0x12 : 0x0A;
+            o = put_varint(o, (uint64_t)v->list_len);
+            o = put_list(o, ft, v);
+            continue;
+        }
         switch (ft->kind) {
         case KIND_INT64:
             *o++ = 0x1A;
@@ -597,7 +711,9 @@ encode_row(const Feature *feats, Py_ssize_t nfeat, const Value *vals, Py_ssize_t
 
 /*
  * plan: a sequence of (column, kind, required, key, default_entry | None,
- * missing: tuple[bytes, ...]) in the Example's wire (map) order.
+ * missing: tuple[bytes, ...][, separator: bytes | None, want: int]) in the
+ * Example's wire (map) order; a separator makes the column a list split on
+ * it (want: the values each row must have, -1 any number).
  */
 static Feature *
 read_plan(PyObject *plan, Py_ssize_t *nfeat)
@@ -615,11 +731,20 @@ read_plan(PyObject *plan, Py_ssize_t *nfeat)
     }
     for (Py_ssize_t j = 0; j < n; j++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, j);
-        PyObject *key, *dflt, *missing;
+        PyObject *key, *dflt, *missing, *sep = Py_None;
         Feature *ft = &feats[j];
-        if (!PyArg_ParseTuple(item, "niiSOO!", &ft->column, &ft->kind, &ft->required, &key,
-                              &dflt, &PyTuple_Type, &missing)) {
+        ft->want = -1;
+        if (!PyArg_ParseTuple(item, "niiSOO!|On", &ft->column, &ft->kind, &ft->required, &key,
+                              &dflt, &PyTuple_Type, &missing, &sep, &ft->want)) {
             goto fail;
+        }
+        if (sep != Py_None) {
+            if (!PyBytes_Check(sep) || PyBytes_GET_SIZE(sep) < 1) {
+                PyErr_SetString(PyExc_TypeError, "a separator must be non-empty bytes or None");
+                goto fail;
+            }
+            ft->sep = (const unsigned char *)PyBytes_AS_STRING(sep);
+            ft->sep_len = PyBytes_GET_SIZE(sep);
         }
         if (ft->kind != KIND_BYTES && ft->kind != KIND_FLOAT && ft->kind != KIND_INT64) {
             PyErr_Format(PyExc_ValueError, "unknown kind %d in plan", ft->kind);

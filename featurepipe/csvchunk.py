@@ -12,11 +12,12 @@ C call, without a Python object per cell.
 The compiled code decides nothing on its own. It runs the same state machine
 as CPython's ``csv`` reader (so rows, lines and fields are the same), converts
 only rows whose every cell is plain (``-?[0-9]+`` integers, decimal numbers,
-ASCII text, missing markers, defaults), and hands every other row back as a
+ASCII text, missing markers, defaults, lists of those split on a column's
+``value_separator``), and hands every other row back as a
 byte range; :func:`convert_chunk` then runs the pure-Python path on just those
 rows, which gives the record or the dead letter (with its reason) exactly as
 a pure-Python run would. A chunk whose schema the compiled code does not cover
-(value separators, fixed lengths above one, list defaults) goes through the
+(a fixed length above one without a separator, list defaults) goes through the
 pure-Python path whole. ``tests/test_csvchunk.py`` checks the two paths give
 identical records, positions and dead letters on generated messy files.
 
@@ -267,18 +268,20 @@ def csv_plan(
 ) -> list[tuple[Any, ...]] | None:
     """The compiled converter's plan for ``schema`` over a file's ``header``.
 
-    ``None`` when some feature needs the pure-Python path for every row
-    (value separators, a fixed length above one, a list default, a default
-    that does not convert, or a required column the file does not have).
+    ``None`` when some feature needs the pure-Python path for every row (a
+    fixed length above one without a value separator, a list default, a
+    default that does not convert, or a required column the file does not
+    have).
     """
     index = {name: i for i, name in enumerate(header)}
     plan: list[tuple[Any, ...]] = []
     for fs in sorted(schema, key=lambda f: _wire_order(f.name)):
         kind = _C_KINDS.get(fs.kind)
-        if kind is None or fs.value_separator is not None:
+        want = _expected_count(fs.shape)
+        if kind is None or want == 0:
             return None
-        if _expected_count(fs.shape) not in (1, None):
-            return None
+        if fs.value_separator is None and want not in (1, None):
+            return None  # a scalar cell can never fill a longer fixed shape
         column = index.get(fs.name, -1)
         entry = None
         if fs.default is not None:
@@ -294,8 +297,18 @@ def csv_plan(
         missing = dict.fromkeys((*options.missing_values, *(fs.missing_values or ())))
         tokens = tuple(m.encode("utf-8", "surrogateescape") for m in missing)
         key = fs.name.encode("utf-8")
+        sep = None if fs.value_separator is None else fs.value_separator.encode("utf-8")
         plan.append(
-            (column, kind, fs.required, b"\x0a" + _varint(len(key)) + key + b"\x12", entry, tokens)
+            (
+                column,
+                kind,
+                fs.required,
+                b"\x0a" + _varint(len(key)) + key + b"\x12",
+                entry,
+                tokens,
+                sep,
+                -1 if want is None or sep is None else want,
+            )
         )
     return plan
 

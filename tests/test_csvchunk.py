@@ -46,11 +46,13 @@ SCHEMA = Schema(
         FeatureSchema("c", "bytes", shape=()),
         FeatureSchema("d", "int64", shape=(), required=False, default=7),
         FeatureSchema("e", "bytes", shape=(1,), required=False, default="dflt"),
-        FeatureSchema("g", "bytes", shape=None, required=False),
+        FeatureSchema("g", "int64", shape=None, required=False, value_separator="|"),
+        FeatureSchema("h", "float", shape=(2,), required=False, value_separator="::"),
+        FeatureSchema("i", "bytes", shape=None, required=False, value_separator="|"),
         FeatureSchema("not_in_file", "float", shape=(), required=False),
     )
 )
-HEADER = "a,b,c,d,e,g\n"
+HEADER = "a,b,c,d,e,g,h,i\n"
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +114,7 @@ def _check(path: str, options: ReadOptions | None = None, **kw: Any) -> Any:
 
 _PIECES = [
     "1", "-2", "+3", "007", "2.5", "-.5", "5.", "1e3", "1E-400", "1e400", " 4", "1_0", "0x1",
-    "nan", "inf", "x", "", "NA", "é", ",", ",", ",", '"', '"', '""', "\n", "\r", "\r\n", ";",
+    "nan", "inf", "x", "", "NA", "é", "|", "::", "1|2", "2.5::-1", "a|b|", "|", "::", ",", ",", ",", '"', '"', '""', "\n", "\r", "\r\n", ";",
     "'", "\t", "\ufeff", "\x00", "9" * 19, "-" + "9" * 18,
 ]  # fmt: skip
 
@@ -127,7 +129,7 @@ _PIECES = [
             "\ufeff" + HEADER,
             "\n" + HEADER,
             "a,b,c\r\n",
-            "a,b,c,d,e,g,f\r",
+            "a,b,c,d,e,g,h,i,f\r",
             '"a",b,"c",d,e,g\n',
         ]
     ),
@@ -212,7 +214,7 @@ def test_float_text_rounds_like_python_then_float32(tmp_path: pathlib.Path) -> N
 def test_rows_over_the_field_limit_are_dead_letters_on_both_paths(tmp_path: pathlib.Path) -> None:
     csv.field_size_limit(4)
     p = tmp_path / "t.csv"
-    p.write_text(HEADER + '1,2,abcd,4,e,g\n1,2,abcde,4,e,g\n1,2,"ab""cd",4,e,g\n')
+    p.write_text(HEADER + '1,2,abcd,4,e,7,,x\n1,2,abcde,4,e,7,,x\n1,2,"ab""cd",4,e,7,,x\n')
     slow = _check(str(p), ReadOptions(max_field_bytes=1))
     assert [d["reason"] for d in slow[1][2]] == ["MALFORMED_ROW", "MALFORMED_ROW"]
 
@@ -223,10 +225,11 @@ def test_schemas_the_compiled_code_does_not_cover_fall_back_whole(tmp_path: path
     lists = Schema(
         (FeatureSchema("a", "int64", shape=None, value_separator="|"), FeatureSchema("b", "bytes"))
     )
-    assert csv_plan(lists, ("a", "b"), ConvertOptions()) is None
-    assert _check(str(p), schema=lists)[1][0]
-    pair = Schema((FeatureSchema("a", "int64", shape=(2,), value_separator="|"),))
+    assert csv_plan(lists, ("a", "b"), ConvertOptions()) is not None  # lists are compiled
+    assert len(_check(str(p), schema=lists)[1][0]) == 2
+    pair = Schema((FeatureSchema("a", "int64", shape=(2,)),))  # no separator: never fits
     assert csv_plan(pair, ("a", "b"), ConvertOptions()) is None
+    assert len(_check(str(p), schema=pair)[1][2]) == 2
     required_absent = Schema((FeatureSchema("zzz", "int64", shape=()),))
     assert csv_plan(required_absent, ("a", "b"), ConvertOptions()) is None
     assert len(_check(str(p), schema=required_absent)[1][2]) == 2

@@ -6,6 +6,7 @@ measures rows/s and peak RSS of:
 
 (a) ``fp_inprocess``: featurepipe ``ConvertToExamples``, DirectRunner in-process;
 (b) ``fp_multi``: the same, ``--direct_running_mode=multi_processing --direct_num_workers=2``;
+(a') ``fp_infer``: (a) with the schema inferred from every row (the input is read twice);
 (c) ``naive_inprocess`` / ``naive_multi``: ReadFromText -> parse -> ``tf.train.Example``
     -> WriteToTFRecord, both modes;
 (d) ``tf_loop``: a plain Python loop with ``tf.train.Example`` and ``tf.io.TFRecordWriter``;
@@ -34,7 +35,15 @@ from typing import Any
 
 from bench.harness import BENCH_DIR, machine_info, markdown_table, measure, write_results
 
-TASKS = ("fp_inprocess", "fp_multi", "naive_inprocess", "naive_multi", "tf_loop", "tfxbsl")
+TASKS = (
+    "fp_inprocess",
+    "fp_multi",
+    "fp_infer",
+    "naive_inprocess",
+    "naive_multi",
+    "tf_loop",
+    "tfxbsl",
+)
 DATA_DIR = BENCH_DIR / "data"
 
 
@@ -169,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "  (target >= 1.5x)"
     )
     print(f"featurepipe in-process / plain TF loop:    {ratio('fp_inprocess', 'tf_loop')}")
+    print(f"featurepipe inferring its schema / tfx-bsl: {ratio('fp_infer', 'tfxbsl')}")
     if memory and "max_rss_mb" in memory and "fp_inprocess" in by:
         print(
             f"featurepipe peak RSS: {memory['max_rss_mb']:.0f} MB at {args.memory_rows} rows, "

@@ -81,6 +81,11 @@ def task_fp_inprocess(a: dict[str, Any]) -> dict[str, Any]:
     return _featurepipe(a, INPROC)
 
 
+def task_fp_infer(a: dict[str, Any]) -> dict[str, Any]:
+    """featurepipe ConvertToExamples in-process, schema inferred from every row (reads twice)."""
+    return _featurepipe({**a, "infer": True}, INPROC)
+
+
 def task_fp_multi(a: dict[str, Any]) -> dict[str, Any]:
     """featurepipe ConvertToExamples, DirectRunner multi_processing with 2 workers."""
     return _featurepipe(a, MULTI)
@@ -207,6 +212,7 @@ TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "naive_multi": task_naive_multi,
     "tf_loop": task_tf_loop,
     "tfxbsl": task_tfxbsl,
+    "fp_infer": task_fp_infer,
 }
 
 
