@@ -1,10 +1,1518 @@
-/* featurepipe._speedups, part: columns (see _speedups.h). */
+/* featurepipe._speedups, part: columns (see _speedups.h).
+ *
+ * Feature-column ids straight from serialized tf.Examples, in one pass per
+ * batch: decode the features a plan needs, then hash (FarmHash Fingerprint64,
+ * as TF's StringToHashBucketFast), look up vocabularies, bucketize, normalize
+ * and cross (FingerprintCat64, as TF's SparseCross) them. The Python side
+ * (featurepipe.keras._compiled) builds the plan from column specs and runs it
+ * in a tf.data map; it checks every id against the TF-op path in its tests.
+ *
+ *   fingerprint64(data) -> int
+ *   columns_compile(features, ops, vocabularies) -> plan (a capsule)
+ *   columns_run(plan, records) -> (buffers, widths) | None
+ *
+ * columns_run returns None, and never guesses, when a batch holds anything
+ * it does not decode exactly like tf.io.parse_example (non-canonical wire
+ * encodings, a duplicate or kind-less feature, a kind that does not match
+ * the parse spec, a fixed-length feature with the wrong number of values or
+ * missing without a default, a log that rounds too close to a float32 tie):
+ * the caller then runs the TF ops, which also raise TF's own errors.
+ * The work runs without the GIL.
+ */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include "_speedups.h"
 
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* FarmHash Fingerprint64 (farmhashna::Hash64), as tsl::Fingerprint64. */
+
+static const uint64_t k0 = 0xc3a5c85c97cb3127ULL;
+static const uint64_t k1 = 0xb492b66fbe98f273ULL;
+static const uint64_t k2 = 0x9ae16a3b2f90404fULL;
+
+static inline uint64_t
+fetch64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v; /* little-endian hosts only (checked at compile time below) */
+}
+
+static inline uint32_t
+fetch32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "featurepipe's FarmHash port assumes a little-endian host"
+#endif
+
+static inline uint64_t
+rot64(uint64_t v, int s)
+{
+    return s == 0 ? v : ((v >> s) | (v << (64 - s)));
+}
+
+static inline uint64_t
+shift_mix(uint64_t v)
+{
+    return v ^ (v >> 47);
+}
+
+static inline uint64_t
+hash_len16(uint64_t u, uint64_t v, uint64_t mul)
+{
+    uint64_t a = (u ^ v) * mul;
+    a ^= (a >> 47);
+    uint64_t b = (v ^ a) * mul;
+    b ^= (b >> 47);
+    b *= mul;
+    return b;
+}
+
+static inline uint64_t
+hash_len0to16(const unsigned char *s, size_t len)
+{
+    if (len >= 8) {
+        uint64_t mul = k2 + len * 2;
+        uint64_t a = fetch64(s) + k2;
+        uint64_t b = fetch64(s + len - 8);
+        uint64_t c = rot64(b, 37) * mul + a;
+        uint64_t d = (rot64(a, 25) + b) * mul;
+        return hash_len16(c, d, mul);
+    }
+    if (len >= 4) {
+        uint64_t mul = k2 + len * 2;
+        uint64_t a = fetch32(s);
+        return hash_len16(len + (a << 3), fetch32(s + len - 4), mul);
+    }
+    if (len > 0) {
+        uint8_t a = s[0];
+        uint8_t b = s[len >> 1];
+        uint8_t c = s[len - 1];
+        uint32_t y = (uint32_t)a + ((uint32_t)b << 8);
+        uint32_t z = (uint32_t)len + ((uint32_t)c << 2);
+        return shift_mix((uint64_t)y * k2 ^ (uint64_t)z * k0) * k2;
+    }
+    return k2;
+}
+
+static inline uint64_t
+hash_len17to32(const unsigned char *s, size_t len)
+{
+    uint64_t mul = k2 + len * 2;
+    uint64_t a = fetch64(s) * k1;
+    uint64_t b = fetch64(s + 8);
+    uint64_t c = fetch64(s + len - 8) * mul;
+    uint64_t d = fetch64(s + len - 16) * k2;
+    return hash_len16(rot64(a + b, 43) + rot64(c, 30) + d, a + rot64(b + k2, 18) + c, mul);
+}
+
+static inline uint64_t
+hash_len33to64(const unsigned char *s, size_t len)
+{
+    uint64_t mul = k2 + len * 2;
+    uint64_t a = fetch64(s) * k2;
+    uint64_t b = fetch64(s + 8);
+    uint64_t c = fetch64(s + len - 8) * mul;
+    uint64_t d = fetch64(s + len - 16) * k2;
+    uint64_t y = rot64(a + b, 43) + rot64(c, 30) + d;
+    uint64_t z = hash_len16(y, a + rot64(b + k2, 18) + c, mul);
+    uint64_t e = fetch64(s + 16) * mul;
+    uint64_t f = fetch64(s + 24);
+    uint64_t g = (y + fetch64(s + len - 32)) * mul;
+    uint64_t h = (z + fetch64(s + len - 24)) * mul;
+    return hash_len16(rot64(e + f, 43) + rot64(g, 30) + h, e + rot64(f + a, 18) + g, mul);
+}
+
+typedef struct {
+    uint64_t first, second;
+} Pair64;
+
+static inline Pair64
+weak_hash32(const unsigned char *s, uint64_t a, uint64_t b)
+{
+    uint64_t w = fetch64(s), x = fetch64(s + 8), y = fetch64(s + 16), z = fetch64(s + 24);
+    a += w;
+    b = rot64(b + a + z, 21);
+    uint64_t c = a;
+    a += x;
+    a += y;
+    b += rot64(a, 44);
+    Pair64 r = {a + z, b + c};
+    return r;
+}
+
+static uint64_t
+fingerprint64(const unsigned char *s, size_t len)
+{
+    const uint64_t seed = 81;
+    if (len <= 32) {
+        return len <= 16 ? hash_len0to16(s, len) : hash_len17to32(s, len);
+    }
+    if (len <= 64) {
+        return hash_len33to64(s, len);
+    }
+    uint64_t x = seed;
+    uint64_t y = seed * k1 + 113;
+    uint64_t z = shift_mix(y * k2 + 113) * k2;
+    Pair64 v = {0, 0}, w = {0, 0};
+    x = x * k2 + fetch64(s);
+    const unsigned char *end = s + ((len - 1) / 64) * 64;
+    const unsigned char *last64 = end + ((len - 1) & 63) - 63;
+    do {
+        x = rot64(x + y + v.first + fetch64(s + 8), 37) * k1;
+        y = rot64(y + v.second + fetch64(s + 48), 42) * k1;
+        x ^= w.second;
+        y += v.first + fetch64(s + 40);
+        z = rot64(z + w.first, 33) * k1;
+        v = weak_hash32(s, v.second * k1, x + w.first);
+        w = weak_hash32(s + 32, z + w.second, y + fetch64(s + 16));
+        uint64_t t = z;
+        z = x;
+        x = t;
+        s += 64;
+    } while (s != end);
+    uint64_t mul = k1 + ((z & 0xff) << 1);
+    s = last64;
+    w.first += ((len - 1) & 63);
+    v.first += w.first;
+    w.first += v.first;
+    x = rot64(x + y + v.first + fetch64(s + 8), 37) * mul;
+    y = rot64(y + v.second + fetch64(s + 48), 42) * mul;
+    x ^= w.second * 9;
+    y += v.first * 9 + fetch64(s + 40);
+    z = rot64(z + w.first, 33) * mul;
+    v = weak_hash32(s, v.second * mul, x + w.first);
+    w = weak_hash32(s + 32, z + w.second, y + fetch64(s + 16));
+    uint64_t t = z;
+    z = x;
+    x = t;
+    return hash_len16(hash_len16(v.first, w.first, mul) + shift_mix(y) * k0 + z,
+                      hash_len16(v.second, w.second, mul) + x, mul);
+}
+
+/* tsl::FingerprintCat64 */
+static inline uint64_t
+fingerprint_cat64(uint64_t fp1, uint64_t fp2)
+{
+    const uint64_t kmul = 0xc6a4a7935bd1e995ULL;
+    uint64_t r = fp1 ^ kmul;
+    r ^= shift_mix(fp2 * kmul) * kmul;
+    r *= kmul;
+    r = shift_mix(r) * kmul;
+    r = shift_mix(r);
+    return r;
+}
+
+/* tf.strings.as_string of an int64 ("%lld"); returns the length. */
+static inline size_t
+int64_decimal(int64_t v, unsigned char *buf /* >= 21 bytes */)
+{
+    unsigned char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (unsigned char)('0' + (u % 10));
+        u /= 10;
+    } while (u);
+    size_t k = 0;
+    if (v < 0) {
+        buf[k++] = '-';
+    }
+    while (n) {
+        buf[k++] = tmp[--n];
+    }
+    return k;
+}
+
+static inline uint64_t
+fingerprint_int64(int64_t v)
+{
+    unsigned char buf[24];
+    size_t n = int64_decimal(v, buf);
+    return fingerprint64(buf, n);
+}
+
+static PyObject *
+py_fingerprint64(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    uint64_t h = fingerprint64(view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Plans. */
+
+enum { K_BYTES = 1, K_FLOAT = 2, K_INT64 = 3 };
+enum {
+    OP_NUMERIC = 1, /* float32 [B, size] */
+    OP_BUCKET = 2,  /* int64 [B, size] */
+    OP_HASH = 3,    /* int64 ids */
+    OP_VOCAB = 4,
+    OP_IDENTITY = 5,
+    OP_CROSS = 6,
+    OP_RAW = 7 /* the feature's values, [B, fixed] (labels) */
+};
+enum { NORM_NONE = 0, NORM_LOG = 1, NORM_AFFINE = 2 };
+
+typedef struct {
+    const unsigned char *p;
+    size_t n;
+} Str;
+
+typedef struct {
+    unsigned char *name;
+    size_t name_len;
+    int kind;
+    Py_ssize_t fixed; /* values per row, or -1 for variable length */
+    int has_default;
+    int64_t *def_i;
+    float *def_f;
+    Str *def_s;
+    unsigned char *def_store;
+} Feat;
+
+typedef struct {
+    int is_str;
+    int64_t size;
+    size_t mask; /* slots - 1 */
+    int64_t *slot; /* vocabulary index, -1 empty */
+    uint64_t *slot_hash;
+    Str *keys_s;
+    int64_t *keys_i;
+    unsigned char *store;
+} Vocab;
+
+typedef struct Op {
+    int op;
+    Py_ssize_t fidx;
+    int drop; /* ids: "" / -1 cells are dropped (-1 in place when dense) */
+    Py_ssize_t size;
+    int norm;
+    double na, nb;
+    float *bounds;
+    Py_ssize_t nbounds;
+    int64_t num_bins;
+    Vocab *vocab;
+    int64_t num_oov;
+    int64_t defval;
+    int has_def;
+    uint64_t hash_key;
+    struct Op *leaves; /* OP_CROSS: OP_RAW or id ops, TF's input order */
+    Py_ssize_t nleaves;
+} Op;
+
+typedef struct {
+    Feat *feats;
+    Py_ssize_t nfeats;
+    size_t lmask;
+    Py_ssize_t *lslot; /* feature index + 1, 0 empty */
+    Op *ops;
+    Py_ssize_t nops;
+    Vocab *vocabs;
+    Py_ssize_t nvocabs;
+} Plan;
+
+static uint64_t
+mix64(uint64_t v)
+{
+    v ^= v >> 33;
+    v *= 0xff51afd7ed558ccdULL;
+    v ^= v >> 33;
+    v *= 0xc4ceb9fe1a85ec53ULL;
+    v ^= v >> 33;
+    return v;
+}
+
+static void
+op_clear(Op *o)
+{
+    free(o->bounds);
+    if (o->leaves) {
+        for (Py_ssize_t i = 0; i < o->nleaves; i++) {
+            op_clear(&o->leaves[i]);
+        }
+        free(o->leaves);
+    }
+}
+
+static void
+plan_free(Plan *pl)
+{
+    if (pl == NULL) {
+        return;
+    }
+    for (Py_ssize_t i = 0; i < pl->nfeats; i++) {
+        Feat *f = &pl->feats[i];
+        free(f->name);
+        free(f->def_i);
+        free(f->def_f);
+        free(f->def_s);
+        free(f->def_store);
+    }
+    free(pl->feats);
+    free(pl->lslot);
+    for (Py_ssize_t i = 0; i < pl->nops; i++) {
+        op_clear(&pl->ops[i]);
+    }
+    free(pl->ops);
+    for (Py_ssize_t i = 0; i < pl->nvocabs; i++) {
+        Vocab *v = &pl->vocabs[i];
+        free(v->slot);
+        free(v->slot_hash);
+        free(v->keys_s);
+        free(v->keys_i);
+        free(v->store);
+    }
+    free(pl->vocabs);
+    free(pl);
+}
+
+static void
+plan_capsule_free(PyObject *cap)
+{
+    plan_free(PyCapsule_GetPointer(cap, "featurepipe.columns_plan"));
+}
+
+static inline Py_ssize_t
+plan_feature(const Plan *pl, const unsigned char *key, size_t klen)
+{
+    size_t s = (size_t)fingerprint64(key, klen) & pl->lmask;
+    while (pl->lslot[s]) {
+        const Feat *f = &pl->feats[pl->lslot[s] - 1];
+        if (f->name_len == klen && memcmp(f->name, key, klen) == 0) {
+            return pl->lslot[s] - 1;
+        }
+        s = (s + 1) & pl->lmask;
+    }
+    return -1;
+}
+
+static inline int64_t
+vocab_find_str(const Vocab *v, const unsigned char *p, size_t n, uint64_t h)
+{
+    size_t s = (size_t)h & v->mask;
+    for (;;) {
+        int64_t i = v->slot[s];
+        if (i < 0) {
+            return -1;
+        }
+        if (v->slot_hash[s] == h && v->keys_s[i].n == n && memcmp(v->keys_s[i].p, p, n) == 0) {
+            return i;
+        }
+        s = (s + 1) & v->mask;
+    }
+}
+
+static inline int64_t
+vocab_find_int(const Vocab *v, int64_t x)
+{
+    uint64_t h = mix64((uint64_t)x);
+    size_t s = (size_t)h & v->mask;
+    for (;;) {
+        int64_t i = v->slot[s];
+        if (i < 0) {
+            return -1;
+        }
+        if (v->keys_i[i] == x) {
+            return i;
+        }
+        s = (s + 1) & v->mask;
+    }
+}
+
+static size_t
+pow2_at_least(size_t n)
+{
+    size_t s = 16;
+    while (s < n) {
+        s <<= 1;
+    }
+    return s;
+}
+
+/* Copies the bytes of a sequence of bytes objects into one store. */
+static int
+strings_from_seq(PyObject *seq, Str **out, unsigned char **store, Py_ssize_t *count)
+{
+    PyObject *fast = PySequence_Fast(seq, "expected a sequence of bytes");
+    if (fast == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    size_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b = PySequence_Fast_GET_ITEM(fast, i);
+        if (!PyBytes_Check(b)) {
+            Py_DECREF(fast);
+            PyErr_SetString(PyExc_TypeError, "expected bytes");
+            return -1;
+        }
+        total += (size_t)PyBytes_GET_SIZE(b);
+    }
+    *store = malloc(total ? total : 1);
+    *out = calloc(n > 0 ? (size_t)n : 1, sizeof(Str));
+    if (*store == NULL || *out == NULL) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t off = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b = PySequence_Fast_GET_ITEM(fast, i);
+        size_t len = (size_t)PyBytes_GET_SIZE(b);
+        memcpy(*store + off, PyBytes_AS_STRING(b), len);
+        (*out)[i].p = *store + off;
+        (*out)[i].n = len;
+        off += len;
+    }
+    *count = n;
+    Py_DECREF(fast);
+    return 0;
+}
+
+static int
+vocab_build(Vocab *v, PyObject *desc)
+{
+    /* desc: (is_str, entries) */
+    int is_str;
+    PyObject *entries;
+    if (!PyArg_ParseTuple(desc, "pO", &is_str, &entries)) {
+        return -1;
+    }
+    v->is_str = is_str;
+    Py_ssize_t n = 0;
+    if (is_str) {
+        if (strings_from_seq(entries, &v->keys_s, &v->store, &n) < 0) {
+            return -1;
+        }
+    } else {
+        PyObject *fast = PySequence_Fast(entries, "expected a sequence of ints");
+        if (fast == NULL) {
+            return -1;
+        }
+        n = PySequence_Fast_GET_SIZE(fast);
+        v->keys_i = calloc((size_t)(n ? n : 1), sizeof(int64_t));
+        if (v->keys_i == NULL) {
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            long long x = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast, i));
+            if (x == -1 && PyErr_Occurred()) {
+                Py_DECREF(fast);
+                return -1;
+            }
+            v->keys_i[i] = (int64_t)x;
+        }
+        Py_DECREF(fast);
+    }
+    v->size = n;
+    size_t slots = pow2_at_least((size_t)n * 2 + 1);
+    v->mask = slots - 1;
+    v->slot = malloc(slots * sizeof(int64_t));
+    v->slot_hash = calloc(slots, sizeof(uint64_t));
+    if (v->slot == NULL || v->slot_hash == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t s = 0; s < slots; s++) {
+        v->slot[s] = -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t h = is_str ? fingerprint64(v->keys_s[i].p, v->keys_s[i].n)
+                            : mix64((uint64_t)v->keys_i[i]);
+        int64_t found = is_str ? vocab_find_str(v, v->keys_s[i].p, v->keys_s[i].n, h)
+                               : vocab_find_int(v, v->keys_i[i]);
+        if (found >= 0) {
+            PyErr_SetString(PyExc_ValueError, "duplicate vocabulary entry");
+            return -1;
+        }
+        size_t s = (size_t)h & v->mask;
+        while (v->slot[s] >= 0) {
+            s = (s + 1) & v->mask;
+        }
+        v->slot[s] = i;
+        v->slot_hash[s] = h;
+    }
+    return 0;
+}
+
+static int
+feat_build(Feat *f, PyObject *desc)
+{
+    /* desc: (name: bytes, kind, fixed, default: None | sequence of fixed values) */
+    const char *name;
+    Py_ssize_t name_len;
+    PyObject *def;
+    if (!PyArg_ParseTuple(desc, "y#inO", &name, &name_len, &f->kind, &f->fixed, &def)) {
+        return -1;
+    }
+    if (f->kind < K_BYTES || f->kind > K_INT64) {
+        PyErr_SetString(PyExc_ValueError, "bad feature kind");
+        return -1;
+    }
+    f->name = malloc(name_len ? (size_t)name_len : 1);
+    if (f->name == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(f->name, name, (size_t)name_len);
+    f->name_len = (size_t)name_len;
+    if (def == Py_None) {
+        return 0;
+    }
+    if (f->fixed < 0) {
+        PyErr_SetString(PyExc_ValueError, "a default needs a fixed length");
+        return -1;
+    }
+    f->has_default = 1;
+    Py_ssize_t n = 0;
+    if (f->kind == K_BYTES) {
+        if (strings_from_seq(def, &f->def_s, &f->def_store, &n) < 0) {
+            return -1;
+        }
+    } else {
+        PyObject *fast = PySequence_Fast(def, "expected a sequence of numbers");
+        if (fast == NULL) {
+            return -1;
+        }
+        n = PySequence_Fast_GET_SIZE(fast);
+        f->def_i = calloc((size_t)(n ? n : 1), sizeof(int64_t));
+        f->def_f = calloc((size_t)(n ? n : 1), sizeof(float));
+        if (f->def_i == NULL || f->def_f == NULL) {
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *x = PySequence_Fast_GET_ITEM(fast, i);
+            if (f->kind == K_INT64) {
+                long long v = PyLong_AsLongLong(x);
+                if (v == -1 && PyErr_Occurred()) {
+                    Py_DECREF(fast);
+                    return -1;
+                }
+                f->def_i[i] = (int64_t)v;
+            } else {
+                double v = PyFloat_AsDouble(x);
+                if (v == -1.0 && PyErr_Occurred()) {
+                    Py_DECREF(fast);
+                    return -1;
+                }
+                f->def_f[i] = (float)v;
+            }
+        }
+        Py_DECREF(fast);
+    }
+    if (n != f->fixed) {
+        PyErr_SetString(PyExc_ValueError, "the default must have `fixed` values");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+op_build(Op *o, PyObject *desc, const Plan *pl, int leaf)
+{
+    /* desc: (op, fidx, drop, size, norm, na, nb, bounds, num_bins, vocab, num_oov,
+     *        default (None | int), hash_key, leaves) */
+    PyObject *bounds, *defobj, *leaves;
+    unsigned long long hash_key;
+    Py_ssize_t vidx;
+    long long num_bins, num_oov;
+    if (!PyArg_ParseTuple(desc, "inpnidd" "OLnLOKO", &o->op, &o->fidx, &o->drop, &o->size,
+                          &o->norm, &o->na, &o->nb, &bounds, &num_bins, &vidx, &num_oov, &defobj,
+                          &hash_key, &leaves)) {
+        return -1;
+    }
+    o->num_bins = (int64_t)num_bins;
+    o->num_oov = (int64_t)num_oov;
+    o->hash_key = (uint64_t)hash_key;
+    if (o->op < OP_NUMERIC || o->op > OP_RAW) {
+        PyErr_SetString(PyExc_ValueError, "bad op");
+        return -1;
+    }
+    if (o->op != OP_CROSS && (o->fidx < 0 || o->fidx >= pl->nfeats)) {
+        PyErr_SetString(PyExc_ValueError, "bad feature index");
+        return -1;
+    }
+    if (defobj != Py_None) {
+        long long d = PyLong_AsLongLong(defobj);
+        if (d == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        o->defval = (int64_t)d;
+        o->has_def = 1;
+    }
+    if (o->op == OP_VOCAB) {
+        if (vidx < 0 || vidx >= pl->nvocabs) {
+            PyErr_SetString(PyExc_ValueError, "bad vocabulary index");
+            return -1;
+        }
+        o->vocab = &pl->vocabs[vidx];
+    }
+    if (o->op == OP_NUMERIC || o->op == OP_BUCKET || (o->op == OP_RAW && !leaf)) {
+        Py_ssize_t fixed = pl->feats[o->fidx].fixed;
+        if (fixed < 0 || (o->op != OP_RAW && fixed != o->size)) {
+            PyErr_SetString(PyExc_ValueError, "numeric ops need a fixed-length feature");
+            return -1;
+        }
+        if (o->op != OP_RAW && pl->feats[o->fidx].kind == K_BYTES) {
+            PyErr_SetString(PyExc_ValueError, "numeric ops need a numeric feature");
+            return -1;
+        }
+    }
+    if (o->op == OP_BUCKET) {
+        PyObject *fast = PySequence_Fast(bounds, "expected a sequence of floats");
+        if (fast == NULL) {
+            return -1;
+        }
+        o->nbounds = PySequence_Fast_GET_SIZE(fast);
+        o->bounds = calloc((size_t)(o->nbounds ? o->nbounds : 1), sizeof(float));
+        if (o->bounds == NULL) {
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < o->nbounds; i++) {
+            double b = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast, i));
+            if (b == -1.0 && PyErr_Occurred()) {
+                Py_DECREF(fast);
+                return -1;
+            }
+            o->bounds[i] = (float)b;
+        }
+        Py_DECREF(fast);
+    }
+    if (o->op == OP_CROSS) {
+        PyObject *fast = PySequence_Fast(leaves, "expected a sequence of leaves");
+        if (fast == NULL) {
+            return -1;
+        }
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+        o->leaves = calloc((size_t)(n ? n : 1), sizeof(Op));
+        if (o->leaves == NULL) {
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return -1;
+        }
+        o->nleaves = n;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Op *leaf = &o->leaves[i];
+            if (op_build(leaf, PySequence_Fast_GET_ITEM(fast, i), pl, 1) < 0) {
+                Py_DECREF(fast);
+                return -1;
+            }
+            if (leaf->op == OP_CROSS || leaf->op == OP_NUMERIC ||
+                (leaf->op == OP_RAW && pl->feats[leaf->fidx].kind == K_FLOAT)) {
+                Py_DECREF(fast);
+                PyErr_SetString(PyExc_ValueError, "unsupported cross leaf");
+                return -1;
+            }
+        }
+        Py_DECREF(fast);
+        if (n < 1) {
+            PyErr_SetString(PyExc_ValueError, "a cross needs leaves");
+            return -1;
+        }
+    }
+    if ((o->op == OP_HASH || o->op == OP_VOCAB || o->op == OP_IDENTITY) &&
+        pl->feats[o->fidx].kind == K_FLOAT) {
+        PyErr_SetString(PyExc_ValueError, "ids of float features are not supported");
+        return -1;
+    }
+    if (o->op == OP_VOCAB && o->vocab->is_str != (pl->feats[o->fidx].kind == K_BYTES)) {
+        PyErr_SetString(PyExc_ValueError, "vocabulary and feature kinds differ");
+        return -1;
+    }
+    if (o->op == OP_IDENTITY && pl->feats[o->fidx].kind != K_INT64) {
+        PyErr_SetString(PyExc_ValueError, "identity ids need an int64 feature");
+        return -1;
+    }
+    if ((o->op == OP_HASH && o->num_bins < 1) || (o->op == OP_VOCAB && o->num_oov < 0)) {
+        PyErr_SetString(PyExc_ValueError, "bad bucket count");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_columns_compile(PyObject *self, PyObject *args)
+{
+    PyObject *feats, *ops, *vocabs;
+    if (!PyArg_ParseTuple(args, "OOO", &feats, &ops, &vocabs)) {
+        return NULL;
+    }
+    Plan *pl = calloc(1, sizeof(Plan));
+    PyObject *ffast = NULL, *ofast = NULL, *vfast = NULL;
+    if (pl == NULL) {
+        return PyErr_NoMemory();
+    }
+    ffast = PySequence_Fast(feats, "features: expected a sequence");
+    ofast = ffast ? PySequence_Fast(ops, "ops: expected a sequence") : NULL;
+    vfast = ofast ? PySequence_Fast(vocabs, "vocabularies: expected a sequence") : NULL;
+    if (vfast == NULL) {
+        goto fail;
+    }
+    Py_ssize_t nf = PySequence_Fast_GET_SIZE(ffast);
+    Py_ssize_t no = PySequence_Fast_GET_SIZE(ofast);
+    Py_ssize_t nv = PySequence_Fast_GET_SIZE(vfast);
+    pl->feats = calloc((size_t)(nf ? nf : 1), sizeof(Feat));
+    pl->ops = calloc((size_t)(no ? no : 1), sizeof(Op));
+    pl->vocabs = calloc((size_t)(nv ? nv : 1), sizeof(Vocab));
+    size_t lslots = pow2_at_least((size_t)nf * 2 + 1);
+    pl->lslot = calloc(lslots, sizeof(Py_ssize_t));
+    pl->lmask = lslots - 1;
+    if (pl->feats == NULL || pl->ops == NULL || pl->vocabs == NULL || pl->lslot == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < nf; i++) {
+        pl->nfeats = i + 1;
+        Feat *f = &pl->feats[i];
+        if (feat_build(f, PySequence_Fast_GET_ITEM(ffast, i)) < 0) {
+            goto fail;
+        }
+        if (plan_feature(pl, f->name, f->name_len) >= 0) {
+            PyErr_SetString(PyExc_ValueError, "duplicate feature name");
+            goto fail;
+        }
+        size_t s = (size_t)fingerprint64(f->name, f->name_len) & pl->lmask;
+        while (pl->lslot[s]) {
+            s = (s + 1) & pl->lmask;
+        }
+        pl->lslot[s] = i + 1;
+    }
+    for (Py_ssize_t i = 0; i < nv; i++) {
+        pl->nvocabs = i + 1;
+        if (vocab_build(&pl->vocabs[i], PySequence_Fast_GET_ITEM(vfast, i)) < 0) {
+            goto fail;
+        }
+    }
+    for (Py_ssize_t i = 0; i < no; i++) {
+        pl->nops = i + 1;
+        if (op_build(&pl->ops[i], PySequence_Fast_GET_ITEM(ofast, i), pl, 0) < 0) {
+            goto fail;
+        }
+    }
+    Py_DECREF(ffast);
+    Py_DECREF(ofast);
+    Py_DECREF(vfast);
+    PyObject *cap = PyCapsule_New(pl, "featurepipe.columns_plan", plan_capsule_free);
+    if (cap == NULL) {
+        plan_free(pl);
+    }
+    return cap;
+fail:
+    Py_XDECREF(ffast);
+    Py_XDECREF(ofast);
+    Py_XDECREF(vfast);
+    plan_free(pl);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running a plan on one batch. */
+
+enum { RUN_OK = 0, RUN_SLOW = 1, RUN_NOMEM = 2 };
+
+typedef struct {
+    int64_t *start; /* per row: first value index */
+    int64_t *count; /* per row */
+    Py_ssize_t last_row;
+    int64_t *vi;
+    float *vf;
+    Str *vs;
+    size_t n, cap;
+} FeatData;
+
+typedef struct {
+    unsigned char *buf;
+    size_t len;
+    Py_ssize_t width;
+} OutBuf;
+
+static int
+fd_reserve(FeatData *d, int kind, size_t more)
+{
+    if (d->n + more <= d->cap) {
+        return 0;
+    }
+    size_t cap = d->cap ? d->cap : 1024;
+    while (cap < d->n + more) {
+        cap *= 2;
+    }
+    void *p;
+    if (kind == K_BYTES) {
+        p = realloc(d->vs, cap * sizeof(Str));
+        if (p == NULL) {
+            return -1;
+        }
+        d->vs = p;
+    } else if (kind == K_FLOAT) {
+        p = realloc(d->vf, cap * sizeof(float));
+        if (p == NULL) {
+            return -1;
+        }
+        d->vf = p;
+    } else {
+        p = realloc(d->vi, cap * sizeof(int64_t));
+        if (p == NULL) {
+            return -1;
+        }
+        d->vi = p;
+    }
+    d->cap = cap;
+    return 0;
+}
+
+static inline int
+rd_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
+{
+    const unsigned char *p = *pp;
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && p < end; shift += 7) {
+        unsigned char b = *p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            if (shift == 63 && b > 1) {
+                return 0;
+            }
+            *pp = p;
+            *out = v;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A length-delimited field's length, checked against the bytes left. */
+static inline int
+rd_len(const unsigned char **pp, const unsigned char *end, size_t *out)
+{
+    uint64_t n;
+    if (!rd_varint(pp, end, &n) || n > (uint64_t)(end - *pp)) {
+        return 0;
+    }
+    *out = (size_t)n;
+    return 1;
+}
+
+static int
+decode_feature(const Feat *f, FeatData *d, const unsigned char *p, const unsigned char *end)
+{
+    /* Feature: exactly one list field, filling the whole message. */
+    if (p >= end) {
+        return RUN_SLOW; /* no kind: leave it to TF */
+    }
+    unsigned char tag = *p++;
+    int kind = tag == 0x0a ? K_BYTES : tag == 0x12 ? K_FLOAT : tag == 0x1a ? K_INT64 : 0;
+    size_t len;
+    if (kind != f->kind || !rd_len(&p, end, &len) || p + len != end) {
+        return RUN_SLOW;
+    }
+    if (kind == K_BYTES) {
+        while (p < end) {
+            size_t n;
+            if (*p++ != 0x0a || !rd_len(&p, end, &n)) {
+                return RUN_SLOW;
+            }
+            if (fd_reserve(d, kind, 1) < 0) {
+                return RUN_NOMEM;
+            }
+            d->vs[d->n].p = p;
+            d->vs[d->n].n = n;
+            d->n++;
+            p += n;
+        }
+        return RUN_OK;
+    }
+    if (p == end) {
+        return RUN_OK; /* an empty list */
+    }
+    size_t n;
+    if (*p++ != 0x0a || !rd_len(&p, end, &n) || p + n != end) {
+        return RUN_SLOW; /* unpacked or several chunks */
+    }
+    if (kind == K_FLOAT) {
+        if (n % 4) {
+            return RUN_SLOW;
+        }
+        if (fd_reserve(d, kind, n / 4) < 0) {
+            return RUN_NOMEM;
+        }
+        memcpy(d->vf + d->n, p, n);
+        d->n += n / 4;
+        return RUN_OK;
+    }
+    if (fd_reserve(d, kind, n) < 0) { /* at most one value per byte */
+        return RUN_NOMEM;
+    }
+    while (p < end) {
+        uint64_t v;
+        if (!rd_varint(&p, end, &v)) {
+            return RUN_SLOW;
+        }
+        d->vi[d->n++] = (int64_t)v;
+    }
+    return RUN_OK;
+}
+
+static int
+decode_record(const Plan *pl, FeatData *fd, Py_ssize_t r, const unsigned char *p,
+              const unsigned char *end)
+{
+    while (p < end) {
+        size_t len;
+        if (*p++ != 0x0a || !rd_len(&p, end, &len)) {
+            return RUN_SLOW; /* only Example.features, canonically framed */
+        }
+        const unsigned char *fe = p + len;
+        while (p < fe) {
+            size_t elen, klen, vlen;
+            if (*p++ != 0x0a || !rd_len(&p, fe, &elen)) {
+                return RUN_SLOW;
+            }
+            const unsigned char *ee = p + elen;
+            if (p >= ee || *p++ != 0x0a || !rd_len(&p, ee, &klen)) {
+                return RUN_SLOW;
+            }
+            const unsigned char *key = p;
+            p += klen;
+            if (p >= ee || *p++ != 0x12 || !rd_len(&p, ee, &vlen) || p + vlen != ee) {
+                return RUN_SLOW;
+            }
+            Py_ssize_t i = plan_feature(pl, key, klen);
+            if (i >= 0) {
+                FeatData *d = &fd[i];
+                if (d->last_row == r) {
+                    return RUN_SLOW; /* a duplicate key: protobuf merges, TF decides */
+                }
+                d->last_row = r;
+                d->start[r] = (int64_t)d->n;
+                int st = decode_feature(&pl->feats[i], d, p, ee);
+                if (st != RUN_OK) {
+                    return st;
+                }
+                d->count[r] = (int64_t)d->n - d->start[r];
+            }
+            p = ee;
+        }
+    }
+    /* Missing features, and fixed lengths. */
+    for (Py_ssize_t i = 0; i < pl->nfeats; i++) {
+        const Feat *f = &pl->feats[i];
+        FeatData *d = &fd[i];
+        if (d->last_row == r) {
+            if (f->fixed >= 0 && d->count[r] != f->fixed) {
+                return RUN_SLOW;
+            }
+            continue;
+        }
+        d->start[r] = (int64_t)d->n;
+        d->count[r] = 0;
+        if (f->fixed < 0) {
+            continue;
+        }
+        if (!f->has_default) {
+            return RUN_SLOW; /* required: TF raises its error */
+        }
+        size_t k = (size_t)f->fixed;
+        if (fd_reserve(d, f->kind, k) < 0) {
+            return RUN_NOMEM;
+        }
+        if (f->kind == K_BYTES) {
+            memcpy(d->vs + d->n, f->def_s, k * sizeof(Str));
+        } else if (f->kind == K_FLOAT) {
+            memcpy(d->vf + d->n, f->def_f, k * sizeof(float));
+        } else {
+            memcpy(d->vi + d->n, f->def_i, k * sizeof(int64_t));
+        }
+        d->n += k;
+        d->count[r] = (int64_t)k;
+    }
+    return RUN_OK;
+}
+
+/* Growable int64 values with per-row counts. */
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+} IVec;
+
+static int
+ivec_reserve(IVec *iv, size_t more)
+{
+    if (iv->n + more <= iv->cap) {
+        return 0;
+    }
+    size_t cap = iv->cap ? iv->cap : 1024;
+    while (cap < iv->n + more) {
+        cap *= 2;
+    }
+    int64_t *p = realloc(iv->v, cap * sizeof(int64_t));
+    if (p == NULL) {
+        return -1;
+    }
+    iv->v = p;
+    iv->cap = cap;
+    return 0;
+}
+
+static inline double
+feature_number(const Feat *f, const FeatData *d, int64_t i)
+{
+    return f->kind == K_INT64 ? (double)d->vi[i] : (double)d->vf[i];
+}
+
+/* A normalized number as float32; RUN_SLOW when a log lands so near a float32
+ * rounding tie that TF's log (within an ulp or two of libm's) might round the
+ * other way. */
+static inline int
+normalized(const Op *o, double x, float *out)
+{
+    if (o->norm == NORM_LOG) {
+        double y = log(x + o->na);
+        float f = (float)y;
+        if (isfinite(y) && y != 0.0) {
+            double up = y, down = y;
+            for (int k = 0; k < 4; k++) {
+                up = nextafter(up, INFINITY);
+                down = nextafter(down, -INFINITY);
+            }
+            if ((float)up != f || (float)down != f) {
+                return RUN_SLOW;
+            }
+        }
+        *out = f;
+        return RUN_OK;
+    }
+    if (o->norm == NORM_AFFINE) {
+        x = (x - o->na) / o->nb;
+    }
+    *out = (float)x;
+    return RUN_OK;
+}
+
+static inline int64_t
+bucketize(const Op *o, float x)
+{
+    /* std::upper_bound, as TF's Bucketize kernel. */
+    Py_ssize_t lo = 0, hi = o->nbounds;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (x < o->bounds[mid]) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return (int64_t)lo;
+}
+
+/* The ids (and kept flags) of one row of a categorical op; returns the count. */
+static int
+row_ids(const Plan *pl, const Op *o, const FeatData *fd, Py_ssize_t r, int64_t *ids,
+        unsigned char *keep, int64_t *n_out)
+{
+    const Feat *f = &pl->feats[o->fidx];
+    const FeatData *d = &fd[o->fidx];
+    int64_t s = d->start[r], n = d->count[r];
+    *n_out = n;
+    if (o->op == OP_BUCKET) {
+        int64_t width = (int64_t)o->nbounds + 1;
+        for (int64_t j = 0; j < n; j++) {
+            float x;
+            if (normalized(o, feature_number(f, d, s + j), &x) != RUN_OK) {
+                return RUN_SLOW;
+            }
+            ids[j] = bucketize(o, x) + width * j;
+            keep[j] = 1;
+        }
+        return RUN_OK;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        int64_t id;
+        if (f->kind == K_BYTES) {
+            Str v = d->vs[s + j];
+            keep[j] = !(o->drop && v.n == 0);
+            if (o->op == OP_HASH) {
+                id = (int64_t)(fingerprint64(v.p, v.n) % (uint64_t)o->num_bins);
+            } else if (o->op == OP_VOCAB) {
+                uint64_t h = fingerprint64(v.p, v.n);
+                id = vocab_find_str(o->vocab, v.p, v.n, h);
+                if (id < 0) {
+                    id = o->num_oov == 0   ? o->defval
+                         : o->num_oov == 1 ? o->vocab->size
+                                           : o->vocab->size +
+                                               (int64_t)(h % (uint64_t)o->num_oov);
+                }
+            } else {
+                return RUN_SLOW;
+            }
+        } else {
+            int64_t v = d->vi[s + j];
+            keep[j] = !(o->drop && v == -1);
+            if (o->op == OP_HASH) {
+                id = (int64_t)(fingerprint_int64(v) % (uint64_t)o->num_bins);
+            } else if (o->op == OP_VOCAB) {
+                id = vocab_find_int(o->vocab, v);
+                if (id < 0) {
+                    id = o->num_oov == 0   ? o->defval
+                         : o->num_oov == 1 ? o->vocab->size
+                                           : o->vocab->size +
+                                               (int64_t)(fingerprint_int64(v) %
+                                                         (uint64_t)o->num_oov);
+                }
+            } else if (o->op == OP_IDENTITY) {
+                id = v;
+                if (o->has_def && (v < 0 || v >= o->num_bins)) {
+                    id = o->defval;
+                }
+            } else {
+                return RUN_SLOW;
+            }
+        }
+        ids[j] = id;
+    }
+    return RUN_OK;
+}
+
+#define MAX_CROSS_LEAVES 64
+#define MAX_CROSS_PER_ROW (1 << 20)
+
+static int
+run_op(const Plan *pl, const Op *o, const FeatData *fd, Py_ssize_t nrows, int64_t maxcount,
+       OutBuf *out)
+{
+    if (o->op == OP_NUMERIC || o->op == OP_RAW) {
+        const Feat *f = &pl->feats[o->fidx];
+        const FeatData *d = &fd[o->fidx];
+        Py_ssize_t w = f->fixed;
+        size_t esize = (o->op == OP_RAW && f->kind == K_INT64) ? 8 : 4;
+        out->width = w;
+        out->len = (size_t)nrows * (size_t)w * esize;
+        out->buf = malloc(out->len ? out->len : 1);
+        if (out->buf == NULL) {
+            return RUN_NOMEM;
+        }
+        if (o->op == OP_RAW) {
+            for (Py_ssize_t r = 0; r < nrows; r++) {
+                const void *src = f->kind == K_INT64 ? (const void *)(d->vi + d->start[r])
+                                                     : (const void *)(d->vf + d->start[r]);
+                memcpy(out->buf + (size_t)r * (size_t)w * esize, src, (size_t)w * esize);
+            }
+            return RUN_OK;
+        }
+        float *dst = (float *)out->buf;
+        for (Py_ssize_t r = 0; r < nrows; r++) {
+            int64_t s = d->start[r];
+            for (Py_ssize_t j = 0; j < w; j++) {
+                if (normalized(o, feature_number(f, d, s + j), dst++) != RUN_OK) {
+                    return RUN_SLOW;
+                }
+            }
+        }
+        return RUN_OK;
+    }
+    size_t tmpn = (size_t)(maxcount > 0 ? maxcount : 1);
+    if (o->op != OP_CROSS) {
+        const Feat *f = &pl->feats[o->fidx];
+        const FeatData *d = &fd[o->fidx];
+        int dense = f->fixed >= 0;
+        Py_ssize_t w = dense ? f->fixed : 0;
+        if (!dense) {
+            for (Py_ssize_t r = 0; r < nrows; r++) {
+                if (d->count[r] > w) {
+                    w = (Py_ssize_t)d->count[r];
+                }
+            }
+        }
+        out->width = w;
+        out->len = (size_t)nrows * (size_t)w * 8;
+        out->buf = malloc(out->len ? out->len : 1);
+        unsigned char *keep = malloc(tmpn);
+        if (out->buf == NULL || keep == NULL) {
+            free(keep);
+            return RUN_NOMEM;
+        }
+        int64_t *dst = (int64_t *)out->buf;
+        for (Py_ssize_t r = 0; r < nrows; r++) {
+            int64_t *row = dst + (size_t)r * (size_t)w;
+            int64_t n;
+            int st = row_ids(pl, o, fd, r, row, keep, &n);
+            if (st != RUN_OK) {
+                free(keep);
+                return st;
+            }
+            for (int64_t j = 0; j < n; j++) {
+                if (!keep[j]) {
+                    row[j] = -1;
+                }
+            }
+            for (int64_t j = n; j < w; j++) {
+                row[j] = -1;
+            }
+        }
+        free(keep);
+        return RUN_OK;
+    }
+    /* Crosses: per row, the product of the leaves' kept values, the last leaf
+     * varying fastest; FingerprintCat64 from the hash key, as SparseCross. */
+    Py_ssize_t L = o->nleaves;
+    if (L > MAX_CROSS_LEAVES) {
+        return RUN_SLOW;
+    }
+    int st = RUN_NOMEM;
+    IVec res = {0};
+    int64_t *rowcount = calloc((size_t)nrows ? (size_t)nrows : 1, sizeof(int64_t));
+    uint64_t *vals = malloc((size_t)L * tmpn * sizeof(uint64_t));
+    int64_t *ids = malloc(tmpn * sizeof(int64_t));
+    unsigned char *keep = malloc(tmpn);
+    int64_t counts[MAX_CROSS_LEAVES], idx[MAX_CROSS_LEAVES];
+    if (rowcount == NULL || vals == NULL || ids == NULL || keep == NULL) {
+        goto cross_done;
+    }
+    int64_t w = 0;
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        int64_t total = 1;
+        for (Py_ssize_t l = 0; l < L; l++) {
+            const Op *leaf = &o->leaves[l];
+            uint64_t *lv = vals + (size_t)l * tmpn;
+            int64_t k = 0;
+            if (leaf->op == OP_RAW) {
+                const Feat *f = &pl->feats[leaf->fidx];
+                const FeatData *d = &fd[leaf->fidx];
+                int64_t s = d->start[r];
+                for (int64_t j = 0; j < d->count[r]; j++) {
+                    lv[k++] = f->kind == K_BYTES
+                                  ? fingerprint64(d->vs[s + j].p, d->vs[s + j].n)
+                                  : (uint64_t)d->vi[s + j];
+                }
+            } else {
+                int64_t n;
+                st = row_ids(pl, leaf, fd, r, ids, keep, &n);
+                if (st != RUN_OK) {
+                    goto cross_done;
+                }
+                for (int64_t j = 0; j < n; j++) {
+                    if (keep[j]) {
+                        lv[k++] = (uint64_t)ids[j];
+                    }
+                }
+            }
+            counts[l] = k;
+            total *= k;
+            if (total > MAX_CROSS_PER_ROW) {
+                st = RUN_SLOW;
+                goto cross_done;
+            }
+        }
+        rowcount[r] = total;
+        if (total > w) {
+            w = total;
+        }
+        if (ivec_reserve(&res, (size_t)total) < 0) {
+            st = RUN_NOMEM;
+            goto cross_done;
+        }
+        for (Py_ssize_t l = 0; l < L; l++) {
+            idx[l] = 0;
+        }
+        for (int64_t c = 0; c < total; c++) {
+            uint64_t h = o->hash_key;
+            for (Py_ssize_t l = 0; l < L; l++) {
+                h = fingerprint_cat64(h, vals[(size_t)l * tmpn + (size_t)idx[l]]);
+            }
+            res.v[res.n++] = (int64_t)(o->num_bins > 0 ? h % (uint64_t)o->num_bins
+                                                       : h % (uint64_t)INT64_MAX);
+            for (Py_ssize_t l = L - 1; l >= 0; l--) {
+                if (++idx[l] < counts[l]) {
+                    break;
+                }
+                idx[l] = 0;
+            }
+        }
+    }
+    out->width = (Py_ssize_t)w;
+    out->len = (size_t)nrows * (size_t)w * 8;
+    out->buf = malloc(out->len ? out->len : 1);
+    if (out->buf == NULL) {
+        st = RUN_NOMEM;
+        goto cross_done;
+    }
+    int64_t *dst = (int64_t *)out->buf;
+    size_t at = 0;
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        int64_t *row = dst + (size_t)r * (size_t)w;
+        memcpy(row, res.v + at, (size_t)rowcount[r] * sizeof(int64_t));
+        at += (size_t)rowcount[r];
+        for (int64_t j = rowcount[r]; j < w; j++) {
+            row[j] = -1;
+        }
+    }
+    st = RUN_OK;
+cross_done:
+    free(res.v);
+    free(rowcount);
+    free(vals);
+    free(ids);
+    free(keep);
+    return st;
+}
+
+static int
+run_plan(const Plan *pl, const Str *recs, Py_ssize_t nrows, FeatData *fd, OutBuf *outs)
+{
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        int st = decode_record(pl, fd, r, recs[r].p, recs[r].p + recs[r].n);
+        if (st != RUN_OK) {
+            return st;
+        }
+    }
+    int64_t maxcount = 0;
+    for (Py_ssize_t i = 0; i < pl->nfeats; i++) {
+        for (Py_ssize_t r = 0; r < nrows; r++) {
+            if (fd[i].count[r] > maxcount) {
+                maxcount = fd[i].count[r];
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < pl->nops; i++) {
+        int st = run_op(pl, &pl->ops[i], fd, nrows, maxcount, &outs[i]);
+        if (st != RUN_OK) {
+            return st;
+        }
+    }
+    return RUN_OK;
+}
+
+static PyObject *
+py_columns_run(PyObject *self, PyObject *args)
+{
+    PyObject *cap, *records;
+    if (!PyArg_ParseTuple(args, "OO", &cap, &records)) {
+        return NULL;
+    }
+    const Plan *pl = PyCapsule_GetPointer(cap, "featurepipe.columns_plan");
+    if (pl == NULL) {
+        return NULL;
+    }
+    /* A snapshot (a list or tuple is used as is; other sequences are copied):
+     * the bytes stay alive, and unchanged, while the GIL is released. */
+    PyObject *seq = PySequence_Fast(records, "`records` must be a sequence of bytes");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t nrows = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *result = NULL;
+    Str *recs = calloc((size_t)(nrows ? nrows : 1), sizeof(Str));
+    FeatData *fd = calloc((size_t)(pl->nfeats ? pl->nfeats : 1), sizeof(FeatData));
+    OutBuf *outs = calloc((size_t)(pl->nops ? pl->nops : 1), sizeof(OutBuf));
+    if (recs == NULL || fd == NULL || outs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        if (!PyBytes_Check(items[r])) {
+            PyErr_Format(PyExc_TypeError, "`records` must hold bytes. Received: %.100s",
+                         Py_TYPE(items[r])->tp_name);
+            goto done;
+        }
+        recs[r].p = (const unsigned char *)PyBytes_AS_STRING(items[r]);
+        recs[r].n = (size_t)PyBytes_GET_SIZE(items[r]);
+    }
+    for (Py_ssize_t i = 0; i < pl->nfeats; i++) {
+        fd[i].last_row = -1;
+        fd[i].start = calloc((size_t)(nrows ? nrows : 1), sizeof(int64_t));
+        fd[i].count = calloc((size_t)(nrows ? nrows : 1), sizeof(int64_t));
+        if (fd[i].start == NULL || fd[i].count == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    int st;
+    Py_BEGIN_ALLOW_THREADS
+    st = run_plan(pl, recs, nrows, fd, outs);
+    Py_END_ALLOW_THREADS
+    if (st == RUN_NOMEM) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (st == RUN_SLOW) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+        goto done;
+    }
+    PyObject *bufs = PyTuple_New(pl->nops);
+    PyObject *widths = bufs ? PyTuple_New(pl->nops) : NULL;
+    if (widths == NULL) {
+        Py_XDECREF(bufs);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < pl->nops; i++) {
+        PyObject *b = PyBytes_FromStringAndSize((const char *)outs[i].buf, (Py_ssize_t)outs[i].len);
+        PyObject *w = b ? PyLong_FromSsize_t(outs[i].width) : NULL;
+        if (w == NULL) {
+            Py_XDECREF(b);
+            Py_DECREF(bufs);
+            Py_DECREF(widths);
+            goto done;
+        }
+        PyTuple_SET_ITEM(bufs, i, b);
+        PyTuple_SET_ITEM(widths, i, w);
+    }
+    result = Py_BuildValue("(NN)", bufs, widths);
+done:
+    if (fd != NULL) {
+        for (Py_ssize_t i = 0; i < pl->nfeats; i++) {
+            free(fd[i].start);
+            free(fd[i].count);
+            free(fd[i].vi);
+            free(fd[i].vf);
+            free(fd[i].vs);
+        }
+    }
+    if (outs != NULL) {
+        for (Py_ssize_t i = 0; i < pl->nops; i++) {
+            free(outs[i].buf);
+        }
+    }
+    free(fd);
+    free(outs);
+    free(recs);
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyMethodDef columns_methods[] = {
+    {"fingerprint64", py_fingerprint64, METH_O,
+     "fingerprint64(data) -> int\n\nFarmHash Fingerprint64 of data (TF's Fingerprint64)."},
+    {"columns_compile", py_columns_compile, METH_VARARGS,
+     "columns_compile(features, ops, vocabularies) -> plan\n\n"
+     "A compiled column plan (see featurepipe.keras._compiled)."},
+    {"columns_run", py_columns_run, METH_VARARGS,
+     "columns_run(plan, records) -> (buffers, widths) | None\n\n"
+     "Runs a plan on a batch of serialized tf.Examples: one little-endian buffer\n"
+     "and row width per op, or None when TF's ops must decide the batch."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,7 +6,8 @@ shuffled with a seed, read with a parallel interleave (GZIP / ZLIB detected from
 the first bytes), records shuffled, repeated, batched, parsed with
 ``tf.io.parse_example`` (the parse spec comes from a featurepipe schema, from
 column specs, or is given), optionally turned into model inputs by
-:class:`~featurepipe.keras.preprocessing.ColumnTransform`, and prefetched.
+:class:`~featurepipe.keras.preprocessing.ColumnTransform` (by default both in one
+compiled call per batch, :mod:`featurepipe.keras._compiled`), and prefetched.
 :func:`make_input_fn` wraps it in the zero-argument callable that
 Estimator-style training code expects.
 """
@@ -20,6 +21,11 @@ from typing import Any
 import tensorflow as tf
 
 from featurepipe.errors import ConfigError
+from featurepipe.keras._compiled import (
+    CompiledTransform,
+    native_columns_available,
+    record_batches_dataset,
+)
 from featurepipe.keras.preprocessing import ColumnTransform, parse_spec
 from featurepipe.schema import Schema
 from featurepipe.spec import ColumnSpecs
@@ -78,6 +84,7 @@ def make_dataset(
     num_parallel_reads: int = tf.data.AUTOTUNE,
     drop_remainder: bool = False,
     dense_keys: Collection[str] | None = None,
+    native: bool | None = None,
 ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(features, label)`` batches from TFRecord files.
 
@@ -110,12 +117,18 @@ def make_dataset(
         drop_remainder: drop the last partial batch. Defaults to `False`.
         dense_keys: features parsed as dense tensors; derived from the parse
             spec when `None`. Defaults to `None`.
+        native: with ``apply_columns``, parse and transform each batch in one
+            compiled call (``featurepipe._speedups``; the same tensors as the TF
+            ops, which it falls back to for any batch it cannot decode exactly):
+            `None` uses it when it is built and supports the columns, `True`
+            requires it, `False` runs the TF ops. Defaults to `None`.
 
     Returns:
         The dataset.
 
     Raises:
-        ConfigError: for bad arguments, no parse spec, or a pattern matching nothing.
+        ConfigError: for bad arguments, no parse spec, a pattern matching nothing,
+            or ``native=True`` where the compiled path cannot run.
     """
     if batch_size < 1:
         raise ConfigError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
@@ -179,7 +192,44 @@ def make_dataset(
         inputs = transform(parsed) if transform is not None else parsed
         return inputs if label is None else (inputs, label)
 
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    compiled = None
+    if transform is not None and native is not False:
+        compiled = CompiledTransform.build(spec, transform, label_key, parse)
+    if native and compiled is None:
+        raise ConfigError(
+            "`native=True` but the compiled column path cannot run here: "
+            + (
+                "featurepipe._speedups is not built."
+                if not native_columns_available()
+                else "the parse spec or the columns need the TF ops (weighted columns, "
+                "ragged or sparse features, float ids, ...)."
+            )
+        )
+    if (
+        compiled is not None
+        and not shuffle
+        and (len(files) == 1 or num_parallel_reads == 1)
+        and all("://" not in path for path in files)
+    ):
+        # In-order reading: the whole pipeline in a generator, a batch at a time,
+        # with no tf.data element per record (reading and batching records one
+        # by one costs tf.data about as much CPU as parsing them).
+        element_spec = ds.map(parse).element_spec
+        fast = record_batches_dataset(
+            files,
+            compression,
+            compiled,
+            element_spec,
+            batch_size=batch_size,
+            num_epochs=num_epochs,
+            drop_remainder=drop_remainder,
+        )
+        return fast.prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(
+        compiled if compiled is not None else parse,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -1,0 +1,463 @@
+"""Parse + :class:`~featurepipe.keras.preprocessing.ColumnTransform` in one compiled call.
+
+``make_dataset(..., columns=..., apply_columns=True)`` spends most of its CPU
+in TensorFlow's generic ``parse_example`` and in a few ops per column (hash,
+table lookup, where, to_dense, bucketize, ...), each with its own kernel launch
+and intermediate tensor. :class:`CompiledTransform` does the same work in one
+pass of C per batch (``featurepipe._speedups.columns_run``, without the GIL):
+it decodes the features the columns need straight from the serialized
+``tf.Example`` records and computes every column's ids and numbers in place.
+
+It gives the tensors the TF ops give, bit for bit, or it gives up: a plan is
+built only for what the C code computes exactly (hashed, vocabulary, identity,
+bucketized, numeric and crossed columns on ``FixedLenFeature`` /
+``VarLenFeature`` inputs); for any batch it cannot decode exactly like
+``tf.io.parse_example`` (see ``_speedups_columns.c``) the map falls back, in a
+``tf.cond``, to the TF ops, which also raise TF's own errors for bad data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from featurepipe.keras.preprocessing import ColumnTransform, _model_columns
+from featurepipe.spec import (
+    BucketizedColumn,
+    CategoricalSpec,
+    ColumnSpec,
+    CrossedColumn,
+    HashedColumn,
+    IdentityColumn,
+    NumericColumn,
+    VocabularyColumn,
+)
+
+__all__ = ["CompiledTransform", "native_columns_available", "record_batches_dataset"]
+
+DEFAULT_HASH_KEY = 0xDECAFCAFFE  # tf.sparse.cross_hashed's key when hash_key is None or 0
+
+_K_BYTES, _K_FLOAT, _K_INT64 = 1, 2, 3
+_OP_NUMERIC, _OP_BUCKET, _OP_HASH, _OP_VOCAB, _OP_IDENTITY, _OP_CROSS, _OP_RAW = range(1, 8)
+_NORM_NONE, _NORM_LOG, _NORM_AFFINE = 0, 1, 2
+_KINDS = {tf.string: _K_BYTES, tf.float32: _K_FLOAT, tf.int64: _K_INT64}
+
+
+def _load() -> Any:
+    try:
+        mod = importlib.import_module("featurepipe._speedups")
+    except ImportError:
+        return None
+    return mod if hasattr(mod, "columns_run") else None
+
+
+_speedups = _load()
+
+
+def native_columns_available() -> bool:
+    """Whether the compiled column path is built (``featurepipe._speedups``)."""
+    return _speedups is not None
+
+
+class _UnsupportedError(Exception):
+    """The plan needs something the compiled path does not compute."""
+
+
+class CompiledTransform:
+    """``serialized batch -> (inputs, label)`` through one compiled call, TF ops as fallback.
+
+    Build it with :meth:`build`, which returns `None` when the parse spec or the
+    columns need something only the TF ops do.
+    """
+
+    def __init__(
+        self,
+        plan: Any,
+        names: list[str],
+        dtypes: list[tf.DType],
+        label_key: str | None,
+        label_shape: tuple[int, ...],
+        slow: Callable[[tf.Tensor], Any],
+    ) -> None:
+        self._plan = plan
+        self._names = names
+        self._dtypes = dtypes
+        self._np_dtypes = [np.dtype(d.as_numpy_dtype) for d in dtypes]
+        self._label_key = label_key
+        self._label_shape = label_shape
+        self._slow = slow
+        self._empty = [np.zeros((0, 0), dtype=d) for d in self._np_dtypes]
+        if label_key is not None:
+            self._empty[-1] = np.zeros((0, *label_shape), dtype=self._np_dtypes[-1])
+
+    @classmethod
+    def build(
+        cls,
+        spec: Mapping[str, Any],
+        transform: ColumnTransform,
+        label_key: str | None,
+        slow: Callable[[tf.Tensor], Any],
+    ) -> CompiledTransform | None:
+        """The compiled transform, or `None` where only the TF ops do the job.
+
+        Args:
+            spec: the ``tf.io.parse_example`` spec.
+            transform: the column transform the TF path runs.
+            label_key: the label feature, or `None`.
+            slow: the TF-op path, ``serialized -> inputs`` or ``(inputs, label)``.
+        """
+        if _speedups is None:
+            return None
+        try:
+            return cls._build(spec, transform, label_key, slow)
+        except _UnsupportedError:
+            return None
+
+    @classmethod
+    def _build(
+        cls,
+        spec: Mapping[str, Any],
+        transform: ColumnTransform,
+        label_key: str | None,
+        slow: Callable[[tf.Tensor], Any],
+    ) -> CompiledTransform:
+        keys = list(spec)
+        index = {k: i for i, k in enumerate(keys)}
+        feats = [_feature_desc(k, spec[k]) for k in keys]
+        vocabs: list[tuple[bool, list[Any]]] = []
+        builder = _OpBuilder(spec, index, transform, vocabs)
+        ops: list[tuple[Any, ...]] = []
+        names: list[str] = []
+        dtypes: list[tf.DType] = []
+        for name, col in _model_columns(transform.specs):
+            ops.append(builder.output(col))
+            names.append(name)
+            dtypes.append(tf.float32 if isinstance(col, NumericColumn) else tf.int64)
+        label_shape: tuple[int, ...] = ()
+        if label_key is not None:
+            feature = spec[label_key]
+            if not isinstance(feature, tf.io.FixedLenFeature) or feature.dtype == tf.string:
+                raise _UnsupportedError(label_key)
+            label_shape = tuple(feature.shape)
+            ops.append(_op(_OP_RAW, index[label_key]))
+            names.append(label_key)
+            dtypes.append(feature.dtype)
+        try:
+            plan = _speedups.columns_compile(feats, ops, vocabs)
+        except ValueError as e:  # a combination the C plan refuses
+            raise _UnsupportedError(str(e)) from e
+        return cls(plan, names, dtypes, label_key, label_shape, slow)
+
+    def run(self, records: list[bytes]) -> list[np.ndarray[Any, Any]] | None:
+        """The outputs of one batch as arrays (inputs in order, then the label), or `None`."""
+        got = _speedups.columns_run(self._plan, records)
+        if got is None:
+            return None
+        bufs, widths = got
+        n = len(records)
+        out = []
+        for buf, width, dtype in zip(bufs, widths, self._np_dtypes, strict=True):
+            out.append(np.frombuffer(buf, dtype=dtype).reshape(n, width))
+        if self._label_key is not None:
+            out[-1] = out[-1].reshape((n, *self._label_shape))
+        return out
+
+    def _numpy_fn(self, serialized: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
+        out = self.run(serialized.tolist())
+        if out is None:
+            return [np.array(False), *self._empty]
+        return [np.array(True), *out]
+
+    def __call__(self, serialized: tf.Tensor) -> Any:
+        """The map function: what the TF path returns, computed by the compiled plan."""
+        flat = tf.numpy_function(
+            self._numpy_fn, [serialized], [tf.bool, *self._dtypes], stateful=False
+        )
+        ok, fast = flat[0], list(flat[1:])
+        slow_shapes: list[tf.TensorShape] = []
+
+        def slow_branch() -> list[tf.Tensor]:
+            got = self._slow(serialized)
+            inputs, label = got if self._label_key is not None else (got, None)
+            outs = [inputs[name] for name in self._inputs()]
+            if label is not None:
+                outs.append(label)
+            slow_shapes.extend(t.shape for t in outs)
+            return outs
+
+        merged = tf.cond(ok, lambda: [tf.identity(t) for t in fast], slow_branch)
+        for t, shape in zip(merged, slow_shapes, strict=True):
+            t.set_shape(shape)
+        inputs = dict(zip(self._inputs(), merged, strict=False))
+        if self._label_key is None:
+            return inputs
+        return inputs, merged[-1]
+
+    def _inputs(self) -> list[str]:
+        return self._names[:-1] if self._label_key is not None else list(self._names)
+
+
+def _op(
+    op: int,
+    fidx: int = -1,
+    *,
+    drop: bool = False,
+    size: int = 0,
+    norm: tuple[int, float, float] = (_NORM_NONE, 0.0, 0.0),
+    bounds: tuple[float, ...] = (),
+    num_bins: int = 0,
+    vocab: int = -1,
+    num_oov: int = 0,
+    default: int | None = None,
+    hash_key: int = 0,
+    leaves: tuple[tuple[Any, ...], ...] = (),
+) -> tuple[Any, ...]:
+    """One op of the C plan, in the order ``columns_compile`` reads it."""
+    return (
+        op,
+        fidx,
+        drop,
+        size,
+        norm[0],
+        norm[1],
+        norm[2],
+        bounds,
+        num_bins,
+        vocab,
+        num_oov,
+        default,
+        hash_key,
+        leaves,
+    )
+
+
+def _feature_desc(key: str, feature: Any) -> tuple[Any, ...]:
+    name = key.encode("utf-8")
+    if isinstance(feature, tf.io.VarLenFeature):
+        if feature.dtype not in _KINDS:
+            raise _UnsupportedError(key)
+        return (name, _KINDS[feature.dtype], -1, None)
+    if not isinstance(feature, tf.io.FixedLenFeature) or feature.dtype not in _KINDS:
+        raise _UnsupportedError(key)
+    shape = tuple(feature.shape)
+    if any(d is None or d < 0 for d in shape):
+        raise _UnsupportedError(key)
+    fixed = math.prod(shape)
+    default = feature.default_value
+    if default is None:
+        return (name, _KINDS[feature.dtype], fixed, None)
+    kind = _KINDS[feature.dtype]
+    if kind == _K_BYTES:
+        cells = np.broadcast_to(np.asarray(default, dtype=object), shape).ravel().tolist()
+        values: list[Any] = [c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in cells]
+    elif kind == _K_INT64:
+        values = [int(v) for v in np.broadcast_to(np.asarray(default), shape).ravel()]
+    else:
+        values = [float(v) for v in np.broadcast_to(np.asarray(default), shape).ravel()]
+    if len(values) != fixed:
+        raise _UnsupportedError(key)
+    return (name, kind, fixed, values)
+
+
+class _OpBuilder:
+    """Column specs to the C plan's ops, mirroring ColumnTransform's choices."""
+
+    def __init__(
+        self,
+        spec: Mapping[str, Any],
+        index: Mapping[str, int],
+        transform: ColumnTransform,
+        vocabs: list[tuple[bool, list[Any]]],
+    ) -> None:
+        self.spec = spec
+        self.index = index
+        self.transform = transform
+        self.vocabs = vocabs
+        self._vocab_index: dict[str, int] = {}
+
+    def _feature(self, key: str) -> tuple[int, Any]:
+        if key not in self.index:
+            raise _UnsupportedError(key)
+        return self.index[key], self.spec[key]
+
+    def _dense(self, key: str) -> bool:
+        return isinstance(self.spec[key], tf.io.FixedLenFeature)
+
+    def output(self, col: ColumnSpec) -> tuple[Any, ...]:
+        if isinstance(col, NumericColumn):
+            return self._numeric(col, _OP_NUMERIC)
+        if isinstance(col, CategoricalSpec):
+            return self.ids(col)
+        raise _UnsupportedError(type(col).__name__)
+
+    def _numeric(self, col: NumericColumn, op: int, bounds: tuple[float, ...] = ()) -> Any:
+        fidx, feature = self._feature(col.key)
+        if not isinstance(feature, tf.io.FixedLenFeature) or feature.dtype == tf.string:
+            raise _UnsupportedError(col.key)
+        if math.prod(feature.shape) != col.size:
+            raise _UnsupportedError(col.key)
+        norm = col.normalizer
+        triple: tuple[int, float, float] = (_NORM_NONE, 0.0, 0.0)
+        if norm is not None:
+            if norm.kind == "log":
+                triple = (_NORM_LOG, float(norm.offset), 0.0)
+            else:
+                shift, divisor = norm.scale()
+                triple = (_NORM_AFFINE, float(shift), float(divisor))
+        return _op(op, fidx, size=col.size, norm=triple, bounds=bounds)
+
+    def ids(self, col: CategoricalSpec) -> tuple[Any, ...]:
+        if isinstance(col, BucketizedColumn):
+            return self._numeric(col.source, _OP_BUCKET, tuple(col.bin_boundaries or ()))
+        if isinstance(col, CrossedColumn):
+            sparse: list[tuple[Any, ...]] = []
+            dense: list[tuple[Any, ...]] = []
+            for leaf in col.leaf_keys():
+                if isinstance(leaf, str):
+                    fidx, _ = self._feature(leaf)
+                    (dense if self._dense(leaf) else sparse).append(_op(_OP_RAW, fidx))
+                elif isinstance(leaf, CrossedColumn):
+                    raise _UnsupportedError("nested cross")
+                else:
+                    sparse.append(self.ids(leaf))  # ids are always sparse (SparseCross order)
+            key = col.hash_key or DEFAULT_HASH_KEY
+            return _op(_OP_CROSS, num_bins=col.num_bins, hash_key=key, leaves=(*sparse, *dense))
+        if not isinstance(col, HashedColumn | VocabularyColumn | IdentityColumn):
+            raise _UnsupportedError(type(col).__name__)
+        fidx, _ = self._feature(col.key)
+        drop = self._dense(col.key) and col.key in self.transform.dense_keys
+        if isinstance(col, HashedColumn):
+            return _op(_OP_HASH, fidx, drop=drop, num_bins=col.num_bins)
+        if isinstance(col, IdentityColumn):
+            return _op(
+                _OP_IDENTITY, fidx, drop=drop, num_bins=col.num_buckets, default=col.default_value
+            )
+        return _op(
+            _OP_VOCAB,
+            fidx,
+            drop=drop,
+            vocab=self._vocabulary(col),
+            num_oov=col.num_oov_buckets,
+            default=col.default_value,
+        )
+
+    def _vocabulary(self, col: VocabularyColumn) -> int:
+        if col.name not in self._vocab_index:
+            vocab = col.load_vocabulary(self.transform.base_dir)
+            is_str = col.dtype == "string"
+            entries = [
+                v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v for v in vocab
+            ]
+            if any(isinstance(v, bytes) != is_str for v in entries):
+                raise _UnsupportedError(col.name)  # the TF table refuses these too
+            self._vocab_index[col.name] = len(self.vocabs)
+            self.vocabs.append((is_str, entries))
+        return self._vocab_index[col.name]
+
+
+def record_batches_dataset(
+    files: Sequence[str],
+    compression: str,
+    compiled: CompiledTransform,
+    element_spec: Any,
+    *,
+    batch_size: int,
+    num_epochs: int | None,
+    drop_remainder: bool,
+) -> tf.data.Dataset:
+    """Files read in order, batched and transformed without a tf.data element per record.
+
+    The records come from :func:`featurepipe.tfrecord.read_records` (CRCs
+    verified, GZIP / ZLIB streamed) a batch at a time and go through
+    ``compiled`` in the generator, so the only per-batch TF work is handing the
+    finished arrays over. A batch the compiled plan gives up on runs the TF ops
+    (eagerly) instead. It yields exactly what
+    ``TFRecordDataset(files).repeat(num_epochs).batch(batch_size).map(parse)``
+    yields, in the same order.
+
+    Args:
+        files: the files, read one after the other.
+        compression: ``"auto"``, ``"none"``, ``"gzip"`` or ``"zlib"``.
+        compiled: the compiled transform.
+        element_spec: the element spec of the TF-op dataset.
+        batch_size: examples per batch.
+        num_epochs: passes over the files; `None` repeats forever.
+        drop_remainder: drop the last partial batch.
+    """
+    from featurepipe.tfrecord import read_records
+
+    slow = tf.function(
+        compiled._slow, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False
+    )
+    flat_spec = tf.nest.flatten(element_spec)
+    is_int = [spec.dtype == tf.int64 for spec in flat_spec]
+
+    def convert(batch: list[bytes]) -> tuple[Any, ...]:
+        # Packed: one int64 and one float32 vector for all outputs (from_generator
+        # costs about 50 us per tensor handed over).
+        arrays = compiled.run(batch)
+        if arrays is None:
+            got = slow(tf.constant(batch, dtype=tf.string))
+            out = [t.numpy() for t in tf.nest.flatten(got)]
+        else:
+            inputs = dict(zip(compiled._inputs(), arrays, strict=False))
+            out = tf.nest.flatten(inputs if compiled._label_key is None else (inputs, arrays[-1]))
+        ints = [a.ravel() for a, i in zip(out, is_int, strict=True) if i]
+        floats = [a.ravel() for a, i in zip(out, is_int, strict=True) if not i]
+        widths = np.array([a.shape[1] if a.ndim > 1 else 1 for a in out], dtype=np.int64)
+        return (
+            np.concatenate(ints) if ints else np.zeros(0, np.int64),
+            np.concatenate(floats).astype(np.float32) if floats else np.zeros(0, np.float32),
+            widths,
+        )
+
+    def records() -> Iterator[bytes]:
+        for epoch in itertools.count():
+            if num_epochs is not None and epoch >= num_epochs:
+                return
+            yield from read_records(list(files), compression=compression)  # type: ignore[arg-type]
+
+    def generate() -> Iterator[Any]:
+        it = records()
+        while True:
+            batch = list(itertools.islice(it, batch_size))
+            if not batch or (drop_remainder and len(batch) < batch_size):
+                return
+            yield convert(batch)
+
+    def unpack(ints: tf.Tensor, floats: tf.Tensor, widths: tf.Tensor) -> Any:
+        n = tf.shape(ints, out_type=tf.int64)[0] + tf.shape(floats, out_type=tf.int64)[0]
+        rows = n // tf.maximum(tf.reduce_sum(widths), 1)
+        int_w = tf.boolean_mask(widths, is_int)
+        float_w = tf.boolean_mask(widths, [not i for i in is_int])
+        int_parts = tf.split(ints, int_w * rows, num=sum(is_int)) if any(is_int) else []
+        float_parts = (
+            tf.split(floats, float_w * rows, num=len(is_int) - sum(is_int))
+            if not all(is_int)
+            else []
+        )
+        flat, ii, fi = [], 0, 0
+        for k, spec in enumerate(flat_spec):
+            if is_int[k]:
+                part, ii = int_parts[ii], ii + 1
+            else:
+                part, fi = float_parts[fi], fi + 1
+            shape = [rows, widths[k]] if spec.shape.rank == 2 else [rows]
+            flat.append(tf.ensure_shape(tf.reshape(part, shape), spec.shape))
+        return tf.nest.pack_sequence_as(element_spec, flat)
+
+    packed = tf.data.Dataset.from_generator(
+        generate,
+        output_signature=(
+            tf.TensorSpec([None], tf.int64),
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([len(flat_spec)], tf.int64),
+        ),
+    )
+    return packed.map(unpack, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

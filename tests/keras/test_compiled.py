@@ -1,0 +1,261 @@
+"""featurepipe.keras._compiled: the compiled parse + transform equals the TF ops, id for id.
+
+The TF-op path (``make_dataset(native=False)``) is checked against
+``tf.feature_column`` in test_id_parity / test_columns_parity; here the compiled
+path (both its in-order reader and its ``tf.data`` map) must give the same
+tensors, dtypes and static shapes on edge cases: empty strings, missing
+features, multivalent lists, unicode, ``-1`` and out-of-range ids, ints hashed
+as decimal strings, crosses of raw and id inputs, log-normalized buckets; and
+batches it gives up on (non-canonical records) must still come out right.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+tf = pytest.importorskip("tensorflow")
+
+from featurepipe.errors import ConfigError  # noqa: E402
+from featurepipe.example import encode_example  # noqa: E402
+from featurepipe.keras import make_dataset  # noqa: E402
+from featurepipe.keras._compiled import native_columns_available  # noqa: E402
+from featurepipe.schema import FeatureSchema, Schema  # noqa: E402
+from featurepipe.spec import (  # noqa: E402
+    BucketizedColumn,
+    ColumnSpecs,
+    CrossedColumn,
+    EmbeddingColumn,
+    HashedColumn,
+    IdentityColumn,
+    IndicatorColumn,
+    Normalizer,
+    NumericColumn,
+    VocabularyColumn,
+    WeightedColumn,
+)
+from featurepipe.tfrecord import write_records  # noqa: E402
+
+pytestmark = [
+    pytest.mark.tf,
+    pytest.mark.skipif(not native_columns_available(), reason="featurepipe._speedups not built"),
+]
+WORDS = ["", "a", "b", "é", "日本", "zz", "🙂", "x" * 70]
+
+
+def _examples(n: int, seed: int = 0) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        k = int(rng.integers(0, 4))
+        feats: dict[str, Any] = {
+            "n": int(rng.integers(-3, 50)),
+            "v": rng.normal(size=2).astype(np.float32),
+            "s": WORDS[int(rng.integers(0, len(WORDS)))],
+            "i": int(rng.integers(-2, 12)),
+            "city": np.array([WORDS[j] for j in rng.integers(0, len(WORDS), k)], dtype=object),
+            "tag": rng.integers(-1, 9, k).astype(np.int64),
+            "label": float(i % 2),
+        }
+        if i % 5 == 0:
+            feats.pop("city")  # missing variable-length feature
+        if i % 7 == 0:
+            feats.pop("s")  # missing scalar: the default ""
+        if i % 3 == 0:
+            feats.pop("n")  # missing scalar: the default 0
+        out.append(encode_example(feats))
+    return out
+
+
+def _specs() -> ColumnSpecs:
+    nb = BucketizedColumn(
+        NumericColumn(
+            "n", dtype="int64", default_value=0, normalizer=Normalizer("log", offset=4.0)
+        ),
+        bin_boundaries=(0.5, 1.5, 2.0, 3.0),
+    )
+    vb = BucketizedColumn(NumericColumn("v", shape=(2,)), bin_boundaries=(-1.0, 0.0, 1.0))
+    city_vocab = VocabularyColumn("city", vocabulary=("a", "b", "é", "日本"), num_oov_buckets=3)
+    return ColumnSpecs(
+        (
+            NumericColumn(
+                "n",
+                dtype="int64",
+                default_value=0,
+                normalizer=Normalizer("z_score", mean=10.0, variance=4.0),
+            ),
+            NumericColumn("v", shape=(2,), normalizer=Normalizer("min_max", min=-2.0, max=2.0)),
+            nb,
+            vb,
+            EmbeddingColumn(HashedColumn("s", 1000), 4),
+            IndicatorColumn(VocabularyColumn("s", vocabulary=("a", "zz"), num_oov_buckets=0)),
+            EmbeddingColumn(city_vocab, 4),
+            IndicatorColumn(HashedColumn("city", 7)),
+            EmbeddingColumn(HashedColumn("tag", 50, dtype="int64"), 3),
+            IndicatorColumn(IdentityColumn("i", 10, default_value=0)),
+            IndicatorColumn(IdentityColumn("tag", 8)),
+            EmbeddingColumn(
+                VocabularyColumn("i", vocabulary=(1, 3, 5), dtype="int64", num_oov_buckets=4), 2
+            ),
+            EmbeddingColumn(CrossedColumn(("s", "city", nb), 101), 2),
+            EmbeddingColumn(CrossedColumn((city_vocab, "i", vb), 2**40, hash_key=7), 2),
+        )
+    )
+
+
+def _schema() -> Schema:
+    return Schema(
+        (
+            FeatureSchema("n", "int64", shape=(), required=False, default=0),
+            FeatureSchema("v", "float", shape=(2,)),
+            FeatureSchema("s", "bytes", shape=(), required=False, default=""),
+            FeatureSchema("i", "int64", shape=()),
+            FeatureSchema("city", "bytes", shape=None),
+            FeatureSchema("tag", "int64", shape=None),
+            FeatureSchema("label", "float", shape=()),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    d = tmp_path_factory.mktemp("compiled")
+    paths = []
+    for i, comp in enumerate(["none", "gzip"]):
+        p = str(d / f"part-{i}.tfrecord")
+        write_records(p, _examples(70, seed=i), comp)  # type: ignore[arg-type]
+        paths.append(p)
+    return paths
+
+
+def _batches(ds: tf.data.Dataset) -> list[Any]:
+    return [tf.nest.map_structure(lambda t: t.numpy(), b) for b in ds]
+
+
+def _assert_same(fast: tf.data.Dataset, slow: tf.data.Dataset) -> None:
+    assert fast.element_spec == slow.element_spec
+    a, b = _batches(fast), _batches(slow)
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b, strict=True):
+        fx, fy = tf.nest.flatten(x), tf.nest.flatten(y)
+        assert len(fx) == len(fy)
+        for u, v in zip(fx, fy, strict=True):
+            assert u.dtype == v.dtype and u.shape == v.shape
+            np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("use_schema", [True, False])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"shuffle": False},  # in-order reader, a generator of whole batches
+        {"shuffle": False, "num_epochs": 2, "drop_remainder": True},
+        {"shuffle": True, "seed": 3},  # tf.data reading, the compiled map
+    ],
+)
+def test_compiled_equals_tf_ops(
+    files: list[str], use_schema: bool, options: dict[str, Any]
+) -> None:
+    kw: dict[str, Any] = {"columns": _specs(), "label_key": "label", "batch_size": 16}
+    if use_schema:
+        kw["schema"] = _schema()
+    for path in (files[0], files[1], files):
+        fast = make_dataset(path, native=True if use_schema else None, **kw, **options)
+        slow = make_dataset(path, native=False, **kw, **options)
+        _assert_same(fast, slow)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _with_unpacked_int(features: dict[str, Any], key: str, value: int) -> bytes:
+    """A valid Example whose ``key`` is an unpacked int64 list (protobuf accepts both)."""
+    rec = encode_example(features)
+    assert rec[0] == 0x0A
+    body = rec[1:]
+    n, shift, i = 0, 0, 0
+    while True:  # the length of Example.features
+        n |= (body[i] & 0x7F) << shift
+        shift += 7
+        i += 1
+        if not body[i - 1] & 0x80:
+            break
+    entries = body[i : i + n]
+    ints = b"\x08" + _varint(value)
+    feature = b"\x1a" + _varint(len(ints)) + ints
+    entry = b"\x0a" + _varint(len(key)) + key.encode() + b"\x12" + _varint(len(feature)) + feature
+    entry = b"\x0a" + _varint(len(entry)) + entry
+    entries += entry
+    return b"\x0a" + _varint(len(entries)) + entries
+
+
+def test_compiled_falls_back_on_records_it_does_not_decode(tmp_path: Path) -> None:
+    good = _examples(20, seed=5)
+    odd = _with_unpacked_int({"v": [0.5, -1.5], "s": "a", "label": 1.0, "tag": [3, -1]}, "i", 3)
+    records = [*good[:5], odd, *good[5:]]
+    path = str(tmp_path / "odd.tfrecord")
+    write_records(path, records)
+    kw: dict[str, Any] = {
+        "columns": _specs(),
+        "label_key": "label",
+        "batch_size": 8,
+        "schema": _schema(),
+        "shuffle": False,
+    }
+    slow = _batches(make_dataset(path, native=False, **kw))
+    assert slow[0][0]["i_indicator"][5].tolist() == [3]
+    _assert_same(make_dataset(path, native=True, **kw), make_dataset(path, native=False, **kw))
+    for options in ({"shuffle": True, "seed": 1}, {"shuffle": False, "num_parallel_reads": 2}):
+        _assert_same(
+            make_dataset([path, path], native=True, **{**kw, **options}),
+            make_dataset([path, path], native=False, **{**kw, **options}),
+        )
+
+
+def test_compiled_missing_required_feature_raises(tmp_path: Path) -> None:
+    path = str(tmp_path / "missing.tfrecord")
+    write_records(path, [encode_example({"label": 1.0, "v": [0.0, 1.0]})])  # no "i"
+    kw: dict[str, Any] = {
+        "columns": _specs(),
+        "label_key": "label",
+        "batch_size": 4,
+        "schema": _schema(),
+        "shuffle": False,
+    }
+    with pytest.raises(tf.errors.OpError):
+        _batches(make_dataset(path, native=False, **kw))
+    with pytest.raises(Exception, match=r"(?i)required|could not be found"):
+        _batches(make_dataset(path, native=True, **kw))
+
+
+def test_native_true_refuses_what_it_cannot_compile(files: list[str]) -> None:
+    specs = ColumnSpecs((EmbeddingColumn(WeightedColumn(IdentityColumn("tag", 10), "w"), 2),))
+    with pytest.raises(ConfigError, match="native=True"):
+        make_dataset(files[0], batch_size=4, columns=specs, native=True)
+    # native=None falls back to the TF ops quietly
+    make_dataset(files[0], batch_size=4, columns=specs, label_key="label")
+
+
+def test_fingerprint64_matches_tf_and_pyfarmhash() -> None:
+    from featurepipe import _speedups
+    from featurepipe.hashing import fingerprint64
+
+    rnd = random.Random(0)
+    values = [bytes(rnd.getrandbits(8) for _ in range(n)) for n in range(260)]
+    values += [w.encode() for w in WORDS]
+    ours = [_speedups.fingerprint64(v) for v in values]  # type: ignore[attr-defined]
+    assert ours == [fingerprint64(v) for v in values]
+    tf_ids = tf.strings.to_hash_bucket_fast(tf.constant(values), 2**62).numpy()
+    assert [h % 2**62 for h in ours] == tf_ids.tolist()
