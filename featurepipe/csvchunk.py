@@ -48,17 +48,15 @@ from featurepipe.convert import (
     ConvertOptions,
     ConvertResult,
     EncodedColumn,
-    RawSchemaInferrer,
     _BadValueError,
-    _bump_len,
-    _classify,
-    _ColumnStats,
     _convert_one,
     _expected_count,
     convert_batch,
     encode_columns,
 )
+from featurepipe.errors import ConfigError
 from featurepipe.example import _wire_order
+from featurepipe.infer import RawSchemaInferrer, _bump_len, _classify, _ColumnStats
 from featurepipe.schema import Schema
 from featurepipe.sources import (
     WHOLE_FILE,
@@ -188,8 +186,6 @@ def iter_csv_chunks(
     """
     options = options or ReadOptions()
     if not native_csv(options):
-        from featurepipe.errors import ConfigError
-
         raise ConfigError(
             "iter_csv_chunks needs featurepipe's compiled extension and an ASCII "
             "delimiter / quote character; use featurepipe.sources.iter_csv_batches."

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from featurepipe.convert import (
     ConvertOptions,
     EncodedColumn,
-    RawSchemaInferrer,
     convert_batch,
     encode_columns,
     parse_column,
@@ -213,58 +212,6 @@ def test_convert_batch_accounts_for_every_row() -> None:
     assert ex["a"].values.tolist() == [3]
     assert ex["b"].values.tolist() == [b"r"]
     assert "c" not in ex  # optional and missing: absent, not an empty list
-
-
-# ---------------------------------------------------------------------------------------------
-# Schema inference.
-
-
-def test_inference_counts_every_row_and_promotes_kinds() -> None:
-    inf = RawSchemaInferrer(ConvertOptions(missing_values=("", "NA"), list_columns=("tags",)))
-    first = {
-        "i": ["1"] * 5000,
-        "f": ["1"] * 5000,
-        "s": ["1"] * 5000,
-        "m": ["1"] * 5000,
-        "tags": ["a|b"] * 5000,
-    }
-    inf.add_batch(RowBatch("t.csv", "csv", "line", list(range(5000)), first, []))
-    # One float and one word, far into the data, must still change the kinds.
-    inf.add_batch(
-        RowBatch(
-            "t.csv",
-            "csv",
-            "line",
-            [9000],
-            {"i": ["2"], "f": ["2.5"], "s": ["word"], "m": ["NA"], "tags": ["c"]},
-            [],
-        )
-    )
-    got = {f.name: (f.kind, f.required, f.shape, f.value_separator) for f in inf.extract()}
-    assert got == {
-        "i": ("int64", True, (), None),
-        "f": ("float", True, (), None),
-        "s": ("bytes", True, (), None),
-        "m": ("int64", False, (), None),
-        "tags": ("bytes", True, None, "|"),
-    }
-
-
-def test_inference_merge_equals_single_pass_and_json_lists() -> None:
-    rows = [{"a": 1, "b": [1, 2]}, {"a": 2.5, "b": None}, {"a": 3, "b": [3]}, {"b": [1.5]}]
-    batches = [
-        RowBatch("j", "jsonl", "line", [i + 1], {k: [r.get(k)] for k in ("a", "b")}, [])
-        for i, r in enumerate(rows)
-    ]
-    whole = RawSchemaInferrer()
-    parts = [RawSchemaInferrer(), RawSchemaInferrer()]
-    for i, b in enumerate(batches):
-        whole.add_batch(b)
-        parts[i % 2].add_batch(b)
-    merged = parts[0].merge(parts[1])
-    assert merged.extract() == whole.extract()
-    got = {f.name: (f.kind, f.required, f.shape) for f in whole.extract()}
-    assert got == {"a": ("float", False, ()), "b": ("float", False, None)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurepipe import csvchunk
-from featurepipe.convert import ConvertOptions, RawSchemaInferrer, convert_batch
+from featurepipe.convert import ConvertOptions, convert_batch
 from featurepipe.csvchunk import (
     CsvChunk,
     add_chunk,
@@ -32,6 +32,7 @@ from featurepipe.csvchunk import (
 )
 from featurepipe.errors import DataError
 from featurepipe.example import decode_example
+from featurepipe.infer import RawSchemaInferrer
 from featurepipe.schema import FeatureSchema, Schema
 from featurepipe.sources import ReadOptions, RowBatch, iter_csv_batches, plan_splits
 

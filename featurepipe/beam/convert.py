@@ -35,9 +35,10 @@ from apache_beam.metrics.metric import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_pieces, publish
-from featurepipe.convert import ConvertOptions, RawSchemaInferrer, convert_batch
+from featurepipe.convert import ConvertOptions, convert_batch
 from featurepipe.csvchunk import CsvChunk, add_chunk, convert_chunk, read_units
 from featurepipe.errors import ConfigError, DataError
+from featurepipe.infer import RawSchemaInferrer
 from featurepipe.schema import Schema
 from featurepipe.sources import (
     INVALID_UTF8,
