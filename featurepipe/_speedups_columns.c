@@ -389,13 +389,37 @@ plan_capsule_free(PyObject *cap)
     plan_free(PyCapsule_GetPointer(cap, "featurepipe.columns_plan"));
 }
 
+/* Equal byte strings; keys and vocabulary entries are short, so a loop beats
+ * a call to memcmp. */
+static inline int
+bytes_equal(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    while (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) {
+            return 0;
+        }
+        a += 8;
+        b += 8;
+        n -= 8;
+    }
+    while (n--) {
+        if (*a++ != *b++) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static inline Py_ssize_t
 plan_feature(const Plan *pl, const unsigned char *key, size_t klen)
 {
     size_t s = (size_t)fingerprint64(key, klen) & pl->lmask;
     while (pl->lslot[s]) {
         const Feat *f = &pl->feats[pl->lslot[s] - 1];
-        if (f->name_len == klen && memcmp(f->name, key, klen) == 0) {
+        if (f->name_len == klen && bytes_equal(f->name, key, klen)) {
             return pl->lslot[s] - 1;
         }
         s = (s + 1) & pl->lmask;
@@ -412,7 +436,7 @@ vocab_find_str(const Vocab *v, const unsigned char *p, size_t n, uint64_t h)
         if (i < 0) {
             return -1;
         }
-        if (v->slot_hash[s] == h && v->keys_s[i].n == n && memcmp(v->keys_s[i].p, p, n) == 0) {
+        if (v->slot_hash[s] == h && v->keys_s[i].n == n && bytes_equal(v->keys_s[i].p, p, n)) {
             return i;
         }
         s = (s + 1) & v->mask;
@@ -975,10 +999,15 @@ decode_feature(const Feat *f, FeatData *d, const unsigned char *p, const unsigne
     return RUN_OK;
 }
 
+/* Features come in the same order in most records: the feature of each map
+ * entry position last time is tried first (guess[pos], -1 none). */
+#define MAX_GUESS 256
+
 static int
 decode_record(const Plan *pl, FeatData *fd, Py_ssize_t r, const unsigned char *p,
-              const unsigned char *end)
+              const unsigned char *end, Py_ssize_t *guess)
 {
+    Py_ssize_t pos = 0;
     while (p < end) {
         size_t len;
         if (*p++ != 0x0a || !rd_len(&p, end, &len)) {
@@ -999,7 +1028,20 @@ decode_record(const Plan *pl, FeatData *fd, Py_ssize_t r, const unsigned char *p
             if (p >= ee || *p++ != 0x12 || !rd_len(&p, ee, &vlen) || p + vlen != ee) {
                 return RUN_SLOW;
             }
-            Py_ssize_t i = plan_feature(pl, key, klen);
+            Py_ssize_t i = -2;
+            if (pos < MAX_GUESS && guess[pos] >= 0) {
+                const Feat *g = &pl->feats[guess[pos]];
+                if (g->name_len == klen && bytes_equal(g->name, key, klen)) {
+                    i = guess[pos];
+                }
+            }
+            if (i == -2) {
+                i = plan_feature(pl, key, klen);
+                if (pos < MAX_GUESS) {
+                    guess[pos] = i;
+                }
+            }
+            pos++;
             if (i >= 0) {
                 FeatData *d = &fd[i];
                 if (d->last_row == r) {
@@ -1091,15 +1133,19 @@ normalized(const Op *o, double x, float *out)
     if (o->norm == NORM_LOG) {
         double y = log(x + o->na);
         float f = (float)y;
-        if (isfinite(y) && y != 0.0) {
-            double up = y, down = y;
-            for (int k = 0; k < 4; k++) {
-                up = nextafter(up, INFINITY);
-                down = nextafter(down, -INFINITY);
-            }
-            if ((float)up != f || (float)down != f) {
+        double a = fabs(y);
+        if (a >= 1.1754943508222875e-38 && a <= 3.4028234663852886e+38) {
+            /* A normal float32: rounding looks at the 29 low mantissa bits;
+             * within 8 double ulps of the tie (1 << 28), TF's log could round
+             * the other way. */
+            uint64_t bits;
+            memcpy(&bits, &y, 8);
+            int64_t low = (int64_t)(bits & ((1u << 29) - 1));
+            if (low > (1 << 28) - 8 && low < (1 << 28) + 8) {
                 return RUN_SLOW;
             }
+        } else if (y != 0.0 && isfinite(y)) {
+            return RUN_SLOW; /* float32 subnormal or overflow: leave it to TF */
         }
         *out = f;
         return RUN_OK;
@@ -1381,8 +1427,12 @@ cross_done:
 static int
 run_plan(const Plan *pl, const Str *recs, Py_ssize_t nrows, FeatData *fd, OutBuf *outs)
 {
+    Py_ssize_t guess[MAX_GUESS];
+    for (Py_ssize_t k = 0; k < MAX_GUESS; k++) {
+        guess[k] = -1;
+    }
     for (Py_ssize_t r = 0; r < nrows; r++) {
-        int st = decode_record(pl, fd, r, recs[r].p, recs[r].p + recs[r].n);
+        int st = decode_record(pl, fd, r, recs[r].p, recs[r].p + recs[r].n, guess);
         if (st != RUN_OK) {
             return st;
         }
