@@ -52,6 +52,12 @@ fetch32(const unsigned char *p)
     return v;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define FP_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define FP_ALWAYS_INLINE static inline
+#endif
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "featurepipe's FarmHash port assumes a little-endian host"
 #endif
@@ -873,12 +879,17 @@ typedef struct {
     Py_ssize_t width;
 } OutBuf;
 
-static int
+static int fd_grow(FeatData *d, int kind, size_t more);
+
+static inline int
 fd_reserve(FeatData *d, int kind, size_t more)
 {
-    if (d->n + more <= d->cap) {
-        return 0;
-    }
+    return d->n + more <= d->cap ? 0 : fd_grow(d, kind, more);
+}
+
+static int
+fd_grow(FeatData *d, int kind, size_t more)
+{
     size_t cap = d->cap ? d->cap : 1024;
     while (cap < d->n + more) {
         cap *= 2;
@@ -907,7 +918,7 @@ fd_reserve(FeatData *d, int kind, size_t more)
     return 0;
 }
 
-static inline int
+FP_ALWAYS_INLINE int
 rd_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
 {
     const unsigned char *p = *pp;
@@ -928,7 +939,7 @@ rd_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
 }
 
 /* A length-delimited field's length, checked against the bytes left. */
-static inline int
+FP_ALWAYS_INLINE int
 rd_len(const unsigned char **pp, const unsigned char *end, size_t *out)
 {
     uint64_t n;
@@ -1241,6 +1252,81 @@ row_ids(const Plan *pl, const Op *o, const FeatData *fd, Py_ssize_t r, int64_t *
     return RUN_OK;
 }
 
+/* The ids of n contiguous cells of a fixed-length feature, with -1 where a
+ * cell is dropped: the dense output of a hashed / vocabulary / identity /
+ * bucketized column, one tight loop per kind of work. */
+static int
+map_dense(const Op *o, const Feat *f, const FeatData *d, int64_t n, int64_t *ids)
+{
+    if (o->op == OP_BUCKET) {
+        int64_t width = (int64_t)o->nbounds + 1, size = (int64_t)o->size;
+        for (int64_t i = 0; i < n; i++) {
+            float x;
+            if (normalized(o, feature_number(f, d, i), &x) != RUN_OK) {
+                return RUN_SLOW;
+            }
+            ids[i] = bucketize(o, x) + width * (i % size);
+        }
+        return RUN_OK;
+    }
+    if (f->kind == K_BYTES) {
+        const Str *vs = d->vs;
+        if (o->op == OP_HASH) {
+            uint64_t bins = (uint64_t)o->num_bins;
+            for (int64_t i = 0; i < n; i++) {
+                ids[i] = (o->drop && vs[i].n == 0)
+                             ? -1
+                             : (int64_t)(fingerprint64(vs[i].p, vs[i].n) % bins);
+            }
+            return RUN_OK;
+        }
+        if (o->op != OP_VOCAB) {
+            return RUN_SLOW;
+        }
+        const Vocab *v = o->vocab;
+        for (int64_t i = 0; i < n; i++) {
+            if (o->drop && vs[i].n == 0) {
+                ids[i] = -1;
+                continue;
+            }
+            uint64_t h = fingerprint64(vs[i].p, vs[i].n);
+            int64_t id = vocab_find_str(v, vs[i].p, vs[i].n, h);
+            if (id < 0) {
+                id = o->num_oov == 0   ? o->defval
+                     : o->num_oov == 1 ? v->size
+                                       : v->size + (int64_t)(h % (uint64_t)o->num_oov);
+            }
+            ids[i] = id;
+        }
+        return RUN_OK;
+    }
+    const int64_t *vi = d->vi;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t x = vi[i], id;
+        if (o->drop && x == -1) {
+            ids[i] = -1;
+            continue;
+        }
+        if (o->op == OP_HASH) {
+            id = (int64_t)(fingerprint_int64(x) % (uint64_t)o->num_bins);
+        } else if (o->op == OP_VOCAB) {
+            id = vocab_find_int(o->vocab, x);
+            if (id < 0) {
+                id = o->num_oov == 0   ? o->defval
+                     : o->num_oov == 1 ? o->vocab->size
+                                       : o->vocab->size + (int64_t)(fingerprint_int64(x) %
+                                                                    (uint64_t)o->num_oov);
+            }
+        } else if (o->op == OP_IDENTITY) {
+            id = (o->has_def && (x < 0 || x >= o->num_bins)) ? o->defval : x;
+        } else {
+            return RUN_SLOW;
+        }
+        ids[i] = id;
+    }
+    return RUN_OK;
+}
+
 #define MAX_CROSS_LEAVES 64
 #define MAX_CROSS_PER_ROW (1 << 20)
 
@@ -1294,6 +1380,10 @@ run_op(const Plan *pl, const Op *o, const FeatData *fd, Py_ssize_t nrows, int64_
         out->width = w;
         out->len = (size_t)nrows * (size_t)w * 8;
         out->buf = malloc(out->len ? out->len : 1);
+        if (dense && out->buf != NULL) {
+            /* A fixed-length feature's values are contiguous, row after row. */
+            return map_dense(o, f, d, (int64_t)nrows * (int64_t)w, (int64_t *)out->buf);
+        }
         unsigned char *keep = malloc(tmpn);
         if (out->buf == NULL || keep == NULL) {
             free(keep);

@@ -491,17 +491,24 @@ def _record_lists(path: str, compression: str) -> Iterator[list[bytes]]:
             yield batch
         return
     done = 0
+    status = 0
+    buf = bytearray(_CHUNK_BYTES)  # reused: no fresh pages per chunk
+    have = 0
     with open(path, "rb") as f:
-        buf = b""
         while True:
-            data = f.read(_CHUNK_BYTES)
-            buf = buf + data if buf else data
-            recs, pos, status = _scan_records(buf, 0, True, DEFAULT_MAX_RECORD_BYTES)
+            if len(buf) - have < _CHUNK_BYTES // 2:  # a record bigger than the chunk
+                buf.extend(bytes(max(_CHUNK_BYTES, len(buf))))
+            got = f.readinto(memoryview(buf)[have:])
+            have += got
+            recs, pos, status = _scan_records(
+                memoryview(buf)[:have], 0, True, DEFAULT_MAX_RECORD_BYTES
+            )
             if recs:
                 yield recs
                 done += len(recs)
-            buf = buf[pos:]
-            if status != 0 or not data:
+            buf[: have - pos] = buf[pos:have]
+            have -= pos
+            if status != 0 or not got:
                 break
-    if status != 0 or buf:  # damage or a truncated tail: read_records raises about it
+    if status != 0 or have:  # damage or a truncated tail: read_records raises about it
         yield list(itertools.islice(read_records(path, compression="none"), done, None))

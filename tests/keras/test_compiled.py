@@ -259,3 +259,25 @@ def test_fingerprint64_matches_tf_and_pyfarmhash() -> None:
     assert ours == [fingerprint64(v) for v in values]
     tf_ids = tf.strings.to_hash_bucket_fast(tf.constant(values), 2**62).numpy()
     assert [h % 2**62 for h in ours] == tf_ids.tolist()
+
+
+def test_in_order_reader_small_chunks_and_damage(
+    files: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from featurepipe.keras import _compiled
+
+    # Records cross chunk boundaries, and some are bigger than a chunk.
+    monkeypatch.setattr(_compiled, "_CHUNK_BYTES", 64)
+    kw: dict[str, Any] = {"columns": _specs(), "label_key": "label", "batch_size": 16}
+    _assert_same(
+        make_dataset(files[0], native=True, shuffle=False, schema=_schema(), **kw),
+        make_dataset(files[0], native=False, shuffle=False, schema=_schema(), **kw),
+    )
+    # A truncated file: the records before the damage, then an error.
+    data = Path(files[0]).read_bytes()
+    cut = str(tmp_path / "cut.tfrecord")
+    Path(cut).write_bytes(data[: len(data) - 10])
+    with pytest.raises(tf.errors.OpError):
+        _batches(make_dataset(cut, native=False, shuffle=False, **kw))
+    with pytest.raises(Exception, match=r"(?i)truncat|corrupt"):
+        _batches(make_dataset(cut, native=True, shuffle=False, **kw))
