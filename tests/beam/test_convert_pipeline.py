@@ -400,3 +400,39 @@ def test_compiled_csv_path_in_workers_matches_the_pure_python_path(
 
     assert outputs(fast) == outputs(slow)
     assert outputs(fast)[2]["rows_written"] == 7  # _GOOD, and the rows bad only in tags/pair
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_beam_counters_account_for_every_row(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from featurepipe import csvchunk
+
+    if native and not csvchunk.native_csv(ReadOptions()):
+        pytest.skip("featurepipe._speedups is not built")
+    if not native:
+        monkeypatch.setattr(csvchunk, "_native", None)
+    src = tmp_path / "messy.csv"
+    expect = _messy_csv(src)
+    prefix = str(tmp_path / "out" / "t")
+    p = beam.Pipeline()
+    _ = p | ConvertToExamples(
+        [str(src)],
+        prefix,
+        schema=Schema(tuple(f for f in SCHEMA if f.name not in ("tags", "pair"))),
+        convert_options=ConvertOptions(missing_values=("", "NA")),
+    )
+    result = p.run()
+    result.wait_until_finish()
+
+    def counter(name: str) -> int:
+        found = result.metrics().query(MetricsFilter().with_name(name))["counters"]
+        return sum(c.committed for c in found)
+
+    summary = json.loads(pathlib.Path(f"{prefix}.summary.json").read_text())
+    assert counter("rows_read") == summary["rows_read"] == len(expect)
+    assert counter("rows_written") == summary["rows_written"]
+    assert counter("rows_dead_lettered") == summary["rows_dead_lettered"]
+    assert counter("rows_unparseable") == 2  # the short row and the bad UTF-8 row
