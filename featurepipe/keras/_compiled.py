@@ -18,6 +18,8 @@ bucketized, numeric and crossed columns on ``FixedLenFeature`` /
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import importlib
 import itertools
 import math
@@ -412,7 +414,7 @@ def record_batches_dataset(
         flat = tf.nest.flatten(inputs if compiled._label_key is None else (inputs, arrays[-1]))
         return list(flat)
 
-    def generate() -> Iterator[list[np.ndarray[Any, Any]]]:
+    def record_batches() -> Iterator[list[bytes]]:
         pending: list[bytes] = []
         for epoch in itertools.count():
             if num_epochs is not None and epoch >= num_epochs:
@@ -423,9 +425,22 @@ def record_batches_dataset(
                     while len(pending) >= batch_size:
                         batch = pending[:batch_size]
                         del pending[:batch_size]
-                        yield convert(batch)
+                        yield batch
         if pending and not drop_remainder:
-            yield convert(pending)
+            yield pending
+
+    def generate() -> Iterator[list[np.ndarray[Any, Any]]]:
+        # The compiled work runs without the GIL in a small pool, a few batches
+        # ahead, so reading, transforming and handing over overlap; results
+        # come out in order.
+        with concurrent.futures.ThreadPoolExecutor(_WORKERS) as pool:
+            ahead: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
+            for batch in record_batches():
+                ahead.append(pool.submit(convert, batch))
+                if len(ahead) > _WORKERS:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
 
     readers: dict[int, Iterator[list[np.ndarray[Any, Any]]]] = {}
     ids = itertools.count()
@@ -467,6 +482,7 @@ def record_batches_dataset(
 
 
 _CHUNK_BYTES = 4 << 20
+_WORKERS = 2
 
 
 def _record_lists(path: str, compression: str) -> Iterator[list[bytes]]:
