@@ -433,6 +433,9 @@ def record_batches_dataset(
         # The compiled work runs without the GIL in a small pool, a few batches
         # ahead, so reading, transforming and handing over overlap; results
         # come out in order.
+        if _WORKERS < 1:
+            yield from map(convert, record_batches())
+            return
         with concurrent.futures.ThreadPoolExecutor(_WORKERS) as pool:
             ahead: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
             for batch in record_batches():
