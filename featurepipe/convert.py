@@ -137,7 +137,7 @@ def _bytes_list(values: Any) -> list[bytes]:
     if isinstance(values, PackedBytes):
         raw = values.data.tobytes()
         ends = np.cumsum(values.lengths).tolist()
-        starts = [0, *ends[:-1]]
+        starts = [0, *ends[:-1]] if ends else []
         return [raw[a:b] for a, b in zip(starts, ends, strict=True)]
     return list(values)
 

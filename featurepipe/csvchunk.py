@@ -28,7 +28,7 @@ Examples:
 >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
 >>> _ = open(p, "w").write('a,b\\n1,"x,y"\\noops,z\\n')
 >>> s = Schema((FeatureSchema("a", "int64", shape=()), FeatureSchema("b", "bytes", shape=())))
->>> results = [convert_chunk(c, s) for c in read_units(p)]
+>>> results = [convert_chunk(c, s) for c in iter_csv_chunks(p)]
 >>> [decode_example(r)["b"].values.tolist() for res in results for r in res.records]
 [[b'x,y']]
 >>> [(d.position, d.reason) for res in results for d in res.dead_letters]
@@ -68,18 +68,9 @@ from featurepipe.sources import (
     _csv_reader,
     _csv_rows,
     _open_split,
-    guess_format,
-    read_batches,
 )
 
-__all__ = [
-    "CsvChunk",
-    "add_chunk",
-    "as_row_batch",
-    "convert_chunk",
-    "iter_csv_chunks",
-    "read_units",
-]
+__all__ = ["CsvChunk", "add_chunk", "convert_chunk", "iter_csv_chunks", "native_csv"]
 
 try:
     from featurepipe import _speedups as _native
@@ -117,11 +108,6 @@ class CsvChunk:
         return _parse_rows(self.path, self.header, self.data, self.first_line, self.options)
 
 
-def as_row_batch(unit: RowBatch | CsvChunk) -> RowBatch:
-    """A :class:`RowBatch` as is, a :class:`CsvChunk` parsed into one."""
-    return unit.to_row_batch() if isinstance(unit, CsvChunk) else unit
-
-
 def native_csv(options: ReadOptions) -> bool:
     """Whether CSV files read with ``options`` can go through the compiled path."""
     return (
@@ -132,31 +118,6 @@ def native_csv(options: ReadOptions) -> bool:
         and options.delimiter != options.quotechar
         and not {options.delimiter, options.quotechar} & {"\r", "\n"}
     )
-
-
-def read_units(
-    path: str,
-    options: ReadOptions | None = None,
-    *,
-    opener: Opener | None = None,
-    split: Split = WHOLE_FILE,
-) -> Iterator[RowBatch | CsvChunk]:
-    """Reads one file like :func:`featurepipe.sources.read_batches`, CSV as chunks when it can.
-
-    Args:
-        path: the file to read.
-        options: parsing options. Defaults to `ReadOptions()`.
-        opener: ``path -> binary file object``. Defaults to `open(path, "rb")`.
-        split: the part of the file to read. Defaults to `WHOLE_FILE`.
-
-    Returns:
-        An iterator of :class:`CsvChunk` (CSV with the extension built) or
-        :class:`RowBatch` (everything else).
-    """
-    options = options or ReadOptions()
-    if (options.format or guess_format(path)) == "csv" and native_csv(options):
-        return iter_csv_chunks(path, options, opener=opener, split=split)
-    return read_batches(path, options, opener=opener, split=split)
 
 
 def _field_limit(options: ReadOptions) -> int:

@@ -274,3 +274,10 @@ def test_property_every_row_is_written_or_dead_lettered(
         dead += [int(d.raw["id"]) for d in r.dead_letters]
     assert sorted(written + dead) == list(range(len(rows)))
     assert sorted(dead) == sorted(bad)
+
+
+def test_bytes_default_fills_a_batch_where_every_cell_is_missing() -> None:
+    # Regression: the packed-bytes fast path had no values at all to merge the default into.
+    s = Schema((FeatureSchema("b", "bytes", shape=(), required=False, default="d"),))
+    r = convert_batch(RowBatch("t.csv", "csv", "line", [2, 3], {"b": ["", ""]}, []), s)
+    assert [decode_example(x)["b"].values.tolist() for x in r.records] == [[b"d"], [b"d"]]

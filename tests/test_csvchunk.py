@@ -24,17 +24,16 @@ from featurepipe.convert import ConvertOptions, convert_batch
 from featurepipe.csvchunk import (
     CsvChunk,
     add_chunk,
-    as_row_batch,
     convert_chunk,
     csv_plan,
     iter_csv_chunks,
-    read_units,
 )
 from featurepipe.errors import DataError
 from featurepipe.example import decode_example
 from featurepipe.infer import RawSchemaInferrer
 from featurepipe.schema import FeatureSchema, Schema
 from featurepipe.sources import ReadOptions, RowBatch, iter_csv_batches, plan_splits
+from featurepipe.units import as_row_batch, read_units
 
 pytestmark = pytest.mark.skipif(
     not csvchunk.native_csv(ReadOptions()), reason="featurepipe._speedups is not built"

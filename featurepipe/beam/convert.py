@@ -5,9 +5,10 @@ The work per row is done by the core (:mod:`featurepipe.sources` parses,
 *batches* of rows (thousands per element), so the runner's per-element cost
 is paid once per batch, not once per row.
 
-* :class:`ReadRawBatches`: ``(file_index, path)`` -> ``((file, split, batch), RowBatch)``
-  (or a :class:`~featurepipe.csvchunk.CsvChunk` for CSV when the compiled
-  extension is built: the batch's raw bytes, converted in one C call).
+* :class:`ReadRawBatches`: ``(file_index, path)`` -> ``((file, split, batch), unit)``,
+  a unit being a batch of rows in its format's fastest form
+  (:mod:`featurepipe.units`: CSV as raw bytes converted in one C call when the
+  extension is built, Parquet as Arrow record batches, else a ``RowBatch``).
 * :class:`InferRawSchema`: batches -> one :class:`~featurepipe.schema.Schema`
   (every row counts).
 * :class:`EncodeExamples`: batches -> serialized Examples (tag ``"examples"``)
@@ -35,8 +36,7 @@ from apache_beam.metrics.metric import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_pieces, publish
-from featurepipe.convert import ConvertOptions, convert_batch
-from featurepipe.csvchunk import CsvChunk, add_chunk, convert_chunk, read_units
+from featurepipe.convert import ConvertOptions
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.infer import RawSchemaInferrer
 from featurepipe.schema import Schema
@@ -49,6 +49,7 @@ from featurepipe.sources import (
     Split,
     plan_splits,
 )
+from featurepipe.units import Unit, convert_unit, infer_unit, read_units
 
 __all__ = [
     "BadFractionError",
@@ -143,7 +144,7 @@ def _beam_open(path: str) -> IO[bytes]:
 # Every batch is keyed by (file index, split index, batch index): a stable id that
 # orders shard contents and spreads batches over shards.
 BatchKey = tuple[int, int, int]
-Batch = RowBatch | CsvChunk
+Batch = Unit
 
 
 class _PlanFn(beam.DoFn):  # type: ignore[misc]
@@ -166,14 +167,14 @@ class _ReadFn(beam.DoFn):  # type: ignore[misc]
         index, path, split = element
         batches = read_units(path, self._options, opener=_beam_open, split=split)
         for k, batch in enumerate(batches):
-            if isinstance(batch, RowBatch):  # chunks are counted when they are parsed
+            if isinstance(batch, RowBatch):  # other units are counted when they are converted
                 self._rows.inc(batch.num_read)
                 self._unparsed.inc(len(batch.dead_letters))
             yield (index, split.index, k), batch
 
 
 class ReadRawBatches(beam.PTransform):  # type: ignore[misc]
-    """Reads raw files into ``((file, split, batch), RowBatch)`` elements.
+    """Reads raw files into ``((file, split, batch), unit)`` elements (:mod:`featurepipe.units`).
 
     Args:
         options: parsing options. Defaults to `ReadOptions()`.
@@ -208,11 +209,7 @@ class _InferFn(beam.CombineFn):  # type: ignore[misc]
     def add_input(
         self, acc: RawSchemaInferrer, element: tuple[BatchKey, Batch]
     ) -> RawSchemaInferrer:
-        batch = element[1]
-        if isinstance(batch, CsvChunk):
-            add_chunk(acc, batch)
-        else:
-            acc.add_batch(batch)
+        infer_unit(acc, element[1])
         return acc
 
     def merge_accumulators(self, accs: Any) -> RawSchemaInferrer:
@@ -252,14 +249,12 @@ class _EncodeFn(beam.DoFn):  # type: ignore[misc]
 
     def process(self, element: tuple[BatchKey, Batch], schema: Schema) -> Iterator[Any]:
         key, batch = element
-        if isinstance(batch, CsvChunk):
-            result = convert_chunk(batch, schema, self._options)
+        result = convert_unit(batch, schema, self._options)
+        if not isinstance(batch, RowBatch):  # read and parsed here, so counted here
             self._rows.inc(result.num_read)
             self._unparsed.inc(
                 sum(d.reason in (MALFORMED_ROW, INVALID_UTF8) for d in result.dead_letters)
             )
-        else:
-            result = convert_batch(batch, schema, self._options)
         yield beam.pvalue.TaggedOutput("read_counts", result.num_read)
         self._written.inc(len(result.records))
         self._dead.inc(len(result.dead_letters))
