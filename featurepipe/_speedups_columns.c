@@ -293,12 +293,23 @@ typedef struct {
     unsigned char *def_store;
 } Feat;
 
+/* One 32-byte slot per entry of an open-addressing table: the hash, the
+ * index and (up to VKEY bytes of) the key itself, so a look-up touches one
+ * cache line instead of four arrays. */
+#define VKEY 16
+
+typedef struct {
+    uint64_t hash;
+    int32_t idx; /* vocabulary index, -1 empty */
+    uint32_t len;
+    unsigned char key[VKEY]; /* string keys up to VKEY bytes; int64 keys */
+} VSlot;
+
 typedef struct {
     int is_str;
     int64_t size;
     size_t mask; /* slots - 1 */
-    int64_t *slot; /* vocabulary index, -1 empty */
-    uint64_t *slot_hash;
+    VSlot *slot;
     Str *keys_s;
     int64_t *keys_i;
     unsigned char *store;
@@ -380,7 +391,6 @@ plan_free(Plan *pl)
     for (Py_ssize_t i = 0; i < pl->nvocabs; i++) {
         Vocab *v = &pl->vocabs[i];
         free(v->slot);
-        free(v->slot_hash);
         free(v->keys_s);
         free(v->keys_i);
         free(v->store);
@@ -438,12 +448,13 @@ vocab_find_str(const Vocab *v, const unsigned char *p, size_t n, uint64_t h)
 {
     size_t s = (size_t)h & v->mask;
     for (;;) {
-        int64_t i = v->slot[s];
-        if (i < 0) {
+        const VSlot *e = &v->slot[s];
+        if (e->idx < 0) {
             return -1;
         }
-        if (v->slot_hash[s] == h && v->keys_s[i].n == n && bytes_equal(v->keys_s[i].p, p, n)) {
-            return i;
+        if (e->hash == h && e->len == n &&
+            bytes_equal(n <= VKEY ? e->key : v->keys_s[e->idx].p, p, n)) {
+            return e->idx;
         }
         s = (s + 1) & v->mask;
     }
@@ -455,12 +466,16 @@ vocab_find_int(const Vocab *v, int64_t x)
     uint64_t h = mix64((uint64_t)x);
     size_t s = (size_t)h & v->mask;
     for (;;) {
-        int64_t i = v->slot[s];
-        if (i < 0) {
+        const VSlot *e = &v->slot[s];
+        if (e->idx < 0) {
             return -1;
         }
-        if (v->keys_i[i] == x) {
-            return i;
+        if (e->hash == h) {
+            int64_t k;
+            memcpy(&k, e->key, 8);
+            if (k == x) {
+                return e->idx;
+            }
         }
         s = (s + 1) & v->mask;
     }
@@ -554,16 +569,19 @@ vocab_build(Vocab *v, PyObject *desc)
         Py_DECREF(fast);
     }
     v->size = n;
-    size_t slots = pow2_at_least((size_t)n * 2 + 1);
+    if (n > INT32_MAX - 1) {
+        PyErr_SetString(PyExc_ValueError, "vocabulary too large");
+        return -1;
+    }
+    size_t slots = pow2_at_least((size_t)n + (size_t)n / 2 + 1); /* load <= 2/3 */
     v->mask = slots - 1;
-    v->slot = malloc(slots * sizeof(int64_t));
-    v->slot_hash = calloc(slots, sizeof(uint64_t));
-    if (v->slot == NULL || v->slot_hash == NULL) {
+    v->slot = calloc(slots, sizeof(VSlot));
+    if (v->slot == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     for (size_t s = 0; s < slots; s++) {
-        v->slot[s] = -1;
+        v->slot[s].idx = -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         uint64_t h = is_str ? fingerprint64(v->keys_s[i].p, v->keys_s[i].n)
@@ -575,11 +593,24 @@ vocab_build(Vocab *v, PyObject *desc)
             return -1;
         }
         size_t s = (size_t)h & v->mask;
-        while (v->slot[s] >= 0) {
+        while (v->slot[s].idx >= 0) {
             s = (s + 1) & v->mask;
         }
-        v->slot[s] = i;
-        v->slot_hash[s] = h;
+        VSlot *e = &v->slot[s];
+        e->idx = (int32_t)i;
+        e->hash = h;
+        if (is_str) {
+            if (v->keys_s[i].n >= UINT32_MAX) {
+                PyErr_SetString(PyExc_ValueError, "vocabulary entry too long");
+                return -1;
+            }
+            e->len = (uint32_t)v->keys_s[i].n;
+            if (v->keys_s[i].n <= VKEY) {
+                memcpy(e->key, v->keys_s[i].p, v->keys_s[i].n);
+            }
+        } else {
+            memcpy(e->key, &v->keys_i[i], 8);
+        }
     }
     return 0;
 }

@@ -81,7 +81,9 @@ def _specs() -> ColumnSpecs:
         bin_boundaries=(0.5, 1.5, 2.0, 3.0),
     )
     vb = BucketizedColumn(NumericColumn("v", shape=(2,)), bin_boundaries=(-1.0, 0.0, 1.0))
-    city_vocab = VocabularyColumn("city", vocabulary=("a", "b", "é", "日本"), num_oov_buckets=3)
+    city_vocab = VocabularyColumn(
+        "city", vocabulary=("a", "b", "é", "日本", "x" * 70), num_oov_buckets=3
+    )
     return ColumnSpecs(
         (
             NumericColumn(
