@@ -146,8 +146,13 @@ parse_row(const unsigned char *b, Py_ssize_t *pos, Py_ssize_t end, int delim, in
             return 0; /* a "\n" may follow in the next buffer */
         }
         r->nlines++;
-        /* Room for the whole line in the field text, and a field per byte. */
-        if (row_reserve(r, tlen + (le - p), r->nfields + (le - p) + 1) < 0) {
+        /* Room for the whole line in the field text, and for the fields it can end:
+         * one per delimiter, plus the one its line end or end-of-line marker ends. */
+        Py_ssize_t ends = 2;
+        for (Py_ssize_t k = p; k < le; k++) {
+            ends += b[k] == delim;
+        }
+        if (row_reserve(r, tlen + (le - p), r->nfields + ends) < 0) {
             return -1;
         }
         unsigned char *t = r->text;
