@@ -1575,41 +1575,17 @@ run_plan(const Plan *pl, const Str *recs, Py_ssize_t nrows, FeatData *fd, OutBuf
     return RUN_OK;
 }
 
+/* Runs the plan on nrows records (recs; their bytes stay valid and unchanged
+ * meanwhile), without the GIL: (buffers, widths), None, or NULL with an error. */
 static PyObject *
-py_columns_run(PyObject *self, PyObject *args)
+run_records(const Plan *pl, const Str *recs, Py_ssize_t nrows)
 {
-    PyObject *cap, *records;
-    if (!PyArg_ParseTuple(args, "OO", &cap, &records)) {
-        return NULL;
-    }
-    const Plan *pl = PyCapsule_GetPointer(cap, "featurepipe.columns_plan");
-    if (pl == NULL) {
-        return NULL;
-    }
-    /* A snapshot (a list or tuple is used as is; other sequences are copied):
-     * the bytes stay alive, and unchanged, while the GIL is released. */
-    PyObject *seq = PySequence_Fast(records, "`records` must be a sequence of bytes");
-    if (seq == NULL) {
-        return NULL;
-    }
-    Py_ssize_t nrows = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
     PyObject *result = NULL;
-    Str *recs = calloc((size_t)(nrows ? nrows : 1), sizeof(Str));
     FeatData *fd = calloc((size_t)(pl->nfeats ? pl->nfeats : 1), sizeof(FeatData));
     OutBuf *outs = calloc((size_t)(pl->nops ? pl->nops : 1), sizeof(OutBuf));
-    if (recs == NULL || fd == NULL || outs == NULL) {
+    if (fd == NULL || outs == NULL) {
         PyErr_NoMemory();
         goto done;
-    }
-    for (Py_ssize_t r = 0; r < nrows; r++) {
-        if (!PyBytes_Check(items[r])) {
-            PyErr_Format(PyExc_TypeError, "`records` must hold bytes. Received: %.100s",
-                         Py_TYPE(items[r])->tp_name);
-            goto done;
-        }
-        recs[r].p = (const unsigned char *)PyBytes_AS_STRING(items[r]);
-        recs[r].n = (size_t)PyBytes_GET_SIZE(items[r]);
     }
     for (Py_ssize_t i = 0; i < pl->nfeats; i++) {
         fd[i].last_row = -1;
@@ -1669,6 +1645,155 @@ done:
     }
     free(fd);
     free(outs);
+    return result;
+}
+
+static PyObject *
+py_columns_run(PyObject *self, PyObject *args)
+{
+    PyObject *cap, *records;
+    if (!PyArg_ParseTuple(args, "OO", &cap, &records)) {
+        return NULL;
+    }
+    const Plan *pl = PyCapsule_GetPointer(cap, "featurepipe.columns_plan");
+    if (pl == NULL) {
+        return NULL;
+    }
+    /* A snapshot (a list or tuple is used as is; other sequences are copied):
+     * the bytes stay alive, and unchanged, while the GIL is released. */
+    PyObject *seq = PySequence_Fast(records, "`records` must be a sequence of bytes");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t nrows = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *result = NULL;
+    Str *recs = calloc((size_t)(nrows ? nrows : 1), sizeof(Str));
+    if (recs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        if (!PyBytes_Check(items[r])) {
+            PyErr_Format(PyExc_TypeError, "`records` must hold bytes. Received: %.100s",
+                         Py_TYPE(items[r])->tp_name);
+            goto done;
+        }
+        recs[r].p = (const unsigned char *)PyBytes_AS_STRING(items[r]);
+        recs[r].n = (size_t)PyBytes_GET_SIZE(items[r]);
+    }
+    result = run_records(pl, recs, nrows);
+done:
+    free(recs);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* TFRecord frames: length (8 bytes LE), its masked CRC (4), data, data CRC (4).
+ * Walks count frames from pos in a buffer the caller verified (scan_records with
+ * keep=False); still checks every length against the bytes left. Returns the
+ * offset after them, or -1. recs may be NULL. */
+static Py_ssize_t
+walk_frames(const unsigned char *buf, Py_ssize_t len, Py_ssize_t pos, Py_ssize_t count, Str *recs)
+{
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (pos < 0 || len - pos < 16) {
+            return -1;
+        }
+        uint64_t n;
+        memcpy(&n, buf + pos, 8);
+        if (n > (uint64_t)(len - pos - 16)) {
+            return -1;
+        }
+        if (recs != NULL) {
+            recs[k].p = buf + pos + 12;
+            recs[k].n = (size_t)n;
+        }
+        pos += 16 + (Py_ssize_t)n;
+    }
+    return pos;
+}
+
+static PyObject *
+py_frames_skip(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t pos, count;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &pos, &count)) {
+        return NULL;
+    }
+    Py_ssize_t end = walk_frames(view.buf, view.len, pos, count, NULL);
+    PyBuffer_Release(&view);
+    if (end < 0) {
+        PyErr_SetString(PyExc_ValueError, "not that many whole frames");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(end);
+}
+
+static PyObject *
+py_columns_run_frames(PyObject *self, PyObject *args)
+{
+    PyObject *cap, *segments;
+    if (!PyArg_ParseTuple(args, "OO", &cap, &segments)) {
+        return NULL;
+    }
+    const Plan *pl = PyCapsule_GetPointer(cap, "featurepipe.columns_plan");
+    if (pl == NULL) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(segments, "`segments` must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t nseg = PySequence_Fast_GET_SIZE(seq);
+    Py_buffer *views = calloc((size_t)(nseg ? nseg : 1), sizeof(Py_buffer));
+    Py_ssize_t *pos = calloc((size_t)(nseg ? nseg : 1), sizeof(Py_ssize_t));
+    Py_ssize_t *cnt = calloc((size_t)(nseg ? nseg : 1), sizeof(Py_ssize_t));
+    Py_ssize_t nviews = 0, nrows = 0;
+    PyObject *result = NULL;
+    Str *recs = NULL;
+    if (views == NULL || pos == NULL || cnt == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nseg; i++) {
+        PyObject *bufobj;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "Onn", &bufobj, &pos[i],
+                              &cnt[i])) {
+            goto done;
+        }
+        if (PyObject_GetBuffer(bufobj, &views[i], PyBUF_SIMPLE) < 0) {
+            goto done;
+        }
+        nviews = i + 1;
+        if (cnt[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "negative frame count");
+            goto done;
+        }
+        nrows += cnt[i];
+    }
+    recs = calloc((size_t)(nrows ? nrows : 1), sizeof(Str));
+    if (recs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t r = 0;
+    for (Py_ssize_t i = 0; i < nseg; i++) {
+        if (walk_frames(views[i].buf, views[i].len, pos[i], cnt[i], recs + r) < 0) {
+            PyErr_SetString(PyExc_ValueError, "not that many whole frames");
+            goto done;
+        }
+        r += cnt[i];
+    }
+    result = run_records(pl, recs, nrows);
+done:
+    for (Py_ssize_t i = 0; i < nviews; i++) {
+        PyBuffer_Release(&views[i]);
+    }
+    free(views);
+    free(pos);
+    free(cnt);
     free(recs);
     Py_DECREF(seq);
     return result;
@@ -1680,6 +1805,12 @@ static PyMethodDef columns_methods[] = {
     {"columns_compile", py_columns_compile, METH_VARARGS,
      "columns_compile(features, ops, vocabularies) -> plan\n\n"
      "A compiled column plan (see featurepipe.keras._compiled)."},
+    {"frames_skip", py_frames_skip, METH_VARARGS,
+     "frames_skip(buf, pos, count) -> int\n\nThe offset after count TFRecord frames from pos."},
+    {"columns_run_frames", py_columns_run_frames, METH_VARARGS,
+     "columns_run_frames(plan, segments) -> (buffers, widths) | None\n\n"
+     "columns_run on the records of verified TFRecord frames: segments are\n"
+     "(buffer, pos, count), read in order."},
     {"columns_run", py_columns_run, METH_VARARGS,
      "columns_run(plan, records) -> (buffers, widths) | None\n\n"
      "Runs a plan on a batch of serialized tf.Examples: one little-endian buffer\n"

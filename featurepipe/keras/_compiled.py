@@ -159,17 +159,26 @@ class CompiledTransform:
 
     def run(self, records: list[bytes]) -> list[np.ndarray[Any, Any]] | None:
         """The outputs of one batch as arrays (inputs in order, then the label), or `None`."""
-        got = _speedups.columns_run(self._plan, records)
+        return self._arrays(_speedups.columns_run(self._plan, records), len(records))
+
+    def _arrays(self, got: Any, n: int) -> list[np.ndarray[Any, Any]] | None:
         if got is None:
             return None
         bufs, widths = got
-        n = len(records)
         out = []
         for buf, width, dtype in zip(bufs, widths, self._np_dtypes, strict=True):
             out.append(np.frombuffer(buf, dtype=dtype).reshape(n, width))
         if self._label_key is not None:
             out[-1] = out[-1].reshape((n, *self._label_shape))
         return out
+
+    def run_frames(
+        self, segments: list[tuple[bytes, int, int]]
+    ) -> list[np.ndarray[Any, Any]] | None:
+        """:meth:`run` on verified TFRecord frames: ``(chunk, offset, count)`` segments."""
+        return self._arrays(
+            _speedups.columns_run_frames(self._plan, segments), sum(n for _, _, n in segments)
+        )
 
     def _numpy_fn(self, serialized: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
         out = self.run(serialized.tolist())
@@ -405,29 +414,51 @@ def record_batches_dataset(
     dtypes = [spec.dtype for spec in flat_spec]
     empty = [np.zeros([0] * spec.shape.rank, spec.dtype.as_numpy_dtype) for spec in flat_spec]
 
-    def convert(batch: list[bytes]) -> list[np.ndarray[Any, Any]]:
-        arrays = compiled.run(batch)
+    def convert(batch: list[_Unit]) -> list[np.ndarray[Any, Any]]:
+        if all(isinstance(u, tuple) for u in batch):
+            arrays = compiled.run_frames(batch)  # type: ignore[arg-type]
+        else:
+            arrays = compiled.run(_payloads(batch))
         if arrays is None:
-            got = slow(tf.constant(batch, dtype=tf.string))
+            got = slow(tf.constant(_payloads(batch), dtype=tf.string))
             return [t.numpy() for t in tf.nest.flatten(got)]
         inputs = dict(zip(compiled._inputs(), arrays, strict=False))
         flat = tf.nest.flatten(inputs if compiled._label_key is None else (inputs, arrays[-1]))
         return list(flat)
 
-    def record_batches() -> Iterator[list[bytes]]:
-        pending: list[bytes] = []
+    def units() -> Iterator[_Unit]:
         for epoch in itertools.count():
             if num_epochs is not None and epoch >= num_epochs:
-                break
+                return
             for path in files:
-                for recs in _record_lists(path, compression):
-                    pending.extend(recs)
-                    while len(pending) >= batch_size:
-                        batch = pending[:batch_size]
-                        del pending[:batch_size]
-                        yield batch
-        if pending and not drop_remainder:
-            yield pending
+                yield from _record_units(path, compression)
+
+    def record_batches() -> Iterator[list[_Unit]]:
+        # Batches of batch_size records from the units, splitting a unit
+        # where a batch ends (as .batch() does across files and epochs).
+        pending: collections.deque[_Unit] = collections.deque()
+        have = 0
+        for unit in units():
+            pending.append(unit)
+            have += _count(unit)
+            while have >= batch_size:
+                batch: list[_Unit] = []
+                need = batch_size
+                while need:
+                    head = pending[0]
+                    n = _count(head)
+                    if n <= need:
+                        batch.append(pending.popleft())
+                        need -= n
+                    else:
+                        first, rest = _split(head, need)
+                        batch.append(first)
+                        pending[0] = rest
+                        need = 0
+                have -= batch_size
+                yield batch
+        if have and not drop_remainder:
+            yield list(pending)
 
     def generate() -> Iterator[list[np.ndarray[Any, Any]]]:
         # The compiled work runs without the GIL in a small pool, a few batches
@@ -488,20 +519,45 @@ _CHUNK_BYTES = 4 << 20
 _WORKERS = 2
 
 
-def _record_lists(path: str, compression: str) -> Iterator[list[bytes]]:
-    """The records of one file as lists (one per chunk read), CRCs verified.
+# A run of records: (chunk, offset, count) verified TFRecord frames in a bytes
+# chunk, or a list of payloads (compressed files).
+_Unit = tuple[bytes, int, int] | list[bytes]
 
-    Uncompressed files are scanned a chunk at a time by the compiled frame
-    scanner (a list per chunk, no Python step per record); compressed files,
-    and any damage (so the error is :func:`~featurepipe.tfrecord.read_records`'
-    own), go through :func:`~featurepipe.tfrecord.read_records`.
+
+def _count(unit: _Unit) -> int:
+    return unit[2] if isinstance(unit, tuple) else len(unit)
+
+
+def _split(unit: _Unit, k: int) -> tuple[_Unit, _Unit]:
+    if isinstance(unit, tuple):
+        buf, pos, n = unit
+        end = _speedups.frames_skip(buf, pos, k)
+        return (buf, pos, k), (buf, end, n - k)
+    return unit[:k], unit[k:]
+
+
+def _payloads(batch: list[_Unit]) -> list[bytes]:
+    out: list[bytes] = []
+    for unit in batch:
+        if isinstance(unit, tuple):
+            buf, pos, n = unit
+            end = _speedups.frames_skip(buf, pos, n)
+            out.extend(_speedups.scan_records(memoryview(buf)[pos:end], 0, False, end - pos)[0])
+        else:
+            out.extend(unit)
+    return out
+
+
+def _record_units(path: str, compression: str) -> Iterator[_Unit]:
+    """The records of one file, CRCs verified, as units (see `_Unit`).
+
+    Uncompressed files are read a chunk at a time and their frames verified by
+    the compiled scanner without a Python object per record; the compiled plan
+    then reads the payloads in place. Compressed files, and any damage (so the
+    error is :func:`~featurepipe.tfrecord.read_records`' own), go through
+    :func:`~featurepipe.tfrecord.read_records`.
     """
-    from featurepipe.tfrecord import (
-        DEFAULT_MAX_RECORD_BYTES,
-        _scan_records,
-        detect_compression,
-        read_records,
-    )
+    from featurepipe.tfrecord import DEFAULT_MAX_RECORD_BYTES, detect_compression, read_records
 
     kind = detect_compression(path) if compression == "auto" else compression
     if kind != "none" or _speedups is None:
@@ -511,23 +567,19 @@ def _record_lists(path: str, compression: str) -> Iterator[list[bytes]]:
         return
     done = 0
     status = 0
-    buf = bytearray(_CHUNK_BYTES)  # reused: no fresh pages per chunk
-    have = 0
+    rest = b""
     with open(path, "rb") as f:
         while True:
-            if len(buf) - have < _CHUNK_BYTES // 2:  # a record bigger than the chunk
-                buf.extend(bytes(max(_CHUNK_BYTES, len(buf))))
-            got = f.readinto(memoryview(buf)[have:])
-            have += got
-            recs, pos, status = _scan_records(
-                memoryview(buf)[:have], 0, True, DEFAULT_MAX_RECORD_BYTES
+            data = f.read(_CHUNK_BYTES)
+            buf = rest + data if rest else data
+            count, pos, status = _speedups.scan_records(
+                buf, 0, True, DEFAULT_MAX_RECORD_BYTES, False
             )
-            if recs:
-                yield recs
-                done += len(recs)
-            buf[: have - pos] = buf[pos:have]
-            have -= pos
-            if status != 0 or not got:
+            if count:
+                yield (buf, 0, count)
+                done += count
+            rest = buf[pos:]
+            if status != 0 or not data:
                 break
-    if status != 0 or have:  # damage or a truncated tail: read_records raises about it
+    if status != 0 or rest:  # damage or a truncated tail: read_records raises about it
         yield list(itertools.islice(read_records(path, compression="none"), done, None))

@@ -158,6 +158,7 @@ def _assert_same(fast: tf.data.Dataset, slow: tf.data.Dataset) -> None:
     [
         {"shuffle": False},  # in-order reader, a generator of whole batches
         {"shuffle": False, "num_epochs": 2, "drop_remainder": True},
+        {"shuffle": False, "num_parallel_reads": 1, "num_epochs": 2},  # files in turn
         {"shuffle": True, "seed": 3},  # tf.data reading, the compiled map
     ],
 )
