@@ -273,11 +273,54 @@ def parse_column(
         and want in (1, None)
         and (feature.default is None or not isinstance(feature.default, list | tuple))
     )
-    if fast and text:
-        got = _parse_scalar_strings(cells, kind, missing)
+    if fast:
+        got = (
+            _parse_scalar_strings(cells, kind, missing)
+            if text
+            else _parse_scalar_objects(cells, kind, missing)
+        )
         if got is not None:
             return _finish_scalar(feature, *got)
     return _parse_general(cells, feature, missing, want)
+
+
+_NONE = type(None)
+
+
+def _parse_scalar_objects(
+    cells: Sequence[Any], kind: str, missing: frozenset[Any]
+) -> tuple[Any, np.ndarray[Any, np.dtype[np.bool_]]] | None:
+    """The fast path for JSON / Parquet values of one plain type; ``None`` if unsure.
+
+    Handles int64 columns of ``int`` (and ``None``), float columns of ``float``
+    / ``int``, and bytes columns of ``str``, exactly as :func:`_convert_one`
+    would convert them; anything else (bools, text to parse, lists, values out
+    of range, unencodable text) goes to the general path, which decides.
+    """
+    types = set(map(type, cells))
+    present = np.fromiter((c is not None for c in cells), dtype=bool, count=len(cells))
+    try:
+        if kind == "int64":
+            if not types <= {int, _NONE}:
+                return None
+            vals = [c for c in cells if c is not None]
+            return np.array(vals, dtype=np.int64), present  # OverflowError past int64
+        if kind == "float":
+            if not types <= {float, int, _NONE}:
+                return None
+            vals = [float(c) for c in cells if c is not None]
+            with np.errstate(over="ignore"):
+                return np.array(vals, dtype=np.float32), present
+        if not types <= {str, _NONE}:
+            return None
+        if missing - {""}:
+            present &= ~np.fromiter(map(missing.__contains__, cells), dtype=bool, count=len(cells))
+        elif "" in missing:
+            present &= np.fromiter((bool(c) for c in cells), dtype=bool, count=len(cells))
+        vals = list(itertools.compress(cells, present.tolist()))
+        return [v.encode("utf-8") for v in vals], present
+    except (OverflowError, UnicodeEncodeError):
+        return None
 
 
 def _parse_scalar_strings(
@@ -438,7 +481,10 @@ def _convert_one(v: Any, kind: str) -> Any:
             except ValueError:
                 raise _BadValueError(WRONG_TYPE, f"{_short(v)} is not a number") from None
         if t is float or t is int or t is bool:
-            return float(v)
+            try:
+                return float(v)
+            except OverflowError:  # an int past float64: float32 would hold inf anyway
+                return math.inf if v > 0 else -math.inf
         raise _BadValueError(WRONG_TYPE, f"{_short(v)} ({t.__name__}) is not a number")
     if t is str:
         try:

@@ -857,7 +857,10 @@ class _GzipReader(io.RawIOBase):
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        try:  # bytes a CSV reader escaped come back as \xNN
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a lone surrogate from JSON ("\ud800"): write it as \ud800
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
     if isinstance(value, dict):

@@ -281,3 +281,41 @@ def test_bytes_default_fills_a_batch_where_every_cell_is_missing() -> None:
     s = Schema((FeatureSchema("b", "bytes", shape=(), required=False, default="d"),))
     r = convert_batch(RowBatch("t.csv", "csv", "line", [2, 3], {"b": ["", ""]}, []), s)
     assert [decode_example(x)["b"].values.tolist() for x in r.records] == [[b"d"], [b"d"]]
+
+
+_OBJECTS = st.one_of(
+    st.none(),
+    st.integers(-(2**64), 2**64),
+    st.just(10**400),
+    st.floats(),
+    st.booleans(),
+    st.sampled_from(["", "NA", "x", "5", "é", "\ud800"]),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cells=st.lists(_OBJECTS, max_size=8),
+    kind=st.sampled_from(["int64", "float", "bytes"]),
+    shape=st.sampled_from([(), (1,), None]),
+    required=st.booleans(),
+    missing=st.sampled_from([("",), ("", "NA"), ()]),
+)
+def test_json_values_fast_path_equals_the_general_path(
+    cells: list[Any], kind: str, shape: Any, required: bool, missing: tuple[str, ...]
+) -> None:
+    import featurepipe.convert as conv
+
+    schema = Schema((FeatureSchema("v", kind, shape=shape, required=required),))
+    batch = RowBatch("t.jsonl", "jsonl", "line", list(range(1, len(cells) + 1)), {"v": cells}, [])
+    opts = ConvertOptions(missing_values=missing)
+    fast = convert_batch(batch, schema, opts)
+    original = conv._parse_scalar_objects
+    try:
+        conv._parse_scalar_objects = lambda *a: None  # type: ignore[assignment]
+        slow = convert_batch(batch, schema, opts)
+    finally:
+        conv._parse_scalar_objects = original
+    assert fast.records == slow.records
+    assert [d.to_json() for d in fast.dead_letters] == [d.to_json() for d in slow.dead_letters]

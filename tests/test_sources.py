@@ -245,3 +245,11 @@ def test_split_jsonl_and_parquet_row_groups(tmp_path: pathlib.Path) -> None:
 def test_gzip_files_are_not_split(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path, "g.csv.gz", gzip.compress(b"a\n" + b"1\n" * 1000))
     assert plan_splits(path, ReadOptions(split_bytes=10)) == [WHOLE_FILE]
+
+
+def test_dead_letter_with_a_lone_surrogate_from_json_serializes() -> None:
+    # Regression: json.loads('"\\ud800"') gives a lone surrogate; writing its dead letter crashed.
+    d = DeadLetter("t.jsonl", 3, "line", "ENUM_TYPE_INVALID_UTF8", "a", "bad", {"a": "\ud800"})
+    assert json.loads(d.to_json())["raw"] == {"a": "\\ud800"}
+    e = DeadLetter("t.csv", 2, "line", "ENUM_TYPE_INVALID_UTF8", None, "bad", "x\udcff\n")
+    assert json.loads(e.to_json())["raw"] == "x\\xff\n"
