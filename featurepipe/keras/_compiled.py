@@ -23,8 +23,10 @@ import concurrent.futures
 import importlib
 import itertools
 import math
+import mmap
+import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -515,13 +517,13 @@ def record_batches_dataset(
     return starts.flat_map(batches)
 
 
-_CHUNK_BYTES = 4 << 20
+_CHUNK_BYTES = 16 << 20
 _WORKERS = 2
 
 
-# A run of records: (chunk, offset, count) verified TFRecord frames in a bytes
-# chunk, or a list of payloads (compressed files).
-_Unit = tuple[bytes, int, int] | list[bytes]
+# A run of records: (buffer, offset, count) verified TFRecord frames in a
+# buffer (a mapped window of a file), or a list of payloads (compressed files).
+_Unit = tuple[Any, int, int] | list[bytes]
 
 
 def _count(unit: _Unit) -> int:
@@ -551,13 +553,13 @@ def _payloads(batch: list[_Unit]) -> list[bytes]:
 def _record_units(path: str, compression: str) -> Iterator[_Unit]:
     """The records of one file, CRCs verified, as units (see `_Unit`).
 
-    Uncompressed files are read a chunk at a time and their frames verified by
-    the compiled scanner without a Python object per record; the compiled plan
-    then reads the payloads in place. Compressed files, and any damage (so the
+    Uncompressed files are mapped a window at a time and their frames verified
+    by the compiled scanner without a Python object per record; the compiled
+    plan then reads the payloads in place. Compressed files, and any damage (so the
     error is :func:`~featurepipe.tfrecord.read_records`' own), go through
     :func:`~featurepipe.tfrecord.read_records`.
     """
-    from featurepipe.tfrecord import DEFAULT_MAX_RECORD_BYTES, detect_compression, read_records
+    from featurepipe.tfrecord import detect_compression, read_records
 
     kind = detect_compression(path) if compression == "auto" else compression
     if kind != "none" or _speedups is None:
@@ -565,21 +567,44 @@ def _record_units(path: str, compression: str) -> Iterator[_Unit]:
         while batch := list(itertools.islice(it, 4096)):
             yield batch
         return
-    done = 0
-    status = 0
-    rest = b""
     with open(path, "rb") as f:
-        while True:
-            data = f.read(_CHUNK_BYTES)
-            buf = rest + data if rest else data
-            count, pos, status = _speedups.scan_records(
-                buf, 0, True, DEFAULT_MAX_RECORD_BYTES, False
-            )
-            if count:
-                yield (buf, 0, count)
-                done += count
-            rest = buf[pos:]
-            if status != 0 or not data:
-                break
-    if status != 0 or rest:  # damage or a truncated tail: read_records raises about it
-        yield list(itertools.islice(read_records(path, compression="none"), done, None))
+        size = os.fstat(f.fileno()).st_size
+        done = yield from _mapped_units(f, size)
+    if done is None:
+        return
+    # Damage, a truncated tail or a file that cannot be mapped: read_records
+    # reads on from there (and raises about damage).
+    yield list(itertools.islice(read_records(path, compression="none"), done, None))
+
+
+def _mapped_units(f: Any, size: int) -> Generator[_Unit, None, int | None]:
+    """Verified frames of a plain file, mapped a window at a time (resident
+    memory stays bounded: a window is unmapped once its batches are done).
+    Returns `None` at a clean end, else the number of records it got to."""
+    from featurepipe.tfrecord import DEFAULT_MAX_RECORD_BYTES
+
+    gran = mmap.ALLOCATIONGRANULARITY
+    pos = done = 0
+    window = _CHUNK_BYTES
+    while pos < size:
+        base = pos - pos % gran
+        length = min(size - base, pos - base + window)
+        try:
+            mm = mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ, offset=base)
+        except (OSError, ValueError):  # not mappable: read_records reads it
+            return done
+        count, nxt, status = _speedups.scan_records(
+            mm, pos - base, True, DEFAULT_MAX_RECORD_BYTES, False
+        )
+        if count:
+            yield (mm, pos - base, count)
+            done += count
+            pos = base + nxt
+            window = _CHUNK_BYTES
+        if status != 0:
+            return done
+        if not count:
+            if base + length >= size:
+                return done  # a truncated tail
+            window *= 2  # a frame bigger than the window
+    return None
