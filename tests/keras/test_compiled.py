@@ -284,3 +284,21 @@ def test_in_order_reader_small_chunks_and_damage(
         _batches(make_dataset(cut, native=False, shuffle=False, **kw))
     with pytest.raises(Exception, match=r"(?i)truncat|corrupt"):
         _batches(make_dataset(cut, native=True, shuffle=False, **kw))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_in_order_reader_with_and_without_pool(
+    files: list[str], workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from featurepipe.keras import _compiled
+
+    monkeypatch.setattr(_compiled, "_WORKERS", workers)
+    kw: dict[str, Any] = {"columns": _specs(), "label_key": "label", "batch_size": 8}
+    options: dict[str, Any] = {"shuffle": False, "num_parallel_reads": 1, "num_epochs": 3}
+    _assert_same(
+        make_dataset(files, native=True, schema=_schema(), **kw, **options),
+        make_dataset(files, native=False, schema=_schema(), **kw, **options),
+    )
+    # an abandoned iterator does not disturb the next one
+    first = next(iter(make_dataset(files[0], native=True, shuffle=False, **kw)))
+    assert first[1].shape == (8,)
