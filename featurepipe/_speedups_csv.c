@@ -117,6 +117,22 @@ row_free(Row *r)
     PyMem_Free(r->off);
 }
 
+/* parse_row's two actions, as CPython's parse_add_char (with its field-size
+ * limit: a csv.Error) and parse_save_field. */
+#define ADD_CHAR()                  \
+    do {                            \
+        if (flen >= field_limit) {  \
+            goto error;             \
+        }                           \
+        t[tlen++] = c;              \
+        flen++;                     \
+    } while (0)
+#define SAVE_FIELD()                \
+    do {                            \
+        r->off[++r->nfields] = tlen; \
+        flen = 0;                   \
+    } while (0)
+
 /*
  * Parses the row (csv record) starting at *pos, a line start. On return *pos
  * is just past the row's last line. With at_eof == 0 and the buffer ending
@@ -169,43 +185,31 @@ parse_row(const unsigned char *b, Py_ssize_t *pos, Py_ssize_t end, int delim, in
                 /* fall through */
             case START_FIELD:
                 if (c == '\n' || c == '\r') {
-                    r->off[++r->nfields] = tlen;
-                    flen = 0;
+                    SAVE_FIELD();
                     state = EAT_CRNL;
                 }
                 else if (c == quote) {
                     state = IN_QUOTED_FIELD;
                 }
                 else if (c == delim) {
-                    r->off[++r->nfields] = tlen;
-                    flen = 0;
+                    SAVE_FIELD();
                 }
                 else {
-                    if (flen >= field_limit) {
-                        goto error;
-                    }
-                    t[tlen++] = c;
-                    flen++;
+                    ADD_CHAR();
                     state = IN_FIELD;
                 }
                 break;
             case IN_FIELD:
                 if (c == '\n' || c == '\r') {
-                    r->off[++r->nfields] = tlen;
-                    flen = 0;
+                    SAVE_FIELD();
                     state = EAT_CRNL;
                 }
                 else if (c == delim) {
-                    r->off[++r->nfields] = tlen;
-                    flen = 0;
+                    SAVE_FIELD();
                     state = START_FIELD;
                 }
                 else {
-                    if (flen >= field_limit) {
-                        goto error;
-                    }
-                    t[tlen++] = c;
-                    flen++;
+                    ADD_CHAR();
                 }
                 break;
             case IN_QUOTED_FIELD:
@@ -213,30 +217,20 @@ parse_row(const unsigned char *b, Py_ssize_t *pos, Py_ssize_t end, int delim, in
                     state = QUOTE_IN_QUOTED_FIELD;
                 }
                 else {
-                    if (flen >= field_limit) {
-                        goto error;
-                    }
-                    t[tlen++] = c;
-                    flen++;
+                    ADD_CHAR();
                 }
                 break;
             case QUOTE_IN_QUOTED_FIELD:
                 if (c == quote) {
-                    if (flen >= field_limit) {
-                        goto error;
-                    }
-                    t[tlen++] = c;
-                    flen++;
+                    ADD_CHAR();
                     state = IN_QUOTED_FIELD;
                 }
                 else if (c == delim) {
-                    r->off[++r->nfields] = tlen;
-                    flen = 0;
+                    SAVE_FIELD();
                     state = START_FIELD;
                 }
                 else if (c == '\n' || c == '\r') {
-                    r->off[++r->nfields] = tlen;
-                    flen = 0;
+                    SAVE_FIELD();
                     state = EAT_CRNL;
                 }
                 else {
@@ -259,8 +253,7 @@ parse_row(const unsigned char *b, Py_ssize_t *pos, Py_ssize_t end, int delim, in
         case START_FIELD:
         case IN_FIELD:
         case QUOTE_IN_QUOTED_FIELD:
-            r->off[++r->nfields] = tlen;
-            flen = 0;
+            SAVE_FIELD();
             state = START_RECORD;
             break;
         case IN_QUOTED_FIELD:
@@ -297,6 +290,9 @@ error:
     *pos = p;
     return 0;
 }
+
+#undef ADD_CHAR
+#undef SAVE_FIELD
 
 static PyObject *
 py_csv_cut(PyObject *self, PyObject *args)

@@ -51,6 +51,7 @@ from featurepipe.convert import (
     _BadValueError,
     _convert_one,
     _expected_count,
+    _py_varint,
     convert_batch,
     encode_columns,
 )
@@ -260,7 +261,7 @@ def csv_plan(
                 column,
                 kind,
                 fs.required,
-                b"\x0a" + _varint(len(key)) + key + b"\x12",
+                b"\x0a" + _py_varint(len(key)) + key + b"\x12",
                 entry,
                 tokens,
                 sep,
@@ -281,15 +282,6 @@ def _entry(name: str, kind: str, value: Any) -> bytes:
     while example[i] & 0x80:  # skip the Features length varint
         i += 1
     return example[i + 1 :]
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def convert_chunk(

@@ -634,22 +634,11 @@ def iter_parquet_batches(
         ImportError: if ``pyarrow`` is not installed (with an install hint).
         DataError: if the file is not a readable Parquet file.
     """
-    options = options or ReadOptions()
-    pq = _import_pyarrow_parquet()
-    with (opener or _default_opener)(path) as raw:
-        try:
-            pf = pq.ParquetFile(raw)
-        except Exception as e:  # pyarrow raises ArrowInvalid and friends
-            raise DataError(
-                f"Not a readable Parquet file ({e}).", path=path, reason="bad_parquet"
-            ) from e
-        start = split.first_line if split.end >= 0 else 0
-        groups = None if split.end < 0 else list(range(split.start, split.end))
-        for rb in pf.iter_batches(batch_size=options.batch_size, row_groups=groups):
-            n = rb.num_rows
-            columns = {name: rb.column(i).to_pylist() for i, name in enumerate(rb.schema.names)}
-            yield RowBatch(path, "parquet", "row", list(range(start, start + n)), columns, [])
-            start += n
+    # The Arrow reader is the one reader (lazily imported: it needs numpy and pyarrow).
+    from featurepipe.arrowbatch import iter_arrow_batches
+
+    for batch in iter_arrow_batches(path, options, opener=opener, split=split):
+        yield batch.to_row_batch()
 
 
 def _import_pyarrow_parquet() -> Any:
