@@ -332,6 +332,55 @@ fail:
     return NULL;
 }
 
+/* A walk over the whole records of a buffer, for csv_convert and csv_infer. */
+typedef struct {
+    const unsigned char *b;
+    Py_ssize_t pos, end, line;
+    int delim, quote;
+    Py_ssize_t field_limit, width;
+    Py_ssize_t start, row_line; /* the current row's first byte and line number */
+    PyObject *deferred;         /* (start, end, line) of the rows left to Python */
+} Walk;
+
+static int
+defer_row(Walk *w)
+{
+    PyObject *span = Py_BuildValue("nnn", w->start, w->pos, w->row_line);
+    if (span == NULL || PyList_Append(w->deferred, span) < 0) {
+        Py_XDECREF(span);
+        return -1;
+    }
+    Py_DECREF(span);
+    return 0;
+}
+
+/* The next row the caller may read into r: 1, or 0 at the end, -1 on error.
+ * Blank lines are skipped; a row with a csv error, a byte >= 0x80 or the wrong
+ * number of fields is deferred to Python and skipped. */
+static int
+next_row(Walk *w, Row *r)
+{
+    while (w->pos < w->end) {
+        w->start = w->pos;
+        if (parse_row(w->b, &w->pos, w->end, w->delim, w->quote, w->field_limit, 1, r) < 0) {
+            return -1;
+        }
+        w->row_line = w->line;
+        w->line += r->nlines;
+        if (!r->error && r->nfields == 0) {
+            continue; /* a blank line is not a row */
+        }
+        if (r->error || r->high || r->nfields != w->width) {
+            if (defer_row(w) < 0) {
+                return -1;
+            }
+            continue;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Conversion. */
 
@@ -551,8 +600,8 @@ put_list(unsigned char *o, const Feature *ft, const Value *v)
     while (next_item(v->s, v->slen, ft->sep, ft->sep_len, &i, &e)) {
         const unsigned char *x = v->s + i;
         Py_ssize_t m = e - i;
-        int64_t iv;
-        float fv;
+        int64_t iv = 0; /* list_values checked every item: the parses succeed */
+        float fv = 0;
         uint32_t bits;
         switch (ft->kind) {
         case KIND_INT64:
@@ -816,30 +865,18 @@ py_csv_convert(PyObject *self, PyObject *args)
         }
         goto done;
     }
-    const unsigned char *b = view.buf;
-    Py_ssize_t end = view.len, pos = 0, line = first_line;
-    while (pos < end) {
-        Py_ssize_t start = pos;
-        if (parse_row(b, &pos, end, delim, quote, field_limit, 1, &r) < 0) {
-            goto done;
-        }
-        Py_ssize_t row_line = line;
-        line += r.nlines;
-        if (!r.error && r.nfields == 0) {
-            continue; /* a blank line is not a row */
-        }
+    Walk w = {view.buf, 0, view.len, first_line, delim, quote, field_limit, width, 0, 0, deferred};
+    int more;
+    while ((more = next_row(&w, &r)) == 1) {
         Py_ssize_t body = 0;
-        if (r.error || r.high || r.nfields != width || !row_values(&r, feats, nfeat, vals, &body)) {
-            PyObject *span = Py_BuildValue("nnn", start, pos, row_line);
-            if (span == NULL || PyList_Append(deferred, span) < 0) {
-                Py_XDECREF(span);
+        if (!row_values(&r, feats, nfeat, vals, &body)) {
+            if (defer_row(&w) < 0) {
                 goto done;
             }
-            Py_DECREF(span);
             continue;
         }
         PyObject *rec = encode_row(feats, nfeat, vals, body);
-        PyObject *ln = rec ? PyLong_FromSsize_t(row_line) : NULL;
+        PyObject *ln = rec ? PyLong_FromSsize_t(w.row_line) : NULL;
         if (ln == NULL || PyList_Append(records, rec) < 0 || PyList_Append(positions, ln) < 0) {
             Py_XDECREF(rec);
             Py_XDECREF(ln);
@@ -847,6 +884,9 @@ py_csv_convert(PyObject *self, PyObject *args)
         }
         Py_DECREF(rec);
         Py_DECREF(ln);
+    }
+    if (more < 0) {
+        goto done;
     }
     result = PyTuple_Pack(3, records, positions, deferred);
 done:
@@ -928,28 +968,11 @@ py_csv_infer(PyObject *self, PyObject *args)
         }
         goto done;
     }
-    const unsigned char *b = view.buf;
     const unsigned char *done_col = settled.buf;
-    Py_ssize_t end = view.len, pos = 0, line = first_line, rows = 0;
-    while (pos < end) {
-        Py_ssize_t start = pos;
-        if (parse_row(b, &pos, end, delim, quote, field_limit, 1, &r) < 0) {
-            goto done;
-        }
-        Py_ssize_t row_line = line;
-        line += r.nlines;
-        if (!r.error && r.nfields == 0) {
-            continue;
-        }
-        if (r.error || r.high || r.nfields != width) {
-            PyObject *span = Py_BuildValue("nnn", start, pos, row_line);
-            if (span == NULL || PyList_Append(deferred, span) < 0) {
-                Py_XDECREF(span);
-                goto done;
-            }
-            Py_DECREF(span);
-            continue;
-        }
+    Py_ssize_t rows = 0;
+    Walk w = {view.buf, 0, view.len, first_line, delim, quote, field_limit, width, 0, 0, deferred};
+    int more;
+    while ((more = next_row(&w, &r)) == 1) {
         rows++;
         for (Py_ssize_t c = 0; c < width; c++) {
             const unsigned char *s = r.text + r.off[c];
@@ -982,6 +1005,9 @@ py_csv_infer(PyObject *self, PyObject *args)
                 Py_DECREF(u);
             }
         }
+    }
+    if (more < 0) {
+        goto done;
     }
     counts = PyList_New(width);
     if (counts == NULL) {
