@@ -5,7 +5,7 @@ The pure-Python twins are ``featurepipe.tfrecord._scan_records_py`` and
 """
 
 from collections.abc import Sequence
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 from typing_extensions import Buffer
 
@@ -99,3 +99,25 @@ def csv_infer(
     int, list[tuple[int, int, int, int]], list[tuple[int, bytes]], list[tuple[int, int, int]]
 ]:
     """Schema-inference counts of whole CSV records: ``(rows, counts, unsure, deferred)``."""
+
+# _speedups_columns.c: feature-column ids (featurepipe.keras._compiled; the TF-op path in
+# featurepipe.keras.preprocessing is its twin, featurepipe.hashing the numpy one).
+
+def fingerprint64(data: Buffer) -> int:
+    """FarmHash Fingerprint64 of ``data`` (TensorFlow's ``Fingerprint64``)."""
+
+def columns_compile(
+    features: Sequence[Any], ops: Sequence[Any], vocabularies: Sequence[Any]
+) -> Any:
+    """A compiled column plan (see featurepipe.keras._compiled)."""
+
+def frames_skip(buf: Buffer, pos: int, count: int) -> int:
+    """The offset after ``count`` TFRecord frames from ``pos``."""
+
+def columns_run_frames(
+    plan: Any, segments: Sequence[tuple[Buffer, int, int]]
+) -> tuple[list[bytes], list[int]] | None:
+    """``columns_run`` on the records of verified frames: ``(buffer, pos, count)`` segments."""
+
+def columns_run(plan: Any, records: Sequence[Buffer]) -> tuple[list[bytes], list[int]] | None:
+    """One little-endian buffer and row width per op, or ``None`` when TF's ops must decide."""
