@@ -45,7 +45,6 @@ from featurepipe.sources import (
     MALFORMED_ROW,
     DeadLetter,
     ReadOptions,
-    RowBatch,
     Split,
     plan_splits,
 )
@@ -144,7 +143,6 @@ def _beam_open(path: str) -> IO[bytes]:
 # Every batch is keyed by (file index, split index, batch index): a stable id that
 # orders shard contents and spreads batches over shards.
 BatchKey = tuple[int, int, int]
-Batch = Unit
 
 
 class _PlanFn(beam.DoFn):  # type: ignore[misc]
@@ -158,18 +156,15 @@ class _PlanFn(beam.DoFn):  # type: ignore[misc]
 
 
 class _ReadFn(beam.DoFn):  # type: ignore[misc]
+    # Rows are counted where they are converted (_EncodeFn): a CSV chunk is only
+    # parsed there, and with an inferred schema the inputs are read twice.
     def __init__(self, options: ReadOptions) -> None:
         self._options = options
-        self._rows = Metrics.counter(_NS, "rows_read")
-        self._unparsed = Metrics.counter(_NS, "rows_unparseable")
 
-    def process(self, element: tuple[int, str, Split]) -> Iterator[tuple[BatchKey, Batch]]:
+    def process(self, element: tuple[int, str, Split]) -> Iterator[tuple[BatchKey, Unit]]:
         index, path, split = element
         batches = read_units(path, self._options, opener=_beam_open, split=split)
         for k, batch in enumerate(batches):
-            if isinstance(batch, RowBatch):  # other units are counted when they are converted
-                self._rows.inc(batch.num_read)
-                self._unparsed.inc(len(batch.dead_letters))
             yield (index, split.index, k), batch
 
 
@@ -207,7 +202,7 @@ class _InferFn(beam.CombineFn):  # type: ignore[misc]
         return RawSchemaInferrer(self._options)
 
     def add_input(
-        self, acc: RawSchemaInferrer, element: tuple[BatchKey, Batch]
+        self, acc: RawSchemaInferrer, element: tuple[BatchKey, Unit]
     ) -> RawSchemaInferrer:
         infer_unit(acc, element[1])
         return acc
@@ -247,14 +242,13 @@ class _EncodeFn(beam.DoFn):  # type: ignore[misc]
         self._rows = Metrics.counter(_NS, "rows_read")
         self._unparsed = Metrics.counter(_NS, "rows_unparseable")
 
-    def process(self, element: tuple[BatchKey, Batch], schema: Schema) -> Iterator[Any]:
+    def process(self, element: tuple[BatchKey, Unit], schema: Schema) -> Iterator[Any]:
         key, batch = element
         result = convert_unit(batch, schema, self._options)
-        if not isinstance(batch, RowBatch):  # read and parsed here, so counted here
-            self._rows.inc(result.num_read)
-            self._unparsed.inc(
-                sum(d.reason in (MALFORMED_ROW, INVALID_UTF8) for d in result.dead_letters)
-            )
+        self._rows.inc(result.num_read)
+        self._unparsed.inc(
+            sum(d.reason in (MALFORMED_ROW, INVALID_UTF8) for d in result.dead_letters)
+        )
         yield beam.pvalue.TaggedOutput("read_counts", result.num_read)
         self._written.inc(len(result.records))
         self._dead.inc(len(result.dead_letters))

@@ -402,10 +402,11 @@ def test_compiled_csv_path_in_workers_matches_the_pure_python_path(
     assert outputs(fast)[2]["rows_written"] == 7  # _GOOD, and the rows bad only in tags/pair
 
 
-@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize(("native", "infer"), [(True, False), (False, False), (False, True)])
 def test_beam_counters_account_for_every_row(
-    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, native: bool
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, native: bool, infer: bool
 ) -> None:
+    """Counted once per row, also when an inferred schema makes the job read the input twice."""
     from apache_beam.metrics.metric import MetricsFilter
 
     from featurepipe import csvchunk
@@ -421,7 +422,9 @@ def test_beam_counters_account_for_every_row(
     _ = p | ConvertToExamples(
         [str(src)],
         prefix,
-        schema=Schema(tuple(f for f in SCHEMA if f.name not in ("tags", "pair"))),
+        schema=None
+        if infer
+        else Schema(tuple(f for f in SCHEMA if f.name not in ("tags", "pair"))),
         convert_options=ConvertOptions(missing_values=("", "NA")),
     )
     result = p.run()
