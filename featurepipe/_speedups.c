@@ -564,6 +564,98 @@ fail:
     return NULL;
 }
 
+/* scan_frames: scan_records(verify=True, keep=False) that also returns where
+ * each frame starts, so that a caller can cut the buffer into runs of records
+ * without reading any header again (featurepipe.keras._compiled). The whole
+ * scan runs without the GIL: the buffer stays exported (and so mapped) until
+ * it ends. */
+static PyObject *
+py_scan_frames(PyObject *self, PyObject *args)
+{
+    PyObject *obj;
+    Py_ssize_t pos;
+    long long max_bytes;
+    if (!PyArg_ParseTuple(args, "OnL:scan_frames", &obj, &pos, &max_bytes)) {
+        return NULL;
+    }
+    if (max_bytes < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "`max_record_bytes` must be >= 0. Received: max_record_bytes=%lld",
+                     max_bytes);
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (pos < 0 || pos > view.len) {
+        PyErr_Format(PyExc_ValueError,
+                     "`pos` must be within the buffer (0..%zd). Received: pos=%zd", view.len,
+                     pos);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *buf = view.buf;
+    const size_t n = (size_t)view.len;
+    size_t p = (size_t)pos;
+    /* starts[k]: offset of frame k; starts[count]: the offset after the last. */
+    size_t cap = 1024, count = 0;
+    int64_t *starts = malloc(cap * sizeof(int64_t));
+    int status = SCAN_NEED_MORE, nomem = starts == NULL;
+    Py_BEGIN_ALLOW_THREADS
+    while (!nomem) {
+        size_t left = n - p;
+        if (left < 12) {
+            status = SCAN_NEED_MORE;
+            break;
+        }
+        const unsigned char *h = buf + p;
+        uint64_t length = load_le64(h);
+        if (!header_ok(h)) {
+            status = SCAN_LENGTH_CRC;
+            break;
+        }
+        if (length > (uint64_t)max_bytes) {
+            status = SCAN_TOO_LARGE;
+            break;
+        }
+        if (left < 16 || length > (uint64_t)(left - 16)) {
+            status = SCAN_NEED_MORE;
+            break;
+        }
+        size_t len = (size_t)length;
+        if (mask_crc(crc32c_value(0, h + 12, len)) != load_le32(h + 12 + len)) {
+            status = SCAN_DATA_CRC;
+            break;
+        }
+        if (count + 2 > cap) {
+            int64_t *grown = realloc(starts, 2 * cap * sizeof(int64_t));
+            if (grown == NULL) {
+                nomem = 1;
+                break;
+            }
+            starts = grown;
+            cap *= 2;
+        }
+        starts[count++] = (int64_t)p;
+        p += 16 + len;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (nomem) {
+        free(starts);
+        return PyErr_NoMemory();
+    }
+    starts[count] = (int64_t)p;
+    PyObject *index = PyBytes_FromStringAndSize((const char *)starts,
+                                                (Py_ssize_t)((count + 1) * sizeof(int64_t)));
+    free(starts);
+    if (index == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(Nni)", index, (Py_ssize_t)p, status);
+}
+
 /* ------------------------------------------------------------------------ */
 /* decode_columns: tf.Example wire format to per-feature columns.
  *
@@ -1208,6 +1300,11 @@ static PyMethodDef methods[] = {
      "end to end."},
     {"_crc32c_software", py_crc32c_software, METH_VARARGS,
      "_crc32c_software(data, crc=0) -> int\n\nCRC-32C by table (for tests)."},
+    {"scan_frames", py_scan_frames, METH_VARARGS,
+     "scan_frames(buf, pos, max_record_bytes) -> (starts, next_pos, status)\n\n"
+     "scan_records(buf, pos, True, max_record_bytes, False) that also returns\n"
+     "where each verified frame starts: native int64 offsets, one per frame and\n"
+     "one more for the offset after the last, as bytes. Runs without the GIL."},
     {"scan_records", py_scan_records, METH_VARARGS,
      "scan_records(buf, pos, verify_crc, max_record_bytes, keep=True)\n"
      "    -> (records, next_pos, status)\n\n"

@@ -46,6 +46,14 @@ def scan_records(
     is the number of whole, verified frames.
     """
 
+def scan_frames(buf: Buffer, pos: int, max_record_bytes: int) -> tuple[bytes, int, int]:
+    """``scan_records(buf, pos, True, max_record_bytes, False)``, and where the frames start.
+
+    Returns ``(starts, next_pos, status)``: ``starts`` holds native int64 offsets,
+    one per whole verified frame plus the offset after the last; ``next_pos`` and
+    ``status`` as for :func:`scan_records`. Runs without the GIL.
+    """
+
 def decode_columns(
     records: Sequence[Buffer],
 ) -> tuple[dict[str, tuple[int, list[bytes] | bytes, bytes, bytes, bytes]] | None, int, str]:
@@ -111,13 +119,24 @@ def columns_compile(
 ) -> Any:
     """A compiled column plan (see featurepipe.keras._compiled)."""
 
-def frames_skip(buf: Buffer, pos: int, count: int) -> int:
-    """The offset after ``count`` TFRecord frames from ``pos``."""
+class ColumnsRunner:
+    """``columns_run`` on worker threads of its own, ahead of the caller, results in order.
 
-def columns_run_frames(
-    plan: Any, segments: Sequence[tuple[Buffer, int, int]]
-) -> tuple[list[bytes], list[int]] | None:
-    """``columns_run`` on the records of verified frames: ``(buffer, pos, count)`` segments."""
+    A unit is ``(buffer, starts, first, count)`` (frames ``first .. first + count - 1``
+    of a buffer of verified TFRecord frames, ``starts`` as :func:`scan_frames` gives
+    it) or a list of serialized records. Buffers come back as read-only objects
+    that own their memory.
+    """
+
+    pending: int
+    workers: int
+    def __init__(self, plan: Any, threads: int = 1) -> None: ...
+    def submit(self, units: Sequence[tuple[Buffer, Buffer, int, int] | list[bytes]]) -> None:
+        """Queue one batch."""
+    def take(self) -> tuple[tuple[Buffer, ...], tuple[int, ...]] | None:
+        """The oldest batch's buffers and widths (waiting for them), or ``None``."""
+    def close(self) -> None:
+        """Stop the workers and drop the batches not taken."""
 
 def columns_run(plan: Any, records: Sequence[Buffer]) -> tuple[list[bytes], list[int]] | None:
     """One little-endian buffer and row width per op, or ``None`` when TF's ops must decide."""

@@ -1361,6 +1361,15 @@ map_dense(const Op *o, const Feat *f, const FeatData *d, int64_t n, int64_t *ids
 #define MAX_CROSS_LEAVES 64
 #define MAX_CROSS_PER_ROW (1 << 20)
 
+/* Output buffers are aligned like TF's own allocations (64 bytes), so that
+ * TF can take a numpy array over one without copying it. */
+static void *
+out_alloc(size_t len)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 64, len ? len : 1) == 0 ? p : NULL;
+}
+
 static int
 run_op(const Plan *pl, const Op *o, const FeatData *fd, Py_ssize_t nrows, int64_t maxcount,
        OutBuf *out)
@@ -1372,7 +1381,7 @@ run_op(const Plan *pl, const Op *o, const FeatData *fd, Py_ssize_t nrows, int64_
         size_t esize = (o->op == OP_RAW && f->kind == K_INT64) ? 8 : 4;
         out->width = w;
         out->len = (size_t)nrows * (size_t)w * esize;
-        out->buf = malloc(out->len ? out->len : 1);
+        out->buf = out_alloc(out->len);
         if (out->buf == NULL) {
             return RUN_NOMEM;
         }
@@ -1410,7 +1419,7 @@ run_op(const Plan *pl, const Op *o, const FeatData *fd, Py_ssize_t nrows, int64_
         }
         out->width = w;
         out->len = (size_t)nrows * (size_t)w * 8;
-        out->buf = malloc(out->len ? out->len : 1);
+        out->buf = out_alloc(out->len);
         if (dense && out->buf != NULL) {
             /* A fixed-length feature's values are contiguous, row after row. */
             return map_dense(o, f, d, (int64_t)nrows * (int64_t)w, (int64_t *)out->buf);
@@ -1520,7 +1529,7 @@ run_op(const Plan *pl, const Op *o, const FeatData *fd, Py_ssize_t nrows, int64_
     }
     out->width = (Py_ssize_t)w;
     out->len = (size_t)nrows * (size_t)w * 8;
-    out->buf = malloc(out->len ? out->len : 1);
+    out->buf = out_alloc(out->len);
     if (out->buf == NULL) {
         st = RUN_NOMEM;
         goto cross_done;
@@ -1575,16 +1584,29 @@ run_plan(const Plan *pl, const Str *recs, Py_ssize_t nrows, FeatData *fd, OutBuf
     return RUN_OK;
 }
 
-/* Runs the plan on nrows records (recs; their bytes stay valid and unchanged
- * meanwhile), without the GIL: (buffers, widths), None, or NULL with an error. */
-static PyObject *
-run_records(const Plan *pl, const Str *recs, Py_ssize_t nrows)
+static void
+free_outs(OutBuf *outs, Py_ssize_t nops)
 {
-    PyObject *result = NULL;
+    if (outs != NULL) {
+        for (Py_ssize_t i = 0; i < nops; i++) {
+            free(outs[i].buf);
+        }
+    }
+    free(outs);
+}
+
+/* Runs the plan on nrows records (recs; their bytes stay valid and unchanged
+ * meanwhile). Touches no Python object: callers run it without the GIL.
+ * RUN_OK: *outs_out holds one buffer per op (free_outs); RUN_SLOW / RUN_NOMEM:
+ * *outs_out is NULL. */
+static int
+run_batch(const Plan *pl, const Str *recs, Py_ssize_t nrows, OutBuf **outs_out)
+{
+    int st = RUN_NOMEM;
+    *outs_out = NULL;
     FeatData *fd = calloc((size_t)(pl->nfeats ? pl->nfeats : 1), sizeof(FeatData));
     OutBuf *outs = calloc((size_t)(pl->nops ? pl->nops : 1), sizeof(OutBuf));
     if (fd == NULL || outs == NULL) {
-        PyErr_NoMemory();
         goto done;
     }
     for (Py_ssize_t i = 0; i < pl->nfeats; i++) {
@@ -1592,42 +1614,10 @@ run_records(const Plan *pl, const Str *recs, Py_ssize_t nrows)
         fd[i].start = calloc((size_t)(nrows ? nrows : 1), sizeof(int64_t));
         fd[i].count = calloc((size_t)(nrows ? nrows : 1), sizeof(int64_t));
         if (fd[i].start == NULL || fd[i].count == NULL) {
-            PyErr_NoMemory();
             goto done;
         }
     }
-    int st;
-    Py_BEGIN_ALLOW_THREADS
     st = run_plan(pl, recs, nrows, fd, outs);
-    Py_END_ALLOW_THREADS
-    if (st == RUN_NOMEM) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (st == RUN_SLOW) {
-        Py_INCREF(Py_None);
-        result = Py_None;
-        goto done;
-    }
-    PyObject *bufs = PyTuple_New(pl->nops);
-    PyObject *widths = bufs ? PyTuple_New(pl->nops) : NULL;
-    if (widths == NULL) {
-        Py_XDECREF(bufs);
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < pl->nops; i++) {
-        PyObject *b = PyBytes_FromStringAndSize((const char *)outs[i].buf, (Py_ssize_t)outs[i].len);
-        PyObject *w = b ? PyLong_FromSsize_t(outs[i].width) : NULL;
-        if (w == NULL) {
-            Py_XDECREF(b);
-            Py_DECREF(bufs);
-            Py_DECREF(widths);
-            goto done;
-        }
-        PyTuple_SET_ITEM(bufs, i, b);
-        PyTuple_SET_ITEM(widths, i, w);
-    }
-    result = Py_BuildValue("(NN)", bufs, widths);
 done:
     if (fd != NULL) {
         for (Py_ssize_t i = 0; i < pl->nfeats; i++) {
@@ -1638,13 +1628,57 @@ done:
             free(fd[i].vs);
         }
     }
-    if (outs != NULL) {
-        for (Py_ssize_t i = 0; i < pl->nops; i++) {
-            free(outs[i].buf);
-        }
-    }
     free(fd);
-    free(outs);
+    if (st == RUN_OK) {
+        *outs_out = outs;
+    } else {
+        free_outs(outs, pl->nops);
+    }
+    return st;
+}
+
+/* (buffers, widths) from a batch's outputs as bytes; NULL with an error. */
+static PyObject *
+outs_to_python(const Plan *pl, const OutBuf *outs)
+{
+    PyObject *bufs = PyTuple_New(pl->nops);
+    PyObject *widths = bufs ? PyTuple_New(pl->nops) : NULL;
+    if (widths == NULL) {
+        Py_XDECREF(bufs);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < pl->nops; i++) {
+        PyObject *b = PyBytes_FromStringAndSize((const char *)outs[i].buf, (Py_ssize_t)outs[i].len);
+        PyObject *w = b ? PyLong_FromSsize_t(outs[i].width) : NULL;
+        if (w == NULL) {
+            Py_XDECREF(b);
+            Py_DECREF(bufs);
+            Py_DECREF(widths);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(bufs, i, b);
+        PyTuple_SET_ITEM(widths, i, w);
+    }
+    return Py_BuildValue("(NN)", bufs, widths);
+}
+
+/* run_batch without the GIL: (buffers, widths), None, or NULL with an error. */
+static PyObject *
+run_records(const Plan *pl, const Str *recs, Py_ssize_t nrows)
+{
+    OutBuf *outs;
+    int st;
+    Py_BEGIN_ALLOW_THREADS
+    st = run_batch(pl, recs, nrows, &outs);
+    Py_END_ALLOW_THREADS
+    if (st == RUN_NOMEM) {
+        return PyErr_NoMemory();
+    }
+    if (st == RUN_SLOW) {
+        Py_RETURN_NONE;
+    }
+    PyObject *result = outs_to_python(pl, outs);
+    free_outs(outs, pl->nops);
     return result;
 }
 
@@ -1689,115 +1723,559 @@ done:
     return result;
 }
 
-/* TFRecord frames: length (8 bytes LE), its masked CRC (4), data, data CRC (4).
- * Walks count frames from pos in a buffer the caller verified (scan_records with
- * keep=False); still checks every length against the bytes left. Returns the
- * offset after them, or -1. recs may be NULL. */
-static Py_ssize_t
-walk_frames(const unsigned char *buf, Py_ssize_t len, Py_ssize_t pos, Py_ssize_t count, Str *recs)
+/* ------------------------------------------------------------------------ */
+/* ColumnsRunner: run_batch on worker threads of its own, ahead of the caller.
+ *
+ *   runner = ColumnsRunner(plan, threads)
+ *   runner.submit(units)   # a batch: queued, computed by a worker without the GIL
+ *   runner.take()          # the oldest batch's (buffers, widths) | None
+ *
+ * A unit is (buffer, starts, first, count): the records of frames first ..
+ * first + count - 1 of a buffer of verified TFRecord frames, where starts
+ * (native int64, as scan_frames returns) gives each frame's offset; or a list
+ * of serialized records (bytes). The runner holds the units' buffers (and so
+ * keeps a mapped window mapped) until their batch is taken. The workers touch
+ * no Python object, so the C work of the next batches overlaps the caller's
+ * Python work (handing the previous batch to TF) instead of waiting for it.
+ * Buffers are returned without a copy, as read-only objects that own them. */
+
+#ifndef _WIN32
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    PyObject_HEAD
+    void *buf;
+    Py_ssize_t len;
+} OutBuffer;
+
+static int
+outbuffer_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
-    for (Py_ssize_t k = 0; k < count; k++) {
-        if (pos < 0 || len - pos < 16) {
-            return -1;
-        }
-        uint64_t n;
-        memcpy(&n, buf + pos, 8);
-        if (n > (uint64_t)(len - pos - 16)) {
-            return -1;
-        }
-        if (recs != NULL) {
-            recs[k].p = buf + pos + 12;
-            recs[k].n = (size_t)n;
-        }
-        pos += 16 + (Py_ssize_t)n;
-    }
-    return pos;
+    OutBuffer *o = (OutBuffer *)self;
+    return PyBuffer_FillInfo(view, self, o->buf, o->len, 1, flags);
 }
 
-static PyObject *
-py_frames_skip(PyObject *self, PyObject *args)
+static void
+outbuffer_dealloc(PyObject *self)
 {
-    Py_buffer view;
-    Py_ssize_t pos, count;
-    if (!PyArg_ParseTuple(args, "y*nn", &view, &pos, &count)) {
-        return NULL;
-    }
-    Py_ssize_t end = walk_frames(view.buf, view.len, pos, count, NULL);
-    PyBuffer_Release(&view);
-    if (end < 0) {
-        PyErr_SetString(PyExc_ValueError, "not that many whole frames");
-        return NULL;
-    }
-    return PyLong_FromSsize_t(end);
+    free(((OutBuffer *)self)->buf);
+    Py_TYPE(self)->tp_free(self);
 }
 
-static PyObject *
-py_columns_run_frames(PyObject *self, PyObject *args)
+static PyBufferProcs outbuffer_as_buffer = {outbuffer_getbuffer, NULL};
+
+static PyTypeObject OutBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "featurepipe._speedups.OutBuffer",
+    .tp_basicsize = sizeof(OutBuffer),
+    .tp_dealloc = outbuffer_dealloc,
+    .tp_as_buffer = &outbuffer_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A read-only buffer of a ColumnsRunner result (it owns the memory).",
+};
+
+enum { JOB_PENDING = -1 };
+
+typedef struct Job {
+    struct Job *next;
+    PyObject *keep;     /* the units (payload lists as tuples): what recs point into */
+    Py_buffer *views;   /* held until the job is taken */
+    Py_ssize_t nviews;
+    Str *recs;
+    Py_ssize_t nrows;
+    OutBuf *outs;
+    int status;         /* JOB_PENDING until a worker has run it */
+} Job;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *cap;
+    const Plan *pl;
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* a job to start, or stop */
+    pthread_cond_t done; /* a job finished */
+    Job *head, *tail;    /* submitted and not yet taken, oldest first */
+    Job *todo;           /* the oldest job no worker has started */
+    Py_ssize_t nthreads; /* at most this many workers */
+    Py_ssize_t live;     /* workers running (detached; each leaves after IDLE_SECONDS idle) */
+    int stop;
+    int closed;
+    pid_t pid;
+} Runner;
+
+static void
+job_free(Job *j, Py_ssize_t nops)
 {
-    PyObject *cap, *segments;
-    if (!PyArg_ParseTuple(args, "OO", &cap, &segments)) {
-        return NULL;
+    /* With the GIL. */
+    for (Py_ssize_t i = 0; i < j->nviews; i++) {
+        PyBuffer_Release(&j->views[i]);
+    }
+    free(j->views);
+    Py_XDECREF(j->keep);
+    free(j->recs);
+    free_outs(j->outs, nops);
+    free(j);
+}
+
+/* A worker leaves after this long without a batch to start, so a runner whose
+ * iterator was abandoned holds no thread; submit() starts one again. */
+#define IDLE_SECONDS 2
+
+static void *
+runner_main(void *arg)
+{
+    Runner *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        int timed_out = 0;
+        while (r->todo == NULL && !r->stop && !timed_out) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += IDLE_SECONDS;
+            timed_out = pthread_cond_timedwait(&r->work, &r->mu, &until) != 0;
+        }
+        if (r->stop || r->todo == NULL) {
+            break;
+        }
+        Job *j = r->todo;
+        r->todo = j->next;
+        pthread_mutex_unlock(&r->mu);
+        OutBuf *outs;
+        int st = run_batch(r->pl, j->recs, j->nrows, &outs);
+        pthread_mutex_lock(&r->mu);
+        j->outs = outs;
+        j->status = st;
+        pthread_cond_broadcast(&r->done);
+    }
+    r->live--;
+    pthread_cond_broadcast(&r->done); /* close() waits for live == 0 */
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Starts a worker if there are fewer than nthreads and a job to start; with mu held.
+ * -1 when none runs and none could be started. */
+static int
+runner_ensure_worker(Runner *r)
+{
+    if (r->live >= r->nthreads || r->todo == NULL) {
+        return 0;
+    }
+    pthread_attr_t attr;
+    pthread_t t;
+    int ok = pthread_attr_init(&attr) == 0;
+    ok = ok && pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0;
+    ok = ok && pthread_create(&t, &attr, runner_main, r) == 0;
+    pthread_attr_destroy(&attr);
+    if (ok) {
+        r->live++;
+        return 0;
+    }
+    return r->live > 0 ? 0 : -1;
+}
+
+static int
+runner_check_usable(Runner *r)
+{
+    if (r->cap == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "ColumnsRunner is not initialized");
+        return -1;
+    }
+    if (r->closed) {
+        PyErr_SetString(PyExc_RuntimeError, "ColumnsRunner is closed");
+        return -1;
+    }
+    if (r->pid != getpid()) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "a ColumnsRunner cannot be used in a forked process; make a new one there");
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops the workers (waits for them to leave), frees every job not taken.
+ * Idempotent. */
+static void
+runner_close_impl(Runner *r)
+{
+    r->closed = 1;
+    if (r->pid == getpid()) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&r->mu);
+        r->stop = 1;
+        pthread_cond_broadcast(&r->work);
+        while (r->live > 0) {
+            pthread_cond_wait(&r->done, &r->mu);
+        }
+        pthread_mutex_unlock(&r->mu);
+        Py_END_ALLOW_THREADS
+    } else {
+        /* A forked child has no workers: nothing to wait for (jobs still queued
+         * in the parent's runner are freed below; none is being run here). */
+        r->live = 0;
+    }
+    while (r->head != NULL) {
+        Job *j = r->head;
+        r->head = j->next;
+        job_free(j, r->pl->nops);
+    }
+    r->tail = r->todo = NULL;
+}
+
+static int
+runner_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    Runner *r = (Runner *)self;
+    static char *kwlist[] = {"plan", "threads", NULL};
+    PyObject *cap;
+    Py_ssize_t nthreads = 1;
+    if (r->cap != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "ColumnsRunner is already initialized");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n:ColumnsRunner", kwlist, &cap, &nthreads)) {
+        return -1;
     }
     const Plan *pl = PyCapsule_GetPointer(cap, "featurepipe.columns_plan");
     if (pl == NULL) {
+        return -1;
+    }
+    if (nthreads < 1 || nthreads > 64) {
+        PyErr_Format(PyExc_ValueError,
+                     "`threads` must be in 1..64. Received: threads=%zd", nthreads);
+        return -1;
+    }
+    if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->work, NULL) != 0 ||
+        pthread_cond_init(&r->done, NULL) != 0) {
+        PyErr_SetString(PyExc_OSError, "cannot make the ColumnsRunner's locks");
+        return -1;
+    }
+    Py_INCREF(cap);
+    r->cap = cap;
+    r->pl = pl;
+    r->nthreads = nthreads;
+    r->pid = getpid();
+    return 0;
+}
+
+static void
+runner_dealloc(PyObject *self)
+{
+    Runner *r = (Runner *)self;
+    if (r->cap != NULL) {
+        runner_close_impl(r);
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->work);
+        pthread_cond_destroy(&r->done);
+        Py_DECREF(r->cap);
+    }
+    Py_TYPE(self)->tp_free(self);
+}
+
+/* Records of one (buffer, starts, first, count) unit; -1 with an error. */
+static int
+unit_frames(PyObject *unit, Job *j, Py_ssize_t *nrec, Py_ssize_t *caprec)
+{
+    PyObject *bufobj, *startsobj;
+    Py_ssize_t first, count;
+    if (!PyArg_ParseTuple(unit, "OOnn", &bufobj, &startsobj, &first, &count)) {
+        return -1;
+    }
+    Py_buffer *bv = &j->views[j->nviews];
+    if (PyObject_GetBuffer(bufobj, bv, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    j->nviews++;
+    Py_buffer *sv = &j->views[j->nviews];
+    if (PyObject_GetBuffer(startsobj, sv, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    j->nviews++;
+    Py_ssize_t nstarts = sv->len / (Py_ssize_t)sizeof(int64_t);
+    if (first < 0 || count < 0 || count > nstarts || first > nstarts - 1 - count) {
+        PyErr_Format(PyExc_ValueError, "frames %zd..%zd are not in `starts` (%zd offsets)",
+                     first, first + count, nstarts);
+        return -1;
+    }
+    if (*nrec + count > *caprec) {
+        Py_ssize_t cap = *caprec ? *caprec : 1024;
+        while (cap < *nrec + count) {
+            cap *= 2;
+        }
+        Str *grown = realloc(j->recs, (size_t)cap * sizeof(Str));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        j->recs = grown;
+        *caprec = cap;
+    }
+    const int64_t *starts = sv->buf; /* the bytes of an int64 array: may be unaligned */
+    const unsigned char *buf = bv->buf;
+    int64_t s, e;
+    memcpy(&s, starts + first, 8);
+    for (Py_ssize_t k = 0; k < count; k++) {
+        memcpy(&e, starts + first + k + 1, 8);
+        if (s < 0 || e > (int64_t)bv->len || e - s < 16) {
+            PyErr_SetString(PyExc_ValueError, "`starts` does not describe frames of `buffer`");
+            return -1;
+        }
+        j->recs[*nrec].p = buf + s + 12;
+        j->recs[*nrec].n = (size_t)(e - s - 16);
+        (*nrec)++;
+        s = e;
+    }
+    return 0;
+}
+
+/* Records of a tuple of bytes; -1 with an error. */
+static int
+unit_payloads(PyObject *tuple, Job *j, Py_ssize_t *nrec, Py_ssize_t *caprec)
+{
+    Py_ssize_t count = PyTuple_GET_SIZE(tuple);
+    if (*nrec + count > *caprec) {
+        Py_ssize_t cap = *caprec ? *caprec : 1024;
+        while (cap < *nrec + count) {
+            cap *= 2;
+        }
+        Str *grown = realloc(j->recs, (size_t)cap * sizeof(Str));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        j->recs = grown;
+        *caprec = cap;
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *rec = PyTuple_GET_ITEM(tuple, k);
+        if (!PyBytes_Check(rec)) {
+            PyErr_Format(PyExc_TypeError, "records must be bytes. Received: %.100s",
+                         Py_TYPE(rec)->tp_name);
+            return -1;
+        }
+        j->recs[*nrec].p = (const unsigned char *)PyBytes_AS_STRING(rec);
+        j->recs[*nrec].n = (size_t)PyBytes_GET_SIZE(rec);
+        (*nrec)++;
+    }
+    return 0;
+}
+
+static PyObject *
+runner_submit(PyObject *self, PyObject *units)
+{
+    Runner *r = (Runner *)self;
+    if (runner_check_usable(r) < 0) {
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(segments, "`segments` must be a sequence");
+    PyObject *seq = PySequence_Fast(units, "`units` must be a sequence");
     if (seq == NULL) {
         return NULL;
     }
-    Py_ssize_t nseg = PySequence_Fast_GET_SIZE(seq);
-    Py_buffer *views = calloc((size_t)(nseg ? nseg : 1), sizeof(Py_buffer));
-    Py_ssize_t *pos = calloc((size_t)(nseg ? nseg : 1), sizeof(Py_ssize_t));
-    Py_ssize_t *cnt = calloc((size_t)(nseg ? nseg : 1), sizeof(Py_ssize_t));
-    Py_ssize_t nviews = 0, nrows = 0;
-    PyObject *result = NULL;
-    Str *recs = NULL;
-    if (views == NULL || pos == NULL || cnt == NULL) {
-        PyErr_NoMemory();
-        goto done;
+    Py_ssize_t nunits = PySequence_Fast_GET_SIZE(seq);
+    Job *j = calloc(1, sizeof(Job));
+    if (j == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
     }
-    for (Py_ssize_t i = 0; i < nseg; i++) {
-        PyObject *bufobj;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "Onn", &bufobj, &pos[i],
-                              &cnt[i])) {
-            goto done;
+    j->status = JOB_PENDING;
+    j->views = calloc((size_t)(2 * nunits + 1), sizeof(Py_buffer));
+    j->keep = PyTuple_New(nunits);
+    if (j->views == NULL || j->keep == NULL) {
+        if (j->views == NULL) {
+            PyErr_NoMemory();
         }
-        if (PyObject_GetBuffer(bufobj, &views[i], PyBUF_SIMPLE) < 0) {
-            goto done;
+        goto fail;
+    }
+    Py_ssize_t nrec = 0, caprec = 0;
+    for (Py_ssize_t i = 0; i < nunits; i++) {
+        PyObject *unit = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *kept;
+        if (PyTuple_Check(unit)) {
+            Py_INCREF(unit);
+            kept = unit;
+            PyTuple_SET_ITEM(j->keep, i, kept);
+            if (unit_frames(unit, j, &nrec, &caprec) < 0) {
+                goto fail;
+            }
+        } else {
+            kept = PySequence_Tuple(unit); /* a snapshot: its bytes stay alive */
+            if (kept == NULL) {
+                goto fail;
+            }
+            PyTuple_SET_ITEM(j->keep, i, kept);
+            if (unit_payloads(kept, j, &nrec, &caprec) < 0) {
+                goto fail;
+            }
         }
-        nviews = i + 1;
-        if (cnt[i] < 0) {
-            PyErr_SetString(PyExc_ValueError, "negative frame count");
-            goto done;
-        }
-        nrows += cnt[i];
     }
-    recs = calloc((size_t)(nrows ? nrows : 1), sizeof(Str));
-    if (recs == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    Py_ssize_t r = 0;
-    for (Py_ssize_t i = 0; i < nseg; i++) {
-        if (walk_frames(views[i].buf, views[i].len, pos[i], cnt[i], recs + r) < 0) {
-            PyErr_SetString(PyExc_ValueError, "not that many whole frames");
-            goto done;
-        }
-        r += cnt[i];
-    }
-    result = run_records(pl, recs, nrows);
-done:
-    for (Py_ssize_t i = 0; i < nviews; i++) {
-        PyBuffer_Release(&views[i]);
-    }
-    free(views);
-    free(pos);
-    free(cnt);
-    free(recs);
+    j->nrows = nrec;
     Py_DECREF(seq);
+    seq = NULL;
+    pthread_mutex_lock(&r->mu);
+    if (r->stop) { /* cannot happen: closed is checked first */
+        pthread_mutex_unlock(&r->mu);
+        job_free(j, r->pl->nops);
+        PyErr_SetString(PyExc_RuntimeError, "ColumnsRunner is closed");
+        return NULL;
+    }
+    if (r->tail != NULL) {
+        r->tail->next = j;
+    } else {
+        r->head = j;
+    }
+    r->tail = j;
+    if (r->todo == NULL) {
+        r->todo = j;
+    }
+    int started = runner_ensure_worker(r);
+    pthread_cond_signal(&r->work);
+    pthread_mutex_unlock(&r->mu);
+    if (started < 0) {
+        /* The job stays queued: take() tries again, close() frees it. */
+        PyErr_SetString(PyExc_OSError, "cannot start a ColumnsRunner thread");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+fail:
+    Py_XDECREF(seq);
+    job_free(j, r->pl->nops);
+    return NULL;
+}
+
+static PyObject *
+runner_take(PyObject *self, PyObject *unused)
+{
+    Runner *r = (Runner *)self;
+    if (runner_check_usable(r) < 0) {
+        return NULL;
+    }
+    if (r->head == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "ColumnsRunner.take() without a batch submitted");
+        return NULL;
+    }
+    /* The result is often there already: look before giving up the GIL. */
+    pthread_mutex_lock(&r->mu);
+    Job *j = r->head;
+    int ready = j->status != JOB_PENDING;
+    int started = ready ? 0 : runner_ensure_worker(r);
+    pthread_mutex_unlock(&r->mu);
+    if (started < 0) {
+        PyErr_SetString(PyExc_OSError, "cannot start a ColumnsRunner thread");
+        return NULL;
+    }
+    if (!ready) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&r->mu);
+        while (j->status == JOB_PENDING) {
+            pthread_cond_wait(&r->done, &r->mu);
+        }
+        pthread_mutex_unlock(&r->mu);
+        Py_END_ALLOW_THREADS
+    }
+    pthread_mutex_lock(&r->mu);
+    r->head = j->next;
+    if (r->head == NULL) {
+        r->tail = NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    PyObject *result = NULL;
+    if (j->status == RUN_NOMEM) {
+        PyErr_NoMemory();
+    } else if (j->status == RUN_SLOW) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+    } else {
+        const Plan *pl = r->pl;
+        PyObject *bufs = PyTuple_New(pl->nops);
+        PyObject *widths = bufs ? PyTuple_New(pl->nops) : NULL;
+        for (Py_ssize_t i = 0; widths != NULL && i < pl->nops; i++) {
+            OutBuffer *b = PyObject_New(OutBuffer, &OutBufferType);
+            PyObject *w = b ? PyLong_FromSsize_t(j->outs[i].width) : NULL;
+            if (w == NULL) {
+                Py_XDECREF(b);
+                Py_CLEAR(widths);
+                break;
+            }
+            b->buf = j->outs[i].buf; /* the OutBuffer owns it now */
+            b->len = (Py_ssize_t)j->outs[i].len;
+            j->outs[i].buf = NULL;
+            PyTuple_SET_ITEM(bufs, i, (PyObject *)b);
+            PyTuple_SET_ITEM(widths, i, w);
+        }
+        if (widths == NULL) {
+            Py_XDECREF(bufs);
+        } else {
+            result = Py_BuildValue("(NN)", bufs, widths);
+        }
+    }
+    job_free(j, r->pl->nops);
     return result;
 }
+
+static PyObject *
+runner_pending(PyObject *self, void *closure)
+{
+    Runner *r = (Runner *)self;
+    Py_ssize_t n = 0;
+    for (Job *j = r->head; j != NULL; j = j->next) {
+        n++;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *
+runner_workers(PyObject *self, void *closure)
+{
+    Runner *r = (Runner *)self;
+    pthread_mutex_lock(&r->mu);
+    Py_ssize_t n = r->live;
+    pthread_mutex_unlock(&r->mu);
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *
+runner_close(PyObject *self, PyObject *unused)
+{
+    Runner *r = (Runner *)self;
+    if (r->cap != NULL) {
+        runner_close_impl(r);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef runner_methods[] = {
+    {"submit", runner_submit, METH_O,
+     "submit(units) -> None\n\nQueues one batch: units of (buffer, starts, first, count) "
+     "frames or lists of records."},
+    {"take", runner_take, METH_NOARGS,
+     "take() -> (buffers, widths) | None\n\nThe oldest batch's outputs (waiting for them), "
+     "or None when TF's ops must decide it."},
+    {"close", runner_close, METH_NOARGS,
+     "close() -> None\n\nStops the workers and drops the batches not taken."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef runner_getset[] = {
+    {"pending", runner_pending, NULL, "Batches submitted and not yet taken.", NULL},
+    {"workers", runner_workers, NULL, "Worker threads running now.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject RunnerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "featurepipe._speedups.ColumnsRunner",
+    .tp_basicsize = sizeof(Runner),
+    .tp_dealloc = runner_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "ColumnsRunner(plan, threads=1): columns_run on worker threads, in order.",
+    .tp_methods = runner_methods,
+    .tp_getset = runner_getset,
+    .tp_init = runner_init,
+    .tp_new = PyType_GenericNew,
+};
+#endif /* _WIN32 */
 
 static PyMethodDef columns_methods[] = {
     {"fingerprint64", py_fingerprint64, METH_O,
@@ -1805,12 +2283,6 @@ static PyMethodDef columns_methods[] = {
     {"columns_compile", py_columns_compile, METH_VARARGS,
      "columns_compile(features, ops, vocabularies) -> plan\n\n"
      "A compiled column plan (see featurepipe.keras._compiled)."},
-    {"frames_skip", py_frames_skip, METH_VARARGS,
-     "frames_skip(buf, pos, count) -> int\n\nThe offset after count TFRecord frames from pos."},
-    {"columns_run_frames", py_columns_run_frames, METH_VARARGS,
-     "columns_run_frames(plan, segments) -> (buffers, widths) | None\n\n"
-     "columns_run on the records of verified TFRecord frames: segments are\n"
-     "(buffer, pos, count), read in order."},
     {"columns_run", py_columns_run, METH_VARARGS,
      "columns_run(plan, records) -> (buffers, widths) | None\n\n"
      "Runs a plan on a batch of serialized tf.Examples: one little-endian buffer\n"
@@ -1821,5 +2293,18 @@ static PyMethodDef columns_methods[] = {
 int
 fp_columns_register(PyObject *module)
 {
-    return PyModule_AddFunctions(module, columns_methods);
+    if (PyModule_AddFunctions(module, columns_methods) < 0) {
+        return -1;
+    }
+#ifndef _WIN32
+    if (PyType_Ready(&OutBufferType) < 0 || PyType_Ready(&RunnerType) < 0) {
+        return -1;
+    }
+    Py_INCREF(&RunnerType);
+    if (PyModule_AddObject(module, "ColumnsRunner", (PyObject *)&RunnerType) < 0) {
+        Py_DECREF(&RunnerType);
+        return -1;
+    }
+#endif
+    return 0;
 }

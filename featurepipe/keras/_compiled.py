@@ -19,8 +19,8 @@ bucketized, numeric and crossed columns on ``FixedLenFeature`` /
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import importlib
+import inspect
 import itertools
 import math
 import mmap
@@ -173,14 +173,6 @@ class CompiledTransform:
         if self._label_key is not None:
             out[-1] = out[-1].reshape((n, *self._label_shape))
         return out
-
-    def run_frames(
-        self, segments: list[tuple[bytes, int, int]]
-    ) -> list[np.ndarray[Any, Any]] | None:
-        """:meth:`run` on verified TFRecord frames: ``(chunk, offset, count)`` segments."""
-        return self._arrays(
-            _speedups.columns_run_frames(self._plan, segments), sum(n for _, _, n in segments)
-        )
 
     def _numpy_fn(self, serialized: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
         out = self.run(serialized.tolist())
@@ -416,11 +408,11 @@ def record_batches_dataset(
     dtypes = [spec.dtype for spec in flat_spec]
     empty = [np.zeros([0] * spec.shape.rank, spec.dtype.as_numpy_dtype) for spec in flat_spec]
 
-    def compute(batch: list[_Unit]) -> Any:
-        # Only the C call (it releases the GIL), so pool threads rarely hold it.
-        if all(isinstance(u, tuple) for u in batch):
-            return _speedups.columns_run_frames(compiled._plan, batch)
-        return _speedups.columns_run(compiled._plan, _payloads(batch))
+    # Where each input lands in tf.nest.flatten((inputs, label)): sorted keys.
+    names = compiled._inputs()
+    order = tf.nest.flatten(dict(zip(names, range(len(names)), strict=True)))
+    if compiled._label_key is not None:
+        order.append(len(names))
 
     def finish(batch: list[_Unit], got: Any) -> list[np.ndarray[Any, Any]]:
         arrays = compiled._arrays(got, sum(map(_count, batch)))
@@ -433,9 +425,7 @@ def record_batches_dataset(
             # built with every iterator, 30% more CPU per example on the benchmark.
             out = slow(tf.constant(_payloads(batch), dtype=tf.string))
             return [t.numpy() for t in tf.nest.flatten(out)]
-        inputs = dict(zip(compiled._inputs(), arrays, strict=False))
-        flat = tf.nest.flatten(inputs if compiled._label_key is None else (inputs, arrays[-1]))
-        return list(flat)
+        return [arrays[i] for i in order]
 
     def units() -> Iterator[_Unit]:
         for epoch in itertools.count():
@@ -472,24 +462,25 @@ def record_batches_dataset(
             yield list(pending)
 
     def generate() -> Iterator[list[np.ndarray[Any, Any]]]:
-        # With _WORKERS, the C work of the next batches runs in a small pool
-        # while this thread hands batches over (more examples/s on several
-        # cores, a little more CPU per example); results come out in order.
-        if _WORKERS < 1:
+        if _THREADS < 1 or not hasattr(_speedups, "ColumnsRunner"):  # inline
             for batch in record_batches():
-                yield finish(batch, compute(batch))
+                yield finish(batch, _speedups.columns_run(compiled._plan, _payloads(batch)))
             return
-        with concurrent.futures.ThreadPoolExecutor(_WORKERS) as pool:
-            ahead: collections.deque[tuple[list[_Unit], concurrent.futures.Future[Any]]]
-            ahead = collections.deque()
+        # The C work of the next batches runs on the runner's own threads, without
+        # the GIL, while this thread hands the previous batch to TF; results come
+        # out in order. The runner holds each batch's mapped window until taken.
+        runner = _speedups.ColumnsRunner(compiled._plan, _THREADS)
+        try:
+            ahead: collections.deque[list[_Unit]] = collections.deque()
             for batch in record_batches():
-                ahead.append((batch, pool.submit(compute, batch)))
-                if len(ahead) > _WORKERS:
-                    done, future = ahead.popleft()
-                    yield finish(done, future.result())
+                runner.submit(batch)
+                ahead.append(batch)
+                if len(ahead) > _AHEAD:
+                    yield finish(ahead.popleft(), runner.take())
             while ahead:
-                done, future = ahead.popleft()
-                yield finish(done, future.result())
+                yield finish(ahead.popleft(), runner.take())
+        finally:
+            runner.close()
 
     readers: dict[int, Iterator[list[np.ndarray[Any, Any]]]] = {}
     ids = itertools.count()
@@ -505,10 +496,14 @@ def record_batches_dataset(
         with lock:
             reader = readers.get(int(reader_id))
         out = next(reader, None) if reader is not None else None
-        if out is None:  # the end: an empty batch (a real batch has a row at least)
+        if out is None:
             with lock:
                 readers.pop(int(reader_id), None)
-            return empty
+            if stop_ends:
+                # numpy_function turns StopIteration into OutOfRange, which ends
+                # a map that need not preserve cardinality (see _map_until_stop).
+                raise StopIteration
+            return empty  # the end for take_while: a real batch has a row at least
         return out
 
     def next_batch(reader_id: tf.Tensor) -> Any:
@@ -520,39 +515,74 @@ def record_batches_dataset(
     def has_rows(*element: Any) -> tf.Tensor:
         return tf.shape(tf.nest.flatten(element)[0])[0] > 0
 
+    stop_ends = _map_until_stop is not None
+
     def batches(z: tf.Tensor) -> tf.data.Dataset:
         # A new reader for each iterator: flat_map calls this once per iterator.
         reader_id = tf.numpy_function(start, [z], tf.int64, stateful=True)
-        steps = tf.data.Dataset.from_tensors(reader_id).repeat().map(next_batch)
-        return steps.take_while(has_rows)
+        steps = tf.data.Dataset.from_tensors(reader_id).repeat()
+        if _map_until_stop is not None:
+            return _map_until_stop(steps, next_batch)
+        return steps.map(next_batch).take_while(has_rows)
 
     # Each tf.data function is instantiated with every iterator (~20 ms each here):
     # the reader starts inside the flat_map function rather than in a map of its own.
     return tf.data.Dataset.from_tensors(np.int64(0)).flat_map(batches)
 
 
+def _load_map_until_stop() -> Callable[[tf.data.Dataset, Callable[..., Any]], Any] | None:
+    """``ds.map(fn)`` where ``fn`` ends the data by raising OutOfRange, or `None`.
+
+    ``Dataset.map`` turns OutOfRange from its function into an error, to keep the
+    input's cardinality; the map op itself can end the data there instead, which
+    is how ``Dataset.from_generator`` ends. Ending so costs no ``take_while``: one
+    tf.data function fewer to instantiate per iterator (graph passes, ~10 ms
+    here) and none to run per batch. ``use_inter_op_parallelism=False`` runs the
+    one-op function inline, without a hop to the inter-op pool. The class is
+    TF's own (``tensorflow.python.data.ops.map_op._MapDataset``, stable since
+    TF 2.10); where it is missing or differs, `None` and ``take_while`` ends it.
+    """
+    try:
+        from tensorflow.python.data.ops import map_op
+
+        cls = map_op._MapDataset
+        params = inspect.signature(cls).parameters
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return None
+    if not {"preserve_cardinality", "use_inter_op_parallelism"} <= set(params):
+        return None
+
+    def map_until_stop(ds: tf.data.Dataset, fn: Callable[..., Any]) -> Any:
+        return cls(ds, fn, use_inter_op_parallelism=False, preserve_cardinality=False)
+
+    return map_until_stop
+
+
+_map_until_stop = _load_map_until_stop()
+
 _CHUNK_BYTES = 16 << 20
-# C work of the next batches in a pool of this many threads: more examples/s
-# where there are cores to spare, about 5-8% more CPU per example (thread
-# hand-offs); on two cores or fewer the consumer (the training step) needs the
-# other core, so the reader thread does it.
-_WORKERS = 2 if (os.cpu_count() or 1) > 2 else 0
+# Worker threads of the ColumnsRunner: the C work of one batch takes about as
+# long as the Python work of handing one to TF (and the consumer's own), so one
+# thread keeps up on a few cores; two where there are more to spare. 0: inline.
+_THREADS = 2 if (os.cpu_count() or 1) > 4 else 1
+# Batches submitted to the runner beyond the one being handed over.
+_AHEAD = 4
 
 
-# A run of records: (buffer, offset, count) verified TFRecord frames in a
-# buffer (a mapped window of a file), or a list of payloads (compressed files).
-_Unit = tuple[Any, int, int] | list[bytes]
+# A run of records: (buffer, starts, first, count), frames first .. first+count-1
+# of a buffer (a mapped window of a file) whose frames were verified by
+# scan_frames, starts holding their offsets; or a list of payloads (compressed files).
+_Unit = tuple[Any, bytes, int, int] | list[bytes]
 
 
 def _count(unit: _Unit) -> int:
-    return unit[2] if isinstance(unit, tuple) else len(unit)
+    return unit[3] if isinstance(unit, tuple) else len(unit)
 
 
 def _split(unit: _Unit, k: int) -> tuple[_Unit, _Unit]:
     if isinstance(unit, tuple):
-        buf, pos, n = unit
-        end = _speedups.frames_skip(buf, pos, k)
-        return (buf, pos, k), (buf, end, n - k)
+        buf, starts, first, n = unit
+        return (buf, starts, first, k), (buf, starts, first + k, n - k)
     return unit[:k], unit[k:]
 
 
@@ -560,9 +590,10 @@ def _payloads(batch: list[_Unit]) -> list[bytes]:
     out: list[bytes] = []
     for unit in batch:
         if isinstance(unit, tuple):
-            buf, pos, n = unit
-            end = _speedups.frames_skip(buf, pos, n)
-            out.extend(_speedups.scan_records(memoryview(buf)[pos:end], 0, False, end - pos)[0])
+            buf, starts, first, n = unit
+            offsets = np.frombuffer(starts, dtype=np.int64)[first : first + n + 1].tolist()
+            view = memoryview(buf)
+            out.extend(bytes(view[s + 12 : e - 4]) for s, e in itertools.pairwise(offsets))
         else:
             out.extend(unit)
     return out
@@ -611,11 +642,10 @@ def _mapped_units(f: Any, size: int) -> Generator[_Unit, None, int | None]:
             mm = mmap.mmap(f.fileno(), length, access=mmap.ACCESS_READ, offset=base)
         except (OSError, ValueError):  # not mappable: read_records reads it
             return done
-        count, nxt, status = _speedups.scan_records(
-            mm, pos - base, True, DEFAULT_MAX_RECORD_BYTES, False
-        )
+        starts, nxt, status = _speedups.scan_frames(mm, pos - base, DEFAULT_MAX_RECORD_BYTES)
+        count = len(starts) // 8 - 1
         if count:
-            yield (mm, pos - base, count)
+            yield (mm, starts, 0, count)
             done += count
             pos = base + nxt
             window = _CHUNK_BYTES

@@ -11,6 +11,7 @@ batches it gives up on (non-canonical records) must still come out right.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 from pathlib import Path
@@ -286,13 +287,13 @@ def test_in_order_reader_small_chunks_and_damage(
         _batches(make_dataset(cut, native=True, shuffle=False, **kw))
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_in_order_reader_with_and_without_pool(
-    files: list[str], workers: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("threads", [0, 1, 3])
+def test_in_order_reader_inline_and_on_runner_threads(
+    files: list[str], threads: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from featurepipe.keras import _compiled
 
-    monkeypatch.setattr(_compiled, "_WORKERS", workers)
+    monkeypatch.setattr(_compiled, "_THREADS", threads)
     kw: dict[str, Any] = {"columns": _specs(), "label_key": "label", "batch_size": 8}
     options: dict[str, Any] = {"shuffle": False, "num_parallel_reads": 1, "num_epochs": 3}
     _assert_same(
@@ -302,3 +303,144 @@ def test_in_order_reader_with_and_without_pool(
     # an abandoned iterator does not disturb the next one
     first = next(iter(make_dataset(files[0], native=True, shuffle=False, **kw)))
     assert first[1].shape == (8,)
+
+
+# ----------------------------------------------------------------------------- the runner
+
+
+def _plan() -> Any:
+    from featurepipe.keras._compiled import CompiledTransform
+    from featurepipe.keras.data import parse_spec_from_schema
+    from featurepipe.keras.preprocessing import ColumnTransform
+
+    spec = parse_spec_from_schema(_schema())
+    dense = {k for k, v in spec.items() if isinstance(v, tf.io.FixedLenFeature)}
+    compiled = CompiledTransform.build(
+        spec, ColumnTransform(_specs(), dense_keys=dense), "label", lambda s: s
+    )
+    assert compiled is not None
+    return compiled._plan
+
+
+def _framed(records: list[bytes]) -> bytes:
+    from featurepipe import _speedups
+
+    return _speedups.frame_records(records)  # type: ignore[attr-defined,no-any-return]
+
+
+def _outputs(got: Any) -> list[bytes]:
+    assert got is not None
+    return [bytes(memoryview(b)) for b in got[0]]
+
+
+def test_scan_frames_agrees_with_scan_records() -> None:
+    from featurepipe import _speedups
+
+    records = [*_examples(30, seed=2), b"", b"x" * 300]
+    data = _framed(records)
+    starts, nxt, status = _speedups.scan_frames(data, 0, 1 << 20)  # type: ignore[attr-defined]
+    offsets = np.frombuffer(starts, dtype=np.int64).tolist()
+    assert (nxt, status) == (len(data), 0) and len(offsets) == len(records) + 1
+    assert [data[s + 12 : e - 4] for s, e in itertools.pairwise(offsets)] == records
+    # From a later frame; a truncated tail; a bad data CRC; a record over the limit.
+    third = offsets[3]
+    got = _speedups.scan_frames(data, third, 1 << 20)  # type: ignore[attr-defined]
+    assert np.frombuffer(got[0], dtype=np.int64).tolist() == offsets[3:]
+    for buf, limit in (
+        (data[:-5], 1 << 20),
+        (data[: third + 20] + bytes([data[third + 20] ^ 1]) + data[third + 21 :], 1 << 20),
+        (data, 200),
+    ):
+        want = _speedups.scan_records(buf, 0, True, limit, False)  # type: ignore[attr-defined]
+        s, n, st = _speedups.scan_frames(buf, 0, limit)  # type: ignore[attr-defined]
+        assert (len(s) // 8 - 1, n, st) == want
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_runner_equals_columns_run_in_order(threads: int) -> None:
+    from featurepipe import _speedups
+
+    plan = _plan()
+    records = _examples(200, seed=4)
+    data = _framed(records)
+    starts = _speedups.scan_frames(data, 0, 1 << 20)[0]  # type: ignore[attr-defined]
+    runner = _speedups.ColumnsRunner(plan, threads)  # type: ignore[attr-defined]
+    # Batches of frames, of payload lists, and of both, submitted well ahead.
+    batches: list[tuple[list[Any], list[bytes]]] = []
+    for first in range(0, 200, 16):
+        n = min(16, 200 - first)
+        if first % 48 == 0:
+            units: list[Any] = [list(records[first : first + n])]
+        elif first % 48 == 16:
+            units = [(data, starts, first, n)]
+        else:
+            k = n // 2
+            units = [(data, starts, first, k), list(records[first + k : first + n])]
+        batches.append((units, records[first : first + n]))
+    for units, _ in batches:
+        runner.submit(units)
+    assert runner.pending == len(batches)
+    for _, recs in batches:
+        got = runner.take()
+        assert _outputs(got) == _outputs(_speedups.columns_run(plan, recs))  # type: ignore[attr-defined]
+        arr = np.frombuffer(got[0][0], dtype=np.float32)
+        assert not arr.flags.writeable and arr.ctypes.data % 64 == 0  # TF takes it, no copy
+    assert runner.pending == 0
+    with pytest.raises(RuntimeError, match="without a batch"):
+        runner.take()
+    runner.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        runner.submit([records[:2]])
+
+
+def test_runner_gives_up_like_columns_run_and_checks_its_input() -> None:
+    from featurepipe import _speedups
+
+    plan = _plan()
+    odd = _with_unpacked_int({"v": [0.5, -1.5], "s": "a", "label": 1.0, "tag": [3, -1]}, "i", 3)
+    runner = _speedups.ColumnsRunner(plan)  # type: ignore[attr-defined]
+    runner.submit([[*_examples(3), odd]])
+    assert runner.take() is None  # TF's ops decide that batch
+    data = _framed(_examples(4))
+    starts = _speedups.scan_frames(data, 0, 1 << 20)[0]  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="not in `starts`"):
+        runner.submit([(data, starts, 2, 3)])
+    bad = np.frombuffer(starts, dtype=np.int64).copy()
+    bad[2] = len(data) + 100
+    with pytest.raises(ValueError, match="does not describe"):
+        runner.submit([(data, bad.tobytes(), 0, 4)])
+    with pytest.raises(TypeError):
+        runner.submit([["not bytes"]])
+    with pytest.raises(ValueError, match="threads"):
+        _speedups.ColumnsRunner(plan, 0)  # type: ignore[attr-defined]
+    # A runner dropped with batches queued stops its thread and frees them.
+    for _ in range(20):
+        r = _speedups.ColumnsRunner(plan, 2)  # type: ignore[attr-defined]
+        for _ in range(5):
+            r.submit([_examples(64)])
+        del r
+
+
+def test_runner_threads_leave_when_idle_and_come_back() -> None:
+    import time
+
+    from featurepipe import _speedups
+
+    plan = _plan()
+    records = _examples(32)
+    want = _outputs(_speedups.columns_run(plan, records))  # type: ignore[attr-defined]
+    runner = _speedups.ColumnsRunner(plan, 2)  # type: ignore[attr-defined]
+    assert runner.workers == 0  # none before the first batch
+    runner.submit([records])
+    runner.submit([records])
+    assert _outputs(runner.take()) == want
+    assert runner.workers in (1, 2)
+    deadline = time.monotonic() + 10
+    while runner.workers and time.monotonic() < deadline:
+        time.sleep(0.2)  # an abandoned runner holds no thread after ~2 s idle
+    assert runner.workers == 0
+    assert _outputs(runner.take()) == want  # the queued result is still there
+    runner.submit([records])
+    assert _outputs(runner.take()) == want  # a worker starts again
+    runner.close()
+    assert runner.workers == 0
