@@ -6,8 +6,10 @@ Criteo transforms of :mod:`bench.columns.plan`), each thing in its own process:
 * the input pipeline alone (file -> batches of model inputs), examples/s of one
   epoch: featurepipe ``make_dataset(columns=..., apply_columns=True)``;
   ``tf.feature_column`` transforms in a tf.data map; Keras 3 preprocessing
-  layers in a tf.data map; ``keras.utils.FeatureSpace`` in a tf.data map; and,
-  for reference, featurepipe's parse alone (``apply_columns=False``);
+  layers in a tf.data map; ``keras.utils.FeatureSpace`` in a tf.data map (each
+  peer twice: as written, and with ``tf.data`` autotuning off, the option
+  featurepipe's in-order path sets for itself); and, for reference,
+  featurepipe's parse alone (``apply_columns=False``);
 * apart, the model side per batch (batches cached in memory, ``tf.function``):
   featurepipe ``DenseFeatures`` (embeddings of 16 + concat) on the pipeline's
   outputs; Keras ``Embedding`` layers + concat on the Keras pipeline's outputs;
@@ -47,6 +49,11 @@ PIPELINE_ROWS = (
     ("tf_feature_column", "tf.feature_column transforms in a tf.data map", "peer"),
     ("keras_layers", "Keras 3 preprocessing layers in a tf.data map", "peer"),
     ("feature_space", "keras.utils.FeatureSpace in a tf.data map", "peer"),
+    # Each peer again with tf.data autotuning off, the option featurepipe's in-order path
+    # sets for itself: the comparison is with each peer at its better setting.
+    ("tf_feature_column_no_autotune", "tf.feature_column transforms, autotune off", "peer"),
+    ("keras_layers_no_autotune", "Keras 3 preprocessing layers, autotune off", "peer"),
+    ("feature_space_no_autotune", "keras.utils.FeatureSpace, autotune off", "peer"),
     ("featurepipe_parse", "(ref) featurepipe make_dataset, parse only", "ref"),
 )
 MODEL_ROWS = (

@@ -160,6 +160,27 @@ def ds_feature_space(a: dict[str, Any], plan: dict[str, Any]) -> tf.data.Dataset
     return _finish(_batched(a["path"]), fn)
 
 
+def _no_autotune(
+    build: Callable[[dict[str, Any], dict[str, Any]], tf.data.Dataset],
+) -> Callable[[dict[str, Any], dict[str, Any]], tf.data.Dataset]:
+    """The same pipeline with ``tf.data.Options().autotune.enabled = False``.
+
+    featurepipe's in-order path sets this option itself (nothing there to tune;
+    with autotuning on, deleting an iterator waited up to ~300 ms for tf.data's
+    tuning thread on the 2-core VM). A peer gets the same option as a variant of
+    its own, so that the comparison is with each peer at its better setting:
+    ``num_parallel_calls=AUTOTUNE`` then means one call per core.
+    """
+
+    def wrapped(a: dict[str, Any], plan: dict[str, Any]) -> tf.data.Dataset:
+        opts = tf.data.Options()
+        opts.autotune.enabled = False
+        return build(a, plan).with_options(opts)
+
+    wrapped.__doc__ = f"{build.__doc__}\n\nWith autotuning off."
+    return wrapped
+
+
 PIPELINES: dict[str, Callable[[dict[str, Any], dict[str, Any]], tf.data.Dataset]] = {
     "featurepipe": ds_featurepipe,
     "featurepipe_schema": ds_featurepipe_schema,
@@ -167,6 +188,9 @@ PIPELINES: dict[str, Callable[[dict[str, Any], dict[str, Any]], tf.data.Dataset]
     "tf_feature_column": ds_tf_feature_column,
     "keras_layers": ds_keras_layers,
     "feature_space": ds_feature_space,
+    "tf_feature_column_no_autotune": _no_autotune(ds_tf_feature_column),
+    "keras_layers_no_autotune": _no_autotune(ds_keras_layers),
+    "feature_space_no_autotune": _no_autotune(ds_feature_space),
 }
 
 
