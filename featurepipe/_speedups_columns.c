@@ -2062,6 +2062,154 @@ unit_payloads(PyObject *tuple, Job *j, Py_ssize_t *nrec, Py_ssize_t *caprec)
     return 0;
 }
 
+/* A gather unit: (source, starts, indices, positions). Record indices[k] of
+ * source goes to row positions[k] of the batch; source is a buffer of verified
+ * frames (starts as scan_frames gives it) or, with starts None, a list or tuple
+ * of serialized records. indices and positions: native int64 buffers. */
+static int
+is_gather_unit(PyObject *unit)
+{
+    return PyTuple_Check(unit) && PyTuple_GET_SIZE(unit) == 4 &&
+           !PyLong_Check(PyTuple_GET_ITEM(unit, 2));
+}
+
+static Py_ssize_t
+gather_len(PyObject *unit)
+{
+    Py_buffer v;
+    if (PyObject_GetBuffer(PyTuple_GET_ITEM(unit, 2), &v, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    Py_ssize_t n = v.len / (Py_ssize_t)sizeof(int64_t);
+    PyBuffer_Release(&v);
+    return n;
+}
+
+static int
+unit_gather(PyObject *unit, Job *j, Py_ssize_t nrows, unsigned char *seen, PyObject **kept)
+{
+    PyObject *src = PyTuple_GET_ITEM(unit, 0), *startsobj = PyTuple_GET_ITEM(unit, 1);
+    Py_buffer *iv = &j->views[j->nviews];
+    if (PyObject_GetBuffer(PyTuple_GET_ITEM(unit, 2), iv, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    j->nviews++;
+    Py_buffer *pv = &j->views[j->nviews];
+    if (PyObject_GetBuffer(PyTuple_GET_ITEM(unit, 3), pv, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    j->nviews++;
+    Py_ssize_t count = iv->len / (Py_ssize_t)sizeof(int64_t);
+    if (iv->len % 8 != 0 || pv->len != iv->len) {
+        PyErr_SetString(PyExc_ValueError,
+                        "`indices` and `positions` must be int64 arrays of one length");
+        return -1;
+    }
+    const unsigned char *ib = iv->buf, *pb = pv->buf;
+    if (startsobj == Py_None) {
+        PyObject *tuple = PySequence_Tuple(src); /* a snapshot: its bytes stay alive */
+        if (tuple == NULL) {
+            return -1;
+        }
+        *kept = tuple;
+        Py_ssize_t len = PyTuple_GET_SIZE(tuple);
+        for (Py_ssize_t k = 0; k < count; k++) {
+            int64_t idx, pos;
+            memcpy(&idx, ib + 8 * k, 8);
+            memcpy(&pos, pb + 8 * k, 8);
+            if (idx < 0 || idx >= len || pos < 0 || pos >= nrows || seen[pos]) {
+                PyErr_SetString(PyExc_ValueError,
+                                "a gather unit's index or position is out of range or repeated");
+                return -1;
+            }
+            PyObject *rec = PyTuple_GET_ITEM(tuple, idx);
+            if (!PyBytes_Check(rec)) {
+                PyErr_Format(PyExc_TypeError, "records must be bytes. Received: %.100s",
+                             Py_TYPE(rec)->tp_name);
+                return -1;
+            }
+            seen[pos] = 1;
+            j->recs[pos].p = (const unsigned char *)PyBytes_AS_STRING(rec);
+            j->recs[pos].n = (size_t)PyBytes_GET_SIZE(rec);
+        }
+        return 0;
+    }
+    Py_INCREF(unit);
+    *kept = unit;
+    Py_buffer *bv = &j->views[j->nviews];
+    if (PyObject_GetBuffer(src, bv, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    j->nviews++;
+    Py_buffer *sv = &j->views[j->nviews];
+    if (PyObject_GetBuffer(startsobj, sv, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    j->nviews++;
+    Py_ssize_t nframes = sv->len / (Py_ssize_t)sizeof(int64_t) - 1;
+    const unsigned char *sb = sv->buf;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        int64_t idx, pos, st, en;
+        memcpy(&idx, ib + 8 * k, 8);
+        memcpy(&pos, pb + 8 * k, 8);
+        if (idx < 0 || idx >= nframes || pos < 0 || pos >= nrows || seen[pos]) {
+            PyErr_SetString(PyExc_ValueError,
+                            "a gather unit's index or position is out of range or repeated");
+            return -1;
+        }
+        memcpy(&st, sb + 8 * idx, 8);
+        memcpy(&en, sb + 8 * (idx + 1), 8);
+        if (st < 0 || en > (int64_t)bv->len || en - st < 16) {
+            PyErr_SetString(PyExc_ValueError, "`starts` does not describe frames of `buffer`");
+            return -1;
+        }
+        seen[pos] = 1;
+        j->recs[pos].p = (const unsigned char *)bv->buf + st + 12;
+        j->recs[pos].n = (size_t)(en - st - 16);
+    }
+    return 0;
+}
+
+/* A batch of gather units only: every row filled exactly once. */
+static int
+submit_gather(PyObject *seq, Py_ssize_t nunits, Job *j)
+{
+    Py_ssize_t nrows = 0;
+    for (Py_ssize_t i = 0; i < nunits; i++) {
+        PyObject *unit = PySequence_Fast_GET_ITEM(seq, i);
+        if (!is_gather_unit(unit)) {
+            PyErr_SetString(PyExc_ValueError, "a batch of gather units cannot mix in other units");
+            return -1;
+        }
+        Py_ssize_t n = gather_len(unit);
+        if (n < 0) {
+            return -1;
+        }
+        nrows += n;
+    }
+    j->recs = calloc((size_t)(nrows ? nrows : 1), sizeof(Str));
+    unsigned char *seen = calloc((size_t)(nrows ? nrows : 1), 1);
+    if (j->recs == NULL || seen == NULL) {
+        free(seen);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nunits; i++) {
+        PyObject *kept = NULL;
+        int st = unit_gather(PySequence_Fast_GET_ITEM(seq, i), j, nrows, seen, &kept);
+        if (kept != NULL) {
+            PyTuple_SET_ITEM(j->keep, i, kept);
+        }
+        if (st < 0) {
+            free(seen);
+            return -1;
+        }
+    }
+    free(seen); /* every position was checked unseen before use, and counts add up */
+    j->nrows = nrows;
+    return 0;
+}
+
 static PyObject *
 runner_submit(PyObject *self, PyObject *units)
 {
@@ -2080,7 +2228,7 @@ runner_submit(PyObject *self, PyObject *units)
         return PyErr_NoMemory();
     }
     j->status = JOB_PENDING;
-    j->views = calloc((size_t)(2 * nunits + 1), sizeof(Py_buffer));
+    j->views = calloc((size_t)(4 * nunits + 1), sizeof(Py_buffer));
     j->keep = PyTuple_New(nunits);
     if (j->views == NULL || j->keep == NULL) {
         if (j->views == NULL) {
@@ -2089,9 +2237,20 @@ runner_submit(PyObject *self, PyObject *units)
         goto fail;
     }
     Py_ssize_t nrec = 0, caprec = 0;
-    for (Py_ssize_t i = 0; i < nunits; i++) {
+    int gather = nunits > 0 && is_gather_unit(PySequence_Fast_GET_ITEM(seq, 0));
+    if (gather) {
+        if (submit_gather(seq, nunits, j) < 0) {
+            goto fail;
+        }
+        nrec = j->nrows;
+    }
+    for (Py_ssize_t i = 0; i < nunits && !gather; i++) {
         PyObject *unit = PySequence_Fast_GET_ITEM(seq, i);
         PyObject *kept;
+        if (is_gather_unit(unit)) {
+            PyErr_SetString(PyExc_ValueError, "a batch of gather units cannot mix in other units");
+            goto fail;
+        }
         if (PyTuple_Check(unit)) {
             Py_INCREF(unit);
             kept = unit;

@@ -62,6 +62,16 @@ def test_every_pipeline_yields_every_example(setup: dict[str, Any]) -> None:
 
 
 @pytest.mark.tf
+def test_shuffled_pipelines_yield_every_example(setup: dict[str, Any]) -> None:
+    from bench.columns import run, worker
+
+    for impl, _, _ in run.SHUFFLED_ROWS:
+        a = {"path": setup["path"], "plan": setup["plan"], "impl": impl, "shuffle": True}
+        report = worker.run_pipeline(a)
+        assert report["examples"] == ROWS, impl
+
+
+@pytest.mark.tf
 def test_featurepipe_ids_equal_tf_feature_column_on_the_bench_data(
         setup: dict[str, Any]) -> None:
     import tensorflow as tf

@@ -10,6 +10,8 @@ Criteo transforms of :mod:`bench.columns.plan`), each thing in its own process:
   peer twice: as written, and with ``tf.data`` autotuning off, the option
   featurepipe's in-order path sets for itself); and, for reference,
   featurepipe's parse alone (``apply_columns=False``);
+* with ``--only shuffled``, the same pipelines reading through a 10,000-record
+  shuffle buffer (seed 0), as training reads do; reported apart, without a target;
 * apart, the model side per batch (batches cached in memory, ``tf.function``):
   featurepipe ``DenseFeatures`` (embeddings of 16 + concat) on the pipeline's
   outputs; Keras ``Embedding`` layers + concat on the Keras pipeline's outputs;
@@ -55,6 +57,16 @@ PIPELINE_ROWS = (
     ("keras_layers_no_autotune", "Keras 3 preprocessing layers, autotune off", "peer"),
     ("feature_space_no_autotune", "keras.utils.FeatureSpace, autotune off", "peer"),
     ("featurepipe_parse", "(ref) featurepipe make_dataset, parse only", "ref"),
+)
+# Training reads shuffle: the same pipelines through a 10,000-record shuffle buffer (seed 0).
+# Reported apart; the target is on the in-order rows above.
+SHUFFLED_ROWS = (
+    ("featurepipe_schema", "featurepipe make_dataset(schema, columns, shuffle=True)", "ours"),
+    ("tf_feature_column_no_autotune", "tf.feature_column + shuffle, autotune off", "peer"),
+    ("keras_layers", "Keras 3 preprocessing layers + shuffle", "peer"),
+    ("feature_space", "keras.utils.FeatureSpace + shuffle", "peer"),
+    ("keras_layers_no_autotune", "Keras 3 preprocessing layers + shuffle, autotune off", "peer"),
+    ("feature_space_no_autotune", "keras.utils.FeatureSpace + shuffle, autotune off", "peer"),
 )
 MODEL_ROWS = (
     ("featurepipe", "featurepipe DenseFeatures on pipeline outputs", "ours"),
@@ -178,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000, help="examples (default 200000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per thing (default 3)")
-    parser.add_argument("--only", default="pipeline,model", help="comma list: pipeline, model")
+    parser.add_argument("--only", default="pipeline,model",
+                        help="comma list: pipeline, shuffled, model (default pipeline,model)")
     parser.add_argument("--steps", type=int, default=100, help="model-side batches timed")
     parser.add_argument("--cache-batches", type=int, default=16,
                         help="distinct batches the model side cycles through")
@@ -199,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     base = {"path": info.path, "plan": str(plan_path)}
 
     pipe: list[tuple[Result, str]] = []
+    shuffled: list[tuple[Result, str]] = []
     model: list[tuple[Result, str]] = []
     jobs: list[tuple[Result, list[str], str]] = []
     if "pipeline" in groups:
@@ -206,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
             res = Result(label, Path(info.path).name, stream_bytes=info.stream_bytes)
             pipe.append((res, role))
             jobs.append((res, _cmd("pipeline", {**base, "impl": impl}), role))
+    if "shuffled" in groups:
+        for impl, label, role in SHUFFLED_ROWS:
+            res = Result(label, Path(info.path).name, stream_bytes=info.stream_bytes)
+            shuffled.append((res, role))
+            jobs.append((res, _cmd("pipeline", {**base, "impl": impl, "shuffle": True}), role))
     if "model" in groups:
         steps = {"steps": args.steps,
                  "cache_batches": max(1, min(args.cache_batches, info.records // cplan.BATCH_SIZE))}
@@ -224,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         ratios["pipeline"] = _ratios(pipe)
         ratios["pipeline_column_parse_spec"] = _ratios(pipe, "ours2")
         text += "\nInput pipeline (file -> batches of model inputs):\n\n" + _table(pipe, False)
+    if shuffled:
+        ratios["shuffled"] = _ratios(shuffled)
+        text += ("\n\nShuffled input pipeline (10,000-record shuffle buffer, seed 0; no target):"
+                 "\n\n" + _table(shuffled, False))
     if model:
         ratios["model_ids_in"] = _ratios(model[:2])
         ratios["model_parsed_in"] = _ratios(model[2:])
@@ -250,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                            "vocab_sizes": {k: len(v) for k, v in plan["vocabularies"].items()}},
             "pipeline": [r.to_json() | {"role": role, "cpu_seconds": CPU.get(r.name, [])}
                          for r, role in pipe],
+            "shuffled": [r.to_json() | {"role": role, "cpu_seconds": CPU.get(r.name, [])}
+                         for r, role in shuffled],
             "model": [r.to_json() | {"role": role, "cpu_seconds": CPU.get(r.name, [])}
                       for r, role in model],
             "ratios": ratios, "table": text,

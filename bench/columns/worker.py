@@ -38,8 +38,15 @@ def _label_feature() -> Any:
     return tf.io.FixedLenFeature((), tf.int64)
 
 
-def _batched(path: str) -> tf.data.Dataset:
-    return tf.data.TFRecordDataset(path).batch(cplan.BATCH_SIZE)
+SHUFFLE_BUFFER = 10_000
+
+
+def _batched(path: str, a: dict[str, Any] | None = None) -> tf.data.Dataset:
+    """Batches of serialized records; with ``a["shuffle"]`` through a seeded shuffle buffer."""
+    ds = tf.data.TFRecordDataset(path)
+    if a is not None and a.get("shuffle"):
+        ds = ds.shuffle(SHUFFLE_BUFFER, seed=0, reshuffle_each_iteration=True)
+    return ds.batch(cplan.BATCH_SIZE)
 
 
 def _finish(ds: tf.data.Dataset, fn: Callable[[Any], Any]) -> tf.data.Dataset:
@@ -75,8 +82,10 @@ def ds_featurepipe_schema(a: dict[str, Any], plan: dict[str, Any]) -> tf.data.Da
     ``""`` is dropped as ``tf.feature_column`` drops it, so the ids are the same."""
     from featurepipe.keras import make_dataset
 
+    shuffle = bool(a.get("shuffle"))
     return make_dataset(a["path"], batch_size=cplan.BATCH_SIZE, schema=cplan.featurepipe_schema(),
-                        columns=cplan.featurepipe_specs(plan), label_key="label", shuffle=False,
+                        columns=cplan.featurepipe_specs(plan), label_key="label", shuffle=shuffle,
+                        shuffle_buffer_size=SHUFFLE_BUFFER, seed=0 if shuffle else None,
                         apply_columns=True)
 
 
@@ -103,7 +112,7 @@ def ds_tf_feature_column(a: dict[str, Any], plan: dict[str, Any]) -> tf.data.Dat
         return {c.name: v for c, v in out.items()}, label
 
     fn(next(iter(_batched(a["path"]).take(1))))  # make the tables eagerly, once
-    return _finish(_batched(a["path"]), fn)
+    return _finish(_batched(a["path"], a), fn)
 
 
 def ds_keras_layers(a: dict[str, Any], plan: dict[str, Any]) -> tf.data.Dataset:
@@ -128,7 +137,7 @@ def ds_keras_layers(a: dict[str, Any], plan: dict[str, Any]) -> tf.data.Dataset:
                 out[name] = layer(parsed[name])
         return out, label
 
-    return _finish(_batched(a["path"]), fn)
+    return _finish(_batched(a["path"], a), fn)
 
 
 def ds_feature_space(a: dict[str, Any], plan: dict[str, Any]) -> tf.data.Dataset:
@@ -157,7 +166,7 @@ def ds_feature_space(a: dict[str, Any], plan: dict[str, Any]) -> tf.data.Dataset
     parsed = tf.io.parse_example(first, spec)
     parsed.pop("label")
     fs(prepare(parsed))  # builds the sub-layers eagerly
-    return _finish(_batched(a["path"]), fn)
+    return _finish(_batched(a["path"], a), fn)
 
 
 def _no_autotune(

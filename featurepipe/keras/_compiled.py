@@ -376,8 +376,11 @@ def record_batches_dataset(
     batch_size: int,
     num_epochs: int | None,
     drop_remainder: bool,
+    shuffle_buffer_size: int = 0,
+    seed: int | None = None,
+    cycle_length: int = 1,
 ) -> tf.data.Dataset:
-    """Files read in order, batched and transformed without a tf.data element per record.
+    """Files read, batched and transformed without a tf.data element per record.
 
     The records come from :func:`featurepipe.tfrecord.read_records` (CRCs
     verified, GZIP / ZLIB streamed) a batch at a time and go through
@@ -387,9 +390,10 @@ def record_batches_dataset(
     early, e.g. by ``take``, keeps its file open until the dataset is freed).
     The finished arrays cross into TF through one ``numpy_function`` per batch
     (``from_generator``'s ``py_function`` costs about three times as much CPU
-    per tensor). It yields exactly what
+    per tensor). In order (``shuffle_buffer_size=0``) it yields exactly what
     ``TFRecordDataset(files).repeat(num_epochs).batch(batch_size).map(parse)``
-    yields, in the same order.
+    yields, in the same order; shuffled, what :func:`_shuffled_batches` draws
+    (the records of each epoch, each once, in an order of its own).
 
     Args:
         files: the files, read one after the other.
@@ -399,6 +403,10 @@ def record_batches_dataset(
         batch_size: examples per batch.
         num_epochs: passes over the files; `None` repeats forever.
         drop_remainder: drop the last partial batch.
+        shuffle_buffer_size: records in the shuffle buffer; 0 reads in order.
+        seed: the shuffle seed; iterator k of the dataset draws from
+            ``numpy.random.default_rng([seed, k])``. `None`: fresh entropy.
+        cycle_length: files read at once when shuffling.
     """
 
     slow = tf.function(
@@ -461,9 +469,22 @@ def record_batches_dataset(
         if have and not drop_remainder:
             yield list(pending)
 
-    def generate() -> Iterator[list[np.ndarray[Any, Any]]]:
+    def generate(reader_id: int) -> Iterator[list[np.ndarray[Any, Any]]]:
+        batches = record_batches()
+        if shuffle_buffer_size > 0:
+            entropy = None if seed is None else [seed, reader_id]
+            batches = _shuffled_batches(
+                files,
+                compression,
+                np.random.default_rng(entropy),
+                batch_size=batch_size,
+                buffer_size=shuffle_buffer_size,
+                cycle_length=cycle_length,
+                num_epochs=num_epochs,
+                drop_remainder=drop_remainder,
+            )
         if _THREADS < 1 or not hasattr(_speedups, "ColumnsRunner"):  # inline
-            for batch in record_batches():
+            for batch in batches:
                 yield finish(batch, _speedups.columns_run(compiled._plan, _payloads(batch)))
             return
         # The C work of the next batches runs on the runner's own threads, without
@@ -472,7 +493,7 @@ def record_batches_dataset(
         runner = _speedups.ColumnsRunner(compiled._plan, _THREADS)
         try:
             ahead: collections.deque[list[_Unit]] = collections.deque()
-            for batch in record_batches():
+            for batch in batches:
                 runner.submit(batch)
                 ahead.append(batch)
                 if len(ahead) > _AHEAD:
@@ -489,7 +510,7 @@ def record_batches_dataset(
     def start(_: Any) -> np.int64:
         with lock:
             reader_id = next(ids)
-            readers[reader_id] = generate()
+            readers[reader_id] = generate(reader_id)
         return np.int64(reader_id)
 
     def step(reader_id: np.int64) -> list[np.ndarray[Any, Any]]:
@@ -561,6 +582,9 @@ def _load_map_until_stop() -> Callable[[tf.data.Dataset, Callable[..., Any]], An
 _map_until_stop = _load_map_until_stop()
 
 _CHUNK_BYTES = 16 << 20
+# Shuffled reads keep a window mapped until its last record is drawn from the
+# buffer, a dozen windows back or so: smaller windows bound what stays mapped.
+_SHUFFLE_CHUNK_BYTES = 4 << 20
 # Worker threads of the ColumnsRunner: the C work of one batch takes about as
 # long as the Python work of handing one to TF (and the consumer's own), so one
 # thread keeps up on a few cores; two where there are more to spare. 0: inline.
@@ -576,7 +600,9 @@ _Unit = tuple[Any, bytes, int, int] | list[bytes]
 
 
 def _count(unit: _Unit) -> int:
-    return unit[3] if isinstance(unit, tuple) else len(unit)
+    if isinstance(unit, tuple):
+        return unit[3] if isinstance(unit[3], int) else len(unit[3])
+    return len(unit)
 
 
 def _split(unit: _Unit, k: int) -> tuple[_Unit, _Unit]:
@@ -587,6 +613,8 @@ def _split(unit: _Unit, k: int) -> tuple[_Unit, _Unit]:
 
 
 def _payloads(batch: list[_Unit]) -> list[bytes]:
+    if batch and isinstance(batch[0], tuple) and not isinstance(batch[0][3], int):
+        return _gathered_payloads(batch)
     out: list[bytes] = []
     for unit in batch:
         if isinstance(unit, tuple):
@@ -599,7 +627,157 @@ def _payloads(batch: list[_Unit]) -> list[bytes]:
     return out
 
 
-def _record_units(path: str, compression: str) -> Iterator[_Unit]:
+def _frame_payload(source: Any, starts: bytes | None, index: int) -> bytes:
+    if starts is None:
+        return bytes(source[index])
+    s, e = np.frombuffer(starts, dtype=np.int64)[index : index + 2].tolist()
+    return bytes(memoryview(source)[s + 12 : e - 4])
+
+
+def _gathered_payloads(batch: list[Any]) -> list[bytes]:
+    out: list[bytes] = [b""] * sum(len(u[3]) for u in batch)
+    for source, starts, indices, positions in batch:
+        for i, p in zip(indices.tolist(), positions.tolist(), strict=True):
+            out[p] = _frame_payload(source, starts, i)
+    return out
+
+
+# Records taken from each file in turn when shuffling several files at once.
+_BLOCK = 16
+
+
+def _shuffled_batches(
+    files: Sequence[str],
+    compression: str,
+    rng: np.random.Generator,
+    *,
+    batch_size: int,
+    buffer_size: int,
+    cycle_length: int,
+    num_epochs: int | None,
+    drop_remainder: bool,
+) -> Iterator[list[Any]]:
+    """Batches drawn from a shuffle buffer, as gather units for the runner.
+
+    What ``files -> shuffle(files) -> interleave(cycle_length) ->
+    shuffle(buffer_size) -> repeat(num_epochs) -> batch`` does in tf.data, on
+    references to records (a window and a frame index) instead of tf.data
+    elements: each epoch reads the files in a new random order, ``cycle_length``
+    at a time, ``_BLOCK`` records from each in turn; every record drawn from the
+    buffer is replaced by the next one read; the buffer drains at the end of
+    each epoch; batches run on across epochs. A batch of B records is drawn at
+    once: B distinct slots, which differs from drawing one record at a time
+    only in that a record read during a batch is not drawn in that same batch.
+    A batch is a list of ``(source, starts, indices, positions)`` units, one
+    per window it draws from: record ``indices[k]`` of the window goes to row
+    ``positions[k]``.
+    """
+    # wid -> [source, starts (None for a list of records), records not yet drawn]
+    windows: dict[int, list[Any]] = {}
+    wids = itertools.count()
+
+    def stream(path: str) -> Iterator[tuple[int, int, int]]:
+        for unit in _record_units(path, compression, _SHUFFLE_CHUNK_BYTES):
+            wid = next(wids)
+            if isinstance(unit, tuple):
+                source, starts, first, count = unit
+                windows[wid] = [source, starts, count]
+                yield wid, first, count
+            else:
+                windows[wid] = [unit, None, len(unit)]
+                yield wid, 0, len(unit)
+
+    def pieces() -> Iterator[tuple[int, int, int]]:
+        # One epoch: (wid, first, count) runs, cycle_length files at a time.
+        order = collections.deque(files[i] for i in rng.permutation(len(files)))
+        active: collections.deque[list[Any]] = collections.deque()
+        while order or active:
+            while order and len(active) < cycle_length:
+                active.append([stream(order.popleft()), -1, 0, 0])
+            st = active[0]
+            if st[3] == 0:
+                nxt = next(st[0], None)
+                if nxt is None:
+                    active.popleft()
+                    continue
+                st[1], st[2], st[3] = nxt
+            take = min(st[3], _BLOCK if len(active) > 1 else st[3])
+            yield st[1], st[2], take
+            st[2] += take
+            st[3] -= take
+            active.rotate(-1)
+
+    def pull(src: Iterator[tuple[int, int, int]], carry: list[Any], k: int) -> tuple[Any, Any]:
+        ws, ix = [], []
+        while k > 0:
+            if not carry:
+                piece = next(src, None)
+                if piece is None:
+                    break
+                carry.extend(piece)
+            wid, first, count = carry
+            take = min(k, count)
+            ws.append(np.full(take, wid, dtype=np.int64))
+            ix.append(np.arange(first, first + take, dtype=np.int64))
+            k -= take
+            if take == count:
+                carry.clear()
+            else:
+                carry[1], carry[2] = first + take, count - take
+        if not ws:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(ws), np.concatenate(ix)
+
+    def units_of(ws: Any, ix: Any) -> list[Any]:
+        order = np.argsort(ws, kind="stable")
+        sw = ws[order]
+        cuts = np.flatnonzero(np.diff(sw)) + 1
+        out = []
+        for seg in np.split(order, cuts):
+            wid = int(ws[seg[0]])
+            entry = windows[wid]
+            out.append((entry[0], entry[1], ix[seg], seg))
+            entry[2] -= len(seg)
+            if entry[2] == 0:
+                del windows[wid]  # the runner holds what it still needs
+        return out
+
+    bw = np.empty(buffer_size, np.int64)
+    bi = np.empty(buffer_size, np.int64)
+    got_w: list[Any] = []
+    got_i: list[Any] = []
+    need = batch_size
+    for epoch in itertools.count():
+        if num_epochs is not None and epoch >= num_epochs:
+            break
+        src = pieces()
+        carry: list[Any] = []
+        w, i = pull(src, carry, buffer_size)
+        size = len(w)
+        bw[:size], bi[:size] = w, i
+        while size:
+            k = min(need, size)
+            picks = rng.choice(size, k, replace=False)
+            got_w.append(bw[picks])
+            got_i.append(bi[picks])
+            w, i = pull(src, carry, k)
+            m = len(w)
+            bw[picks[:m]], bi[picks[:m]] = w, i
+            if m < k:  # the epoch's records are all in: the buffer shrinks
+                keep = np.ones(size, dtype=bool)
+                keep[picks[m:]] = False
+                left = size - (k - m)
+                bw[:left], bi[:left] = bw[:size][keep], bi[:size][keep]
+                size = left
+            need -= k
+            if need == 0:
+                yield units_of(np.concatenate(got_w), np.concatenate(got_i))
+                got_w, got_i, need = [], [], batch_size
+    if got_w and not drop_remainder:
+        yield units_of(np.concatenate(got_w), np.concatenate(got_i))
+
+
+def _record_units(path: str, compression: str, window: int = 0) -> Iterator[_Unit]:
     """The records of one file, CRCs verified, as units (see `_Unit`).
 
     Uncompressed files are mapped a window at a time and their frames verified
@@ -618,7 +796,7 @@ def _record_units(path: str, compression: str) -> Iterator[_Unit]:
         return
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        done = yield from _mapped_units(f, size)
+        done = yield from _mapped_units(f, size, window or _CHUNK_BYTES)
     if done is None:
         return
     # Damage, a truncated tail or a file that cannot be mapped: read_records
@@ -626,7 +804,7 @@ def _record_units(path: str, compression: str) -> Iterator[_Unit]:
     yield list(itertools.islice(read_records(path, compression="none"), done, None))
 
 
-def _mapped_units(f: Any, size: int) -> Generator[_Unit, None, int | None]:
+def _mapped_units(f: Any, size: int, chunk: int) -> Generator[_Unit, None, int | None]:
     """Verified frames of a plain file, mapped a window at a time (resident
     memory stays bounded: a window is unmapped once its batches are done).
     Returns `None` at a clean end, else the number of records it got to."""
@@ -634,7 +812,7 @@ def _mapped_units(f: Any, size: int) -> Generator[_Unit, None, int | None]:
 
     gran = mmap.ALLOCATIONGRANULARITY
     pos = done = 0
-    window = _CHUNK_BYTES
+    window = chunk
     while pos < size:
         base = pos - pos % gran
         length = min(size - base, pos - base + window)
@@ -648,7 +826,7 @@ def _mapped_units(f: Any, size: int) -> Generator[_Unit, None, int | None]:
             yield (mm, starts, 0, count)
             done += count
             pos = base + nxt
-            window = _CHUNK_BYTES
+            window = chunk
         if status != 0:
             return done
         if not count:

@@ -111,11 +111,16 @@ def make_dataset(
         shuffle: shuffle files and records. Defaults to `True`.
         shuffle_buffer_size: records in the shuffle buffer. Defaults to `10_000`.
         seed: shuffle seed; also makes the interleave deterministic. Defaults to `None`.
+            On the compiled path (``native``, local files) records are drawn
+            from a buffer of references to them, each epoch's records each
+            once as with tf.data's shuffle, in an order of its own: a seed gives
+            the same orders again on that path, not tf.data's.
         num_epochs: passes over the data; `None` repeats forever. Defaults to `1`.
         num_shards: split the files into this many shards (one per worker).
             Defaults to `1`.
         shard_index: the shard this worker reads. Defaults to `0`.
-        num_parallel_reads: files read at once. Defaults to `tf.data.AUTOTUNE`.
+        num_parallel_reads: files read at once (`tf.data.AUTOTUNE`: one per CPU
+            core). Defaults to `tf.data.AUTOTUNE`.
         drop_remainder: drop the last partial batch. Defaults to `False`.
         dense_keys: features parsed as dense tensors; derived from the parse
             spec when `None`. Defaults to `None`.
@@ -207,16 +212,16 @@ def make_dataset(
                 "ragged or sparse features, float ids, ...)."
             )
         )
-    if (
-        compiled is not None
-        and not shuffle
-        and (len(files) == 1 or num_parallel_reads == 1)
-        and all("://" not in path for path in files)
-    ):
-        # In-order reading: the whole pipeline in a generator, a batch at a time,
-        # with no tf.data element per record (reading and batching records one
-        # by one costs tf.data about as much CPU as parsing them).
+    local = all("://" not in path for path in files)
+    in_order = not shuffle and (len(files) == 1 or num_parallel_reads == 1)
+    if compiled is not None and local and (shuffle or in_order):
+        # The whole pipeline in a generator, a batch at a time, with no tf.data
+        # element per record (reading, shuffling and batching records one by one
+        # costs tf.data about as much CPU as parsing them). Shuffled, records are
+        # drawn from a buffer of references (see _compiled._shuffled_batches):
+        # the same records per epoch as tf.data's shuffle, in an order of its own.
         element_spec = ds.map(parse).element_spec
+        cycle = num_parallel_reads if num_parallel_reads > 0 else (os.cpu_count() or 1)
         fast = record_batches_dataset(
             files,
             compression,
@@ -225,6 +230,9 @@ def make_dataset(
             batch_size=batch_size,
             num_epochs=num_epochs,
             drop_remainder=drop_remainder,
+            shuffle_buffer_size=max(1, shuffle_buffer_size) if shuffle else 0,
+            seed=seed,
+            cycle_length=max(1, min(cycle, len(files))),
         )
         # Nothing here for tf.data to rewrite or tune: its default graph rewrites
         # find nothing to fuse in this short pipeline but run for every iterator

@@ -153,6 +153,33 @@ def _assert_same(fast: tf.data.Dataset, slow: tf.data.Dataset) -> None:
             np.testing.assert_array_equal(u, v)
 
 
+def _rows(ds: tf.data.Dataset) -> list[tuple[Any, ...]]:
+    """Every example as a tuple (label, then each output's row): order-free comparisons.
+    Trailing -1s of id rows (the padding of a batch's widest row) are dropped."""
+    rows = []
+    for feats, label in ds:
+        f = {k: v.numpy() for k, v in feats.items()}
+        lab = label.numpy()
+        for r in range(lab.shape[0]):
+            key: list[Any] = [lab[r].tolist()]
+            for k in sorted(f):
+                row = f[k][r].ravel().tolist()
+                if f[k].dtype == np.int64:
+                    while row and row[-1] == -1:
+                        row.pop()
+                key.append(tuple(row))
+            rows.append(tuple(key))
+    return rows
+
+
+def _assert_same_records(fast: tf.data.Dataset, slow: tf.data.Dataset) -> None:
+    """The same examples (each as often), in any order: shuffled paths."""
+    assert fast.element_spec == slow.element_spec
+    a, b = _rows(fast), _rows(slow)
+    assert len(a) == len(b) > 0
+    assert sorted(a) == sorted(b)
+
+
 @pytest.mark.parametrize("use_schema", [True, False])
 @pytest.mark.parametrize(
     "options",
@@ -160,7 +187,9 @@ def _assert_same(fast: tf.data.Dataset, slow: tf.data.Dataset) -> None:
         {"shuffle": False},  # in-order reader, a generator of whole batches
         {"shuffle": False, "num_epochs": 2, "drop_remainder": True},
         {"shuffle": False, "num_parallel_reads": 1, "num_epochs": 2},  # files in turn
-        {"shuffle": True, "seed": 3},  # tf.data reading, the compiled map
+        {"shuffle": True, "seed": 3},  # shuffled: records drawn from a buffer of references
+        {"shuffle": True, "seed": 3, "num_epochs": 2, "shuffle_buffer_size": 7},
+        {"shuffle": True, "num_parallel_reads": 1},
     ],
 )
 def test_compiled_equals_tf_ops(
@@ -172,7 +201,10 @@ def test_compiled_equals_tf_ops(
     for path in (files[0], files[1], files):
         fast = make_dataset(path, native=True if use_schema else None, **kw, **options)
         slow = make_dataset(path, native=False, **kw, **options)
-        _assert_same(fast, slow)
+        if options["shuffle"]:
+            _assert_same_records(fast, slow)
+        else:
+            _assert_same(fast, slow)
 
 
 def _varint(n: int) -> bytes:
@@ -221,11 +253,14 @@ def test_compiled_falls_back_on_records_it_does_not_decode(tmp_path: Path) -> No
     slow = _batches(make_dataset(path, native=False, **kw))
     assert slow[0][0]["i_indicator"][5].tolist() == [3]
     _assert_same(make_dataset(path, native=True, **kw), make_dataset(path, native=False, **kw))
-    for options in ({"shuffle": True, "seed": 1}, {"shuffle": False, "num_parallel_reads": 2}):
-        _assert_same(
-            make_dataset([path, path], native=True, **{**kw, **options}),
-            make_dataset([path, path], native=False, **{**kw, **options}),
-        )
+    _assert_same(  # tf.data's interleave and the compiled map
+        make_dataset([path, path], native=True, **{**kw, "num_parallel_reads": 2}),
+        make_dataset([path, path], native=False, **{**kw, "num_parallel_reads": 2}),
+    )
+    _assert_same_records(  # shuffled, the odd record in some batch
+        make_dataset([path, path], native=True, **{**kw, "shuffle": True, "seed": 1}),
+        make_dataset([path, path], native=False, **{**kw, "shuffle": True, "seed": 1}),
+    )
 
 
 def test_compiled_missing_required_feature_raises(tmp_path: Path) -> None:
@@ -444,3 +479,118 @@ def test_runner_threads_leave_when_idle_and_come_back() -> None:
     assert _outputs(runner.take()) == want  # a worker starts again
     runner.close()
     assert runner.workers == 0
+
+
+# ----------------------------------------------------------------------------- shuffled reads
+
+
+def _labels(ds: tf.data.Dataset) -> list[float]:
+    return [x for _, label in ds for x in label.numpy().tolist()]
+
+
+def _ordered_examples(n: int) -> list[bytes]:
+    """Examples whose label is their index: orders are visible in the labels."""
+    return [
+        encode_example(
+            {"v": [0.5, -1.5], "i": k % 9, "s": WORDS[k % len(WORDS)], "label": float(k)}
+        )
+        for k in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def ordered(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    d = tmp_path_factory.mktemp("ordered")
+    paths = []
+    for i, comp in enumerate(["none", "none", "gzip"]):
+        p = str(d / f"part-{i}.tfrecord")
+        recs = _ordered_examples(90)[i * 30 : (i + 1) * 30]
+        write_records(p, recs, comp)  # type: ignore[arg-type]
+        paths.append(p)
+    return paths
+
+
+def test_shuffled_reads_are_seeded_reshuffled_and_complete(
+    ordered: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from featurepipe.keras import _compiled
+
+    monkeypatch.setattr(_compiled, "_SHUFFLE_CHUNK_BYTES", 512)  # several windows per file
+    kw: dict[str, Any] = {
+        "columns": _specs(),
+        "label_key": "label",
+        "batch_size": 8,
+        "schema": _schema(),
+        "native": True,
+    }
+    everything = list(range(90))
+    ds = make_dataset(ordered, shuffle=True, seed=5, shuffle_buffer_size=16, **kw)
+    first, second = _labels(ds), _labels(ds)
+    assert sorted(first) == sorted(second) == everything
+    assert first != second  # each iterator draws anew
+    assert first != sorted(first)  # and really shuffles
+    again = make_dataset(ordered, shuffle=True, seed=5, shuffle_buffer_size=16, **kw)
+    assert _labels(again) == first  # the same seed, the same order
+    other = make_dataset(ordered, shuffle=True, seed=6, shuffle_buffer_size=16, **kw)
+    assert _labels(other) != first
+    # Epochs: every record once per epoch; batches run on across epochs.
+    three = make_dataset(ordered, shuffle=True, seed=1, num_epochs=3, **kw)
+    got = _labels(three)
+    assert sorted(got) == sorted(everything * 3)
+    assert [sorted(got[k * 90 : (k + 1) * 90]) for k in range(3)] == [everything] * 3
+    dropped = make_dataset(ordered, shuffle=True, seed=1, num_epochs=3, drop_remainder=True, **kw)
+    assert len(_labels(dropped)) == 270 // 8 * 8
+    # A buffer of one record and one file: the file's order.
+    one = make_dataset(ordered[0], shuffle=True, seed=2, shuffle_buffer_size=1, **kw)
+    _assert_same(one, make_dataset(ordered[0], shuffle=False, **kw))
+    # Files read one at a time, a buffer of one: the files in some order.
+    seq = _labels(
+        make_dataset(
+            ordered, shuffle=True, seed=2, shuffle_buffer_size=1, num_parallel_reads=1, **kw
+        )
+    )
+    parts = [seq[k * 30 : (k + 1) * 30] for k in range(3)]
+    assert sorted(parts) == [everything[k * 30 : (k + 1) * 30] for k in range(3)]
+
+
+def test_shuffled_reads_raise_on_damage(files: list[str], tmp_path: Path) -> None:
+    data = Path(files[0]).read_bytes()
+    cut = str(tmp_path / "cut.tfrecord")
+    Path(cut).write_bytes(data[: len(data) - 10])
+    kw: dict[str, Any] = {"columns": _specs(), "label_key": "label", "batch_size": 16}
+    with pytest.raises(Exception, match=r"(?i)truncat|corrupt"):
+        _batches(make_dataset(cut, native=True, shuffle=True, seed=0, schema=_schema(), **kw))
+
+
+def test_runner_gather_units() -> None:
+    from featurepipe import _speedups
+
+    plan = _plan()
+    records = _examples(40, seed=9)
+    data = _framed(records[:25])
+    starts = _speedups.scan_frames(data, 0, 1 << 20)[0]  # type: ignore[attr-defined]
+    rng = np.random.default_rng(0)
+    # rows 0..14: 10 records from the frames, 5 from a list, in a random order
+    pick_f = rng.choice(25, 10, replace=False).astype(np.int64)
+    pick_l = rng.choice(15, 5, replace=False).astype(np.int64)
+    rows = rng.permutation(15).astype(np.int64)
+    want = [records[i] for i in pick_f] + [records[25 + i] for i in pick_l]
+    batch = [None] * 15
+    for r, rec in zip(rows.tolist(), want, strict=True):
+        batch[r] = rec
+    runner = _speedups.ColumnsRunner(plan)  # type: ignore[attr-defined]
+    units = [(data, starts, pick_f, rows[:10]), (records[25:], None, pick_l, rows[10:])]
+    runner.submit(units)
+    expected = _speedups.columns_run(plan, batch)  # type: ignore[attr-defined]
+    assert _outputs(runner.take()) == _outputs(expected)
+    bad_units = [
+        [(data, starts, pick_f, rows[:10]), (data, starts, 0, 3)],  # mixed kinds
+        [(data, starts, pick_f, np.zeros(10, np.int64))],  # a row twice
+        [(data, starts, np.array([25], np.int64), np.array([0], np.int64))],  # no frame 25
+        [(data, starts, pick_f, rows[:9])],  # lengths differ
+    ]
+    for units in bad_units:
+        with pytest.raises(ValueError):
+            runner.submit(units)
+    assert runner.pending == 0
+    runner.close()
