@@ -12,8 +12,19 @@ It gives the tensors the TF ops give, bit for bit, or it gives up: a plan is
 built only for what the C code computes exactly (hashed, vocabulary, identity,
 bucketized, numeric and crossed columns on ``FixedLenFeature`` /
 ``VarLenFeature`` inputs); for any batch it cannot decode exactly like
-``tf.io.parse_example`` (see ``_speedups_columns.c``) the map falls back, in a
-``tf.cond``, to the TF ops, which also raise TF's own errors for bad data.
+``tf.io.parse_example`` (see ``_speedups_columns.c``) it falls back to the TF
+ops, which also raise TF's own errors for bad data.
+
+Two ways in. :func:`record_batches_dataset` (local files, in order or
+shuffled) has no tf.data element per record: windows of each file are mapped
+and their frames verified and indexed (``_speedups.scan_frames``); a batch is a
+few references into them (runs of frames in order; gather units when drawn
+from a shuffle buffer of references, :func:`_shuffled_batches`), computed on
+the native threads of a ``_speedups.ColumnsRunner`` ahead of the tf.data
+thread, which only hands finished arrays to TF. Other reads (remote files,
+several files interleaved in order) keep ``TFRecordDataset`` + ``batch`` and
+call the plan in the map (:meth:`CompiledTransform.__call__`, a ``tf.cond``
+picking the TF ops for a batch it gives up on).
 """
 
 from __future__ import annotations
