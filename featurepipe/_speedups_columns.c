@@ -1366,8 +1366,12 @@ map_dense(const Op *o, const Feat *f, const FeatData *d, int64_t n, int64_t *ids
 static void *
 out_alloc(size_t len)
 {
+#ifdef _WIN32
+    return malloc(len ? len : 1); /* freed with free(): no _aligned_malloc; TF copies */
+#else
     void *p = NULL;
     return posix_memalign(&p, 64, len ? len : 1) == 0 ? p : NULL;
+#endif
 }
 
 static int

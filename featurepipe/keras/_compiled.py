@@ -450,8 +450,13 @@ def record_batches_dataset(
         for epoch in itertools.count():
             if num_epochs is not None and epoch >= num_epochs:
                 return
+            records = 0
             for path in files:
-                yield from _record_units(path, compression)
+                for unit in _record_units(path, compression):
+                    records += _count(unit)
+                    yield unit
+            if not records:
+                return  # files without records: repeating them yields nothing (as tf.data)
 
     def record_batches() -> Iterator[list[_Unit]]:
         # Batches of batch_size records from the units, splitting a unit
@@ -502,9 +507,17 @@ def record_batches_dataset(
         # the GIL, while this thread hands the previous batch to TF; results come
         # out in order. The runner holds each batch's mapped window until taken.
         runner = _speedups.ColumnsRunner(compiled._plan, _THREADS)
+        error: BaseException | None = None
         try:
             ahead: collections.deque[list[_Unit]] = collections.deque()
-            for batch in batches:
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except Exception as e:  # damage: first every batch before it
+                    error = e
+                    break
                 runner.submit(batch)
                 ahead.append(batch)
                 if len(ahead) > _AHEAD:
@@ -513,6 +526,8 @@ def record_batches_dataset(
                 yield finish(ahead.popleft(), runner.take())
         finally:
             runner.close()
+        if error is not None:
+            raise error
 
     readers: dict[int, Iterator[list[np.ndarray[Any, Any]]]] = {}
     ids = itertools.count()
@@ -765,6 +780,8 @@ def _shuffled_batches(
         carry: list[Any] = []
         w, i = pull(src, carry, buffer_size)
         size = len(w)
+        if not size:
+            break  # files without records: repeating them yields nothing (as tf.data)
         bw[:size], bi[:size] = w, i
         while size:
             k = min(need, size)

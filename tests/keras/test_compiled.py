@@ -594,3 +594,49 @@ def test_runner_gather_units() -> None:
             runner.submit(units)
     assert runner.pending == 0
     runner.close()
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_files_without_records_end_even_when_repeated(tmp_path: Path, shuffle: bool) -> None:
+    path = str(tmp_path / "empty.tfrecord")
+    write_records(path, [])
+    kw: dict[str, Any] = {"columns": _specs(), "label_key": "label", "batch_size": 4}
+    ds = make_dataset(path, native=True, schema=_schema(), shuffle=shuffle, num_epochs=None, **kw)
+    assert _batches(ds) == []
+
+
+def _until_error(ds: tf.data.Dataset) -> tuple[list[Any], BaseException | None]:
+    got: list[Any] = []
+    it = iter(ds)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return got, None
+        except Exception as e:  # noqa: BLE001 - the error is what is compared
+            return got, e
+        got.append(tf.nest.map_structure(lambda t: t.numpy(), batch))
+
+
+def test_batches_before_damage_come_out_before_the_error(tmp_path: Path) -> None:
+    # The runner works 4 batches ahead: the ones before the damage still come out first.
+    records = _examples(200, seed=3)
+    path = str(tmp_path / "cut.tfrecord")
+    write_records(path, records)
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: len(data) - 10])
+    kw: dict[str, Any] = {
+        "columns": _specs(),
+        "label_key": "label",
+        "batch_size": 8,
+        "schema": _schema(),
+        "shuffle": False,
+    }
+    fast, fast_err = _until_error(make_dataset(path, native=True, **kw))
+    slow, slow_err = _until_error(make_dataset(path, native=False, **kw))
+    assert fast_err is not None and slow_err is not None
+    assert "cut.tfrecord" in str(fast_err)
+    assert len(fast) == len(slow) == 199 // 8
+    for x, y in zip(fast, slow, strict=True):
+        for u, v in zip(tf.nest.flatten(x), tf.nest.flatten(y), strict=True):
+            np.testing.assert_array_equal(u, v)
