@@ -613,7 +613,7 @@ def _until_error(ds: tf.data.Dataset) -> tuple[list[Any], BaseException | None]:
             batch = next(it)
         except StopIteration:
             return got, None
-        except Exception as e:  # noqa: BLE001 - the error is what is compared
+        except Exception as e:  # the error is what is compared
             return got, e
         got.append(tf.nest.map_structure(lambda t: t.numpy(), batch))
 
