@@ -364,3 +364,20 @@ def test_parse_spec_from_columns_and_schema() -> None:
     assert got["s"] == tf.io.FixedLenFeature((), tf.string, default_value=b"na")
     assert got["v"] == tf.io.VarLenFeature(tf.int64)
     assert got["f"] == tf.io.FixedLenFeature((3,), tf.float32)
+
+
+def test_single_id_fast_paths_equal_the_general_reduction() -> None:
+    from featurepipe.keras.layers import _embed, _indicator
+
+    ids = np.array([[3], [-1], [0], [7], [-1], [2]], dtype=np.int32)
+    wide = np.concatenate([ids, -np.ones_like(ids)], axis=1)  # the same ids, general path
+    table = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    for combiner in ("mean", "sum", "sqrtn"):
+        fast = np.asarray(_embed(table, ids, None, combiner, None))
+        general = np.asarray(_embed(table, wide, None, combiner, None))
+        np.testing.assert_array_equal(fast, general)
+        assert not np.signbit(fast[1]).any()  # a missing id gives +0.0, as before
+    for mode in ("count", "multi_hot"):
+        fast = np.asarray(_indicator(ids, 5, mode, None))  # 7 is out of range: ignored
+        np.testing.assert_array_equal(fast, np.asarray(_indicator(wide, 5, mode, None)))
+        assert fast.sum() == 3
