@@ -66,6 +66,25 @@ def parse_spec_from_schema(schema: Schema) -> dict[str, Any]:
     return out
 
 
+def _tf_op_seed() -> int | None:
+    """The seed a TF op would take from ``tf.random.set_seed`` (`None` when unset).
+
+    ``tf.data``'s ``shuffle(seed=None)`` is reproducible after
+    ``tf.random.set_seed`` / ``keras.utils.set_random_seed``; the compiled
+    reader's shuffle follows the same global seed (each call draws the next op
+    seed, as each TF op does).
+    """
+    try:
+        from tensorflow.python.framework import random_seed
+
+        global_seed, op_seed = random_seed.get_seed(None)
+    except (ImportError, AttributeError, TypeError):  # a TF without it: unseeded
+        return None
+    if global_seed is None:
+        return None
+    return (int(global_seed) << 32) + int(op_seed or 0)
+
+
 def make_dataset(
     file_pattern: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
@@ -114,7 +133,9 @@ def make_dataset(
             On the compiled path (``native``, local files) records are drawn
             from a buffer of references to them, each epoch's records each
             once as with tf.data's shuffle, in an order of its own: a seed gives
-            the same orders again on that path, not tf.data's.
+            the same orders again on that path, not tf.data's. Without a seed it
+            follows ``tf.random.set_seed`` / ``keras.utils.set_random_seed``
+            when one is set, as tf.data's shuffle does.
         num_epochs: passes over the data; `None` repeats forever. Defaults to `1`.
         num_shards: split the files into this many shards (one per worker).
             Defaults to `1`.
@@ -231,7 +252,7 @@ def make_dataset(
             num_epochs=num_epochs,
             drop_remainder=drop_remainder,
             shuffle_buffer_size=max(1, shuffle_buffer_size) if shuffle else 0,
-            seed=seed,
+            seed=seed if seed is not None else _tf_op_seed(),
             cycle_length=max(1, min(cycle, len(files))),
         )
         # Nothing here for tf.data to rewrite or tune: its default graph rewrites

@@ -640,3 +640,18 @@ def test_batches_before_damage_come_out_before_the_error(tmp_path: Path) -> None
     for x, y in zip(fast, slow, strict=True):
         for u, v in zip(tf.nest.flatten(x), tf.nest.flatten(y), strict=True):
             np.testing.assert_array_equal(u, v)
+
+
+def test_shuffled_reads_follow_the_global_seed(ordered: list[str]) -> None:
+    import keras
+
+    kw: dict[str, Any] = {"columns": _specs(), "label_key": "label", "batch_size": 8}
+    orders = []
+    for _ in range(2):
+        keras.utils.set_random_seed(11)  # seeds TF too: shuffle(seed=None) repeats
+        ds = make_dataset(ordered, native=True, schema=_schema(), shuffle=True, **kw)
+        orders.append(_labels(ds))
+    assert orders[0] == orders[1] and orders[0] != sorted(orders[0])
+    keras.utils.set_random_seed(12)
+    ds = make_dataset(ordered, native=True, schema=_schema(), shuffle=True, **kw)
+    assert _labels(ds) != orders[0]
