@@ -438,6 +438,55 @@ py_crc32c_software(PyObject *self, PyObject *args)
 
 enum { SCAN_NEED_MORE = 0, SCAN_LENGTH_CRC = 1, SCAN_DATA_CRC = 2, SCAN_TOO_LARGE = 3 };
 
+enum { FRAME_OK = -1 };
+
+/* The frame at p of buf[0:n]: FRAME_OK with its data length in *len, or the
+ * SCAN_ status that stops a scan there (its data CRC is not checked here). */
+static inline int
+frame_check(const unsigned char *buf, size_t n, size_t p, long long max_bytes, size_t *len)
+{
+    size_t left = n - p;
+    if (left < 12) {
+        return SCAN_NEED_MORE;
+    }
+    const unsigned char *h = buf + p;
+    uint64_t length = load_le64(h);
+    if (!header_ok(h)) {
+        return SCAN_LENGTH_CRC;
+    }
+    if (length > (uint64_t)max_bytes) {
+        return SCAN_TOO_LARGE;
+    }
+    if (left < 16 || length > (uint64_t)(left - 16)) {
+        return SCAN_NEED_MORE;
+    }
+    *len = (size_t)length;
+    return FRAME_OK;
+}
+
+/* The buffer of a scan, with pos and max_bytes checked; -1 with an error. */
+static int
+scan_view(PyObject *obj, Py_ssize_t pos, long long max_bytes, Py_buffer *view)
+{
+    if (max_bytes < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "`max_record_bytes` must be >= 0. Received: max_record_bytes=%lld",
+                     max_bytes);
+        return -1;
+    }
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (pos < 0 || pos > view->len) {
+        PyErr_Format(PyExc_ValueError,
+                     "`pos` must be within the buffer (0..%zd). Received: pos=%zd", view->len,
+                     pos);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 py_scan_records(PyObject *self, PyObject *args)
 {
@@ -449,21 +498,8 @@ py_scan_records(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OnpL|p:scan_records", &obj, &pos, &verify, &max_bytes, &keep)) {
         return NULL;
     }
-    if (max_bytes < 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "`max_record_bytes` must be >= 0. Received: max_record_bytes=%lld",
-                     max_bytes);
-        return NULL;
-    }
     Py_buffer view;
-    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    if (pos < 0 || pos > view.len) {
-        PyErr_Format(PyExc_ValueError,
-                     "`pos` must be within the buffer (0..%zd). Received: pos=%zd", view.len,
-                     pos);
-        PyBuffer_Release(&view);
+    if (scan_view(obj, pos, max_bytes, &view) < 0) {
         return NULL;
     }
     PyObject *list = keep ? PyList_New(0) : NULL;
@@ -477,27 +513,12 @@ py_scan_records(PyObject *self, PyObject *args)
     size_t p = (size_t)pos;
     int status;
     for (;;) {
-        size_t left = n - p;
-        if (left < 12) {
-            status = SCAN_NEED_MORE;
+        size_t len;
+        status = frame_check(buf, n, p, max_bytes, &len);
+        if (status != FRAME_OK) {
             break;
         }
-        const unsigned char *h = buf + p;
-        uint64_t length = load_le64(h);
-        if (!header_ok(h)) {
-            status = SCAN_LENGTH_CRC;
-            break;
-        }
-        if (length > (uint64_t)max_bytes) {
-            status = SCAN_TOO_LARGE;
-            break;
-        }
-        if (left < 16 || length > (uint64_t)(left - 16)) {
-            status = SCAN_NEED_MORE;
-            break;
-        }
-        const unsigned char *data = h + 12;
-        size_t len = (size_t)length;
+        const unsigned char *data = buf + p + 12;
         uint32_t want = load_le32(data + len);
         if (!keep) {
             int bad_frame = 0;
@@ -578,21 +599,8 @@ py_scan_frames(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OnL:scan_frames", &obj, &pos, &max_bytes)) {
         return NULL;
     }
-    if (max_bytes < 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "`max_record_bytes` must be >= 0. Received: max_record_bytes=%lld",
-                     max_bytes);
-        return NULL;
-    }
     Py_buffer view;
-    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    if (pos < 0 || pos > view.len) {
-        PyErr_Format(PyExc_ValueError,
-                     "`pos` must be within the buffer (0..%zd). Received: pos=%zd", view.len,
-                     pos);
-        PyBuffer_Release(&view);
+    if (scan_view(obj, pos, max_bytes, &view) < 0) {
         return NULL;
     }
     const unsigned char *buf = view.buf;
@@ -604,26 +612,12 @@ py_scan_frames(PyObject *self, PyObject *args)
     int status = SCAN_NEED_MORE, nomem = starts == NULL;
     Py_BEGIN_ALLOW_THREADS
     while (!nomem) {
-        size_t left = n - p;
-        if (left < 12) {
-            status = SCAN_NEED_MORE;
+        size_t len;
+        status = frame_check(buf, n, p, max_bytes, &len);
+        if (status != FRAME_OK) {
             break;
         }
         const unsigned char *h = buf + p;
-        uint64_t length = load_le64(h);
-        if (!header_ok(h)) {
-            status = SCAN_LENGTH_CRC;
-            break;
-        }
-        if (length > (uint64_t)max_bytes) {
-            status = SCAN_TOO_LARGE;
-            break;
-        }
-        if (left < 16 || length > (uint64_t)(left - 16)) {
-            status = SCAN_NEED_MORE;
-            break;
-        }
-        size_t len = (size_t)length;
         if (mask_crc(crc32c_value(0, h + 12, len)) != load_le32(h + 12 + len)) {
             status = SCAN_DATA_CRC;
             break;

@@ -1978,6 +1978,44 @@ runner_dealloc(PyObject *self)
     Py_TYPE(self)->tp_free(self);
 }
 
+/* The buffers of a and b, held by the job until it is freed; -1 with an error. */
+static int
+hold_views(Job *j, PyObject *a, PyObject *b, Py_buffer **va, Py_buffer **vb)
+{
+    *va = &j->views[j->nviews];
+    if (PyObject_GetBuffer(a, *va, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    j->nviews++;
+    *vb = &j->views[j->nviews];
+    if (PyObject_GetBuffer(b, *vb, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    j->nviews++;
+    return 0;
+}
+
+/* Room for need records in j->recs (capacity *cap); -1 with an error. */
+static int
+recs_reserve(Job *j, Py_ssize_t need, Py_ssize_t *cap)
+{
+    if (need <= *cap) {
+        return 0;
+    }
+    Py_ssize_t grow = *cap ? *cap : 1024;
+    while (grow < need) {
+        grow *= 2;
+    }
+    Str *grown = realloc(j->recs, (size_t)grow * sizeof(Str));
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    j->recs = grown;
+    *cap = grow;
+    return 0;
+}
+
 /* Records of one (buffer, starts, first, count) unit; -1 with an error. */
 static int
 unit_frames(PyObject *unit, Job *j, Py_ssize_t *nrec, Py_ssize_t *caprec)
@@ -1987,34 +2025,18 @@ unit_frames(PyObject *unit, Job *j, Py_ssize_t *nrec, Py_ssize_t *caprec)
     if (!PyArg_ParseTuple(unit, "OOnn", &bufobj, &startsobj, &first, &count)) {
         return -1;
     }
-    Py_buffer *bv = &j->views[j->nviews];
-    if (PyObject_GetBuffer(bufobj, bv, PyBUF_SIMPLE) < 0) {
+    Py_buffer *bv, *sv;
+    if (hold_views(j, bufobj, startsobj, &bv, &sv) < 0) {
         return -1;
     }
-    j->nviews++;
-    Py_buffer *sv = &j->views[j->nviews];
-    if (PyObject_GetBuffer(startsobj, sv, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    j->nviews++;
     Py_ssize_t nstarts = sv->len / (Py_ssize_t)sizeof(int64_t);
     if (first < 0 || count < 0 || count > nstarts || first > nstarts - 1 - count) {
         PyErr_Format(PyExc_ValueError, "frames %zd..%zd are not in `starts` (%zd offsets)",
                      first, first + count, nstarts);
         return -1;
     }
-    if (*nrec + count > *caprec) {
-        Py_ssize_t cap = *caprec ? *caprec : 1024;
-        while (cap < *nrec + count) {
-            cap *= 2;
-        }
-        Str *grown = realloc(j->recs, (size_t)cap * sizeof(Str));
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        j->recs = grown;
-        *caprec = cap;
+    if (recs_reserve(j, *nrec + count, caprec) < 0) {
+        return -1;
     }
     const int64_t *starts = sv->buf; /* the bytes of an int64 array: may be unaligned */
     const unsigned char *buf = bv->buf;
@@ -2039,18 +2061,8 @@ static int
 unit_payloads(PyObject *tuple, Job *j, Py_ssize_t *nrec, Py_ssize_t *caprec)
 {
     Py_ssize_t count = PyTuple_GET_SIZE(tuple);
-    if (*nrec + count > *caprec) {
-        Py_ssize_t cap = *caprec ? *caprec : 1024;
-        while (cap < *nrec + count) {
-            cap *= 2;
-        }
-        Str *grown = realloc(j->recs, (size_t)cap * sizeof(Str));
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        j->recs = grown;
-        *caprec = cap;
+    if (recs_reserve(j, *nrec + count, caprec) < 0) {
+        return -1;
     }
     for (Py_ssize_t k = 0; k < count; k++) {
         PyObject *rec = PyTuple_GET_ITEM(tuple, k);
@@ -2093,16 +2105,10 @@ static int
 unit_gather(PyObject *unit, Job *j, Py_ssize_t nrows, unsigned char *seen, PyObject **kept)
 {
     PyObject *src = PyTuple_GET_ITEM(unit, 0), *startsobj = PyTuple_GET_ITEM(unit, 1);
-    Py_buffer *iv = &j->views[j->nviews];
-    if (PyObject_GetBuffer(PyTuple_GET_ITEM(unit, 2), iv, PyBUF_SIMPLE) < 0) {
+    Py_buffer *iv, *pv;
+    if (hold_views(j, PyTuple_GET_ITEM(unit, 2), PyTuple_GET_ITEM(unit, 3), &iv, &pv) < 0) {
         return -1;
     }
-    j->nviews++;
-    Py_buffer *pv = &j->views[j->nviews];
-    if (PyObject_GetBuffer(PyTuple_GET_ITEM(unit, 3), pv, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    j->nviews++;
     Py_ssize_t count = iv->len / (Py_ssize_t)sizeof(int64_t);
     if (iv->len % 8 != 0 || pv->len != iv->len) {
         PyErr_SetString(PyExc_ValueError,
@@ -2140,16 +2146,10 @@ unit_gather(PyObject *unit, Job *j, Py_ssize_t nrows, unsigned char *seen, PyObj
     }
     Py_INCREF(unit);
     *kept = unit;
-    Py_buffer *bv = &j->views[j->nviews];
-    if (PyObject_GetBuffer(src, bv, PyBUF_SIMPLE) < 0) {
+    Py_buffer *bv, *sv;
+    if (hold_views(j, src, startsobj, &bv, &sv) < 0) {
         return -1;
     }
-    j->nviews++;
-    Py_buffer *sv = &j->views[j->nviews];
-    if (PyObject_GetBuffer(startsobj, sv, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    j->nviews++;
     Py_ssize_t nframes = sv->len / (Py_ssize_t)sizeof(int64_t) - 1;
     const unsigned char *sb = sv->buf;
     for (Py_ssize_t k = 0; k < count; k++) {
