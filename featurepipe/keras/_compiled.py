@@ -639,33 +639,35 @@ def _split(unit: _Unit, k: int) -> tuple[_Unit, _Unit]:
 
 
 def _payloads(batch: list[_Unit]) -> list[bytes]:
+    """The serialized records of a batch, in its order (for the TF-op fallback)."""
     if batch and isinstance(batch[0], tuple) and not isinstance(batch[0][3], int):
-        return _gathered_payloads(batch)
-    out: list[bytes] = []
+        out: list[bytes] = [b""] * sum(len(u[3]) for u in batch)
+        for source, starts, indices, positions in batch:  # gather units
+            recs = _frame_payloads(source, starts, indices)
+            for rec, p in zip(recs, positions.tolist(), strict=True):
+                out[p] = rec
+        return out
+    out = []
     for unit in batch:
         if isinstance(unit, tuple):
             buf, starts, first, n = unit
-            offsets = np.frombuffer(starts, dtype=np.int64)[first : first + n + 1].tolist()
-            view = memoryview(buf)
-            out.extend(bytes(view[s + 12 : e - 4]) for s, e in itertools.pairwise(offsets))
+            out.extend(_frame_payloads(buf, starts, np.arange(first, first + n)))
         else:
             out.extend(unit)
     return out
 
 
-def _frame_payload(source: Any, starts: bytes | None, index: int) -> bytes:
+def _frame_payloads(source: Any, starts: bytes | None, indices: Any) -> list[bytes]:
+    """Records ``indices`` of a window: verified frames (``starts`` from
+    ``scan_frames``), or a list of records when ``starts`` is `None`."""
     if starts is None:
-        return bytes(source[index])
-    s, e = np.frombuffer(starts, dtype=np.int64)[index : index + 2].tolist()
-    return bytes(memoryview(source)[s + 12 : e - 4])
-
-
-def _gathered_payloads(batch: list[Any]) -> list[bytes]:
-    out: list[bytes] = [b""] * sum(len(u[3]) for u in batch)
-    for source, starts, indices, positions in batch:
-        for i, p in zip(indices.tolist(), positions.tolist(), strict=True):
-            out[p] = _frame_payload(source, starts, i)
-    return out
+        return [source[i] for i in indices.tolist()]
+    offsets = np.frombuffer(starts, dtype=np.int64)
+    view = memoryview(source)
+    return [
+        bytes(view[s + 12 : e - 4])
+        for s, e in zip(offsets[indices].tolist(), offsets[indices + 1].tolist(), strict=True)
+    ]
 
 
 # Records taken from each file in turn when shuffling several files at once.
