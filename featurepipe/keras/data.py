@@ -152,7 +152,12 @@ def make_dataset(
             requires it, `False` runs the TF ops. Defaults to `None`.
 
     Returns:
-        The dataset.
+        The dataset. On the compiled reader (local files, ``apply_columns`` with
+        the compiled path, in order or shuffled) it carries two ``tf.data``
+        options: autotuning off and no default graph rewrites (nothing in it to
+        tune; they cost time per iterator). Options hold for the whole
+        pipeline: where transformations added after it want autotuning back,
+        ``ds.with_options(opts)`` with ``opts.autotune.enabled = True``.
 
     Raises:
         ConfigError: for bad arguments, no parse spec, a pattern matching nothing,
