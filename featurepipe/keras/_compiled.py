@@ -32,11 +32,14 @@ from __future__ import annotations
 import collections
 import importlib
 import inspect
+import atexit
+import contextlib
 import itertools
 import math
 import mmap
 import os
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -540,9 +543,10 @@ def record_batches_dataset(
         return np.int64(reader_id)
 
     def step(reader_id: np.int64) -> list[np.ndarray[Any, Any]]:
-        with lock:
-            reader = readers.get(int(reader_id))
-        out = next(reader, None) if reader is not None else None
+        with _EXIT.stepping():
+            with lock:
+                reader = readers.get(int(reader_id))
+            out = next(reader, None) if reader is not None and not _EXIT.exiting else None
         if out is None:
             with lock:
                 readers.pop(int(reader_id), None)
@@ -606,6 +610,56 @@ def _load_map_until_stop() -> Callable[[tf.data.Dataset, Callable[..., Any]], An
 
 
 _map_until_stop = _load_map_until_stop()
+
+
+class _ExitGuard:
+    """Ends every reader before the interpreter shuts down.
+
+    A tf.data thread that enters a ``numpy_function`` while Python finalizes
+    never gets the GIL back (Python ends such threads), and deleting the
+    iterator then waits for that thread forever: a script that exits with a live
+    iterator of this dataset hangs (``Dataset.from_generator`` has the same race).
+    At exit this makes every further ``step`` end its data, then waits until no
+    step has run for a moment (a prefetch thread with a full buffer calls none;
+    one still producing gets its end and finishes), before finalization starts.
+    """
+
+    QUIET = 0.05  # seconds without a step: every producing thread has seen its end
+    LIMIT = 2.0  # the most it waits
+
+    def __init__(self) -> None:
+        self.exiting = False
+        self._lock = threading.Lock()
+        self._active = 0
+        self._last = 0.0  # monotonic end of the last step
+        self._registered = False
+
+    @contextlib.contextmanager
+    def stepping(self) -> Iterator[None]:
+        with self._lock:
+            self._active += 1
+            if not self._registered:
+                atexit.register(self.shutdown)
+                self._registered = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._last = time.monotonic()
+
+    def shutdown(self) -> None:
+        self.exiting = True
+        deadline = time.monotonic() + self.LIMIT
+        while time.monotonic() < deadline:
+            with self._lock:
+                busy = self._active > 0 or time.monotonic() - self._last < self.QUIET
+            if not busy:
+                return
+            time.sleep(0.005)  # lets producing threads take the GIL and end
+
+
+_EXIT = _ExitGuard()
 
 _CHUNK_BYTES = 16 << 20
 # Shuffled reads keep a window mapped until its last record is drawn from the

@@ -655,3 +655,42 @@ def test_shuffled_reads_follow_the_global_seed(ordered: list[str]) -> None:
     keras.utils.set_random_seed(12)
     ds = make_dataset(ordered, native=True, schema=_schema(), shuffle=True, **kw)
     assert _labels(ds) != orders[0]
+
+
+_EXIT_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import test_compiled as t
+from featurepipe.keras import make_dataset
+ds = make_dataset({path!r}, batch_size=2048, columns=t._specs(), label_key="label",
+                  schema=t._schema(), native=True, shuffle={shuffle}, num_epochs=None)
+it = iter(ds)
+for _ in range(5):
+    next(it)
+print("exiting", flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("big") / "big.tfrecord")
+    write_records(path, _examples(8192, seed=4))
+    return path
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_script_exits_with_a_live_iterator(big_file: str, shuffle: bool) -> None:
+    # Without the exit guard, the prefetch thread, inside the numpy_function when
+    # Python finalizes (it is refilling the buffer: batches of 2048 take a few ms),
+    # never finishes, and deleting the iterator waits for it: the script hangs.
+    import subprocess
+    import sys
+
+    script = _EXIT_SCRIPT.format(tests=str(Path(__file__).parent), path=big_file, shuffle=shuffle)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "exiting" in done.stdout
