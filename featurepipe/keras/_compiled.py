@@ -29,11 +29,11 @@ picking the TF ops for a batch it gives up on).
 
 from __future__ import annotations
 
+import atexit
 import collections
+import contextlib
 import importlib
 import inspect
-import atexit
-import contextlib
 import itertools
 import math
 import mmap
