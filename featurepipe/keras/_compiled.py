@@ -489,8 +489,9 @@ def record_batches_dataset(
             yield list(pending)
 
     def generate(reader_id: int) -> Iterator[list[np.ndarray[Any, Any]]]:
-        batches = record_batches()
-        if shuffle_buffer_size > 0:
+        if shuffle_buffer_size <= 0:
+            batches = record_batches()
+        else:
             entropy = None if seed is None else [seed, reader_id]
             batches = _shuffled_batches(
                 files,
