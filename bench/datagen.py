@@ -28,7 +28,7 @@ a ``.json`` sidecar, and reuse them when the generator version matches.
 
 Examples are encoded with ``featurepipe.example.encode_example`` and framed with
 ``featurepipe.tfrecord.TFRecordWriter`` when those exist; otherwise with a
-stand-in (``featurepipe.proto`` + ``SerializeToString(deterministic=True)``,
+stand-in (``featurepipe.example.proto`` + ``SerializeToString(deterministic=True)``,
 and a few lines of framing), which gives the same bytes.
 
 >>> rows = next(criteo_chunks(5, seed=1))
@@ -253,7 +253,7 @@ def _chunk_rows(chunk: Mapping[str, Column]) -> Iterator[dict[str, int | bytes]]
 
 def _standin_encode(features: Mapping[str, int | bytes]) -> bytes:
     """Stand-in for featurepipe.example.encode_example (scalars only)."""
-    from featurepipe.proto import example_pb2
+    from featurepipe.example.proto import example_pb2
 
     ex = example_pb2.Example()
     fmap = ex.features.feature
@@ -273,7 +273,7 @@ def _encoder() -> tuple[str, Callable[[Mapping[str, Any]], bytes]]:
             pass
         else:
             return "featurepipe.example.encode_example", encode_example
-    return "stand-in: featurepipe.proto SerializeToString(deterministic=True)", _standin_encode
+    return "stand-in: example_pb2 SerializeToString(deterministic=True)", _standin_encode
 
 
 def encoder_name() -> str:

@@ -47,19 +47,19 @@ from featurepipe.tfrecord import (
 _LAZY = {
     "Column": "featurepipe.example",
     "ColumnBatch": "featurepipe.example",
-    "ColumnSpecs": "featurepipe.spec",
+    "ColumnSpecs": "featurepipe.columns",
     "Feature": "featurepipe.example",
-    "FeatureSchema": "featurepipe.schema",
-    "RecordIndex": "featurepipe.index",
-    "Schema": "featurepipe.schema",
-    "build_index": "featurepipe.index",
-    "count_records": "featurepipe.index",
+    "FeatureSchema": "featurepipe.example",
+    "RecordIndex": "featurepipe.tfrecord",
+    "Schema": "featurepipe.example",
+    "build_index": "featurepipe.tfrecord",
+    "count_records": "featurepipe.tfrecord",
     "decode_example": "featurepipe.example",
     "decode_examples": "featurepipe.example",
     "encode_example": "featurepipe.example",
-    "infer_schema": "featurepipe.schema",
-    "read_record_at": "featurepipe.index",
-    "split_records": "featurepipe.index",
+    "infer_schema": "featurepipe.example",
+    "read_record_at": "featurepipe.tfrecord",
+    "split_records": "featurepipe.tfrecord",
 }
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Type stubs for the optional C extension ``featurepipe._speedups``.
 
-The pure-Python twins are ``featurepipe.tfrecord._scan_records_py`` and
-``featurepipe.example._decode_columns_py``; both give the same results.
+The pure-Python twins are ``featurepipe.tfrecord._records._scan_records_py`` and
+``featurepipe.example._codec._decode_columns_py``; both give the same results.
 """
 
 from collections.abc import Sequence
@@ -69,8 +69,8 @@ def decode_columns(
     ``"mixed_kind"``; otherwise ``(columns, -1, "")``.
     """
 
-# _speedups_csv.c: CSV -> tf.Example (featurepipe.csvchunk; the pure-Python
-# twin is featurepipe.sources.iter_csv_batches + featurepipe.convert.convert_batch).
+# _speedups_csv.c: CSV -> tf.Example (featurepipe.convert._csv; the pure-Python
+# twin is featurepipe.convert.iter_csv_batches + featurepipe.convert.convert_batch).
 
 def csv_cut(
     buf: Buffer,
@@ -109,7 +109,7 @@ def csv_infer(
     """Schema-inference counts of whole CSV records: ``(rows, counts, unsure, deferred)``."""
 
 # _speedups_columns.c: feature-column ids (featurepipe.keras._compiled; the TF-op path in
-# featurepipe.keras.preprocessing is its twin, featurepipe.hashing the numpy one).
+# featurepipe.keras._preprocessing is its twin, featurepipe.columns._hashing the numpy one).
 
 def fingerprint64(data: Buffer) -> int:
     """FarmHash Fingerprint64 of ``data`` (TensorFlow's ``Fingerprint64``)."""

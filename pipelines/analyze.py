@@ -13,7 +13,7 @@ compute) or an analysis spec ``{"format_version": 1, "analyzers": [{"analyzer":
 this module does not know (``--runner``, ``--project``, ...) are Beam pipeline
 options. The output directory gets ``analysis.json`` (written last),
 ``statistics.json`` and one ``vocab-NNN-KEY.txt`` (+ ``.freq.txt``) per
-vocabulary; see `featurepipe.analysis`.
+vocabulary; see `featurepipe.analysis._artifacts`.
 
 Beam is imported inside :func:`run_with_args`, so :func:`add_arguments` can build
 the ``featurepipe analyze`` command line without loading Beam.
@@ -101,7 +101,7 @@ def run_with_args(args: argparse.Namespace, pipeline_args: list[str]) -> str:
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from featurepipe.beam.analyze import AnalyzeDataset
+    from featurepipe.beam import AnalyzeDataset
 
     requests = read_spec(args.spec)
     inputs = args.input if isinstance(args.input, list) else [args.input]

@@ -112,16 +112,15 @@ def run_with_args(
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from featurepipe.beam.convert import (
+    from featurepipe.beam import (
         BadFractionError,
         ConvertToExamples,
         ShardOptions,
         format_summary,
         read_summary,
     )
-    from featurepipe.convert import ConvertOptions
-    from featurepipe.schema import Schema
-    from featurepipe.sources import ReadOptions
+    from featurepipe.convert import ConvertOptions, ReadOptions
+    from featurepipe.example import Schema
 
     schema = None
     if args.schema:

@@ -19,10 +19,10 @@ Steps, each printed under its own heading with what it did:
    engine.
 4. **train**: column specs resolved from those artifacts, a ``tf.data`` input
    pipeline (:func:`featurepipe.keras.make_dataset`), featurepipe's canned
-   wide-and-deep model (:mod:`featurepipe.keras.models`), trained on the training
+   wide-and-deep model (:mod:`featurepipe.keras._models`), trained on the training
    shards and evaluated on the held-out shard; saved as ``.keras``, reloaded, and
    its predictions compared; exported as a SavedModel that takes serialized
-   ``tf.Example`` (:mod:`featurepipe.keras.export`) and one held-out record sent
+   ``tf.Example`` (:mod:`featurepipe.keras._export`) and one held-out record sent
    through its ``serving_default`` signature.
 
 Everything goes to ``--output`` (default ``demo_out/``), which is wiped at the
@@ -223,7 +223,7 @@ def _step_convert(state: _State) -> None:
     with _filtered_stderr(_BEAM_WORKER_NOISE):
         summary = convert.run_with_args(known, beam_args, quiet=True)
 
-    from featurepipe.beam.convert import format_summary
+    from featurepipe.beam import format_summary
 
     print()
     print(format_summary(summary))
@@ -377,7 +377,7 @@ def _step_analyze(state: _State) -> None:
         + (
             "the same vocabularies, boundaries and moments"
             if same
-            else "DIFFERENT results (see featurepipe.analysis): reported, not fatal"
+            else "DIFFERENT results (see featurepipe.analysis._artifacts): reported, not fatal"
         )
     )
     state.summary["analyze"] = {
@@ -401,9 +401,7 @@ def _step_train(state: _State) -> None:
         import tensorflow as tf
 
     from featurepipe.analysis import Analysis
-    from featurepipe.keras import make_dataset
-    from featurepipe.schema import Schema
-    from featurepipe.spec import (
+    from featurepipe.columns import (
         BucketizedColumn,
         ColumnSpecs,
         CrossedColumn,
@@ -414,6 +412,8 @@ def _step_train(state: _State) -> None:
         NumericColumn,
         VocabularyColumn,
     )
+    from featurepipe.example import Schema
+    from featurepipe.keras import make_dataset
 
     print(
         f"imported TensorFlow {tf.__version__} and Keras {keras.__version__} "
@@ -489,12 +489,12 @@ def _step_train(state: _State) -> None:
     # sparse columns one weight (looked up and summed, no one-hot matrix), the DNN runs on
     # the dense columns; trained jointly, FTRL for the linear part and Adagrad for the DNN
     # (the Estimator's defaults), updating only the rows each batch touches.
-    from featurepipe.keras.models import wide_and_deep_model
+    from featurepipe.keras import wide_and_deep_model
 
     model = wide_and_deep_model(wide_specs, deep_specs, (32, 16), name="census_wide_and_deep")
     inputs = model.input
     print(
-        f"\nmodel: featurepipe.keras.models.wide_and_deep_model: {len(inputs)} inputs -> "
+        f"\nmodel: featurepipe.keras.wide_and_deep_model: {len(inputs)} inputs -> "
         f"linear part on {len(wide_specs)} wide columns + DenseFeatures({len(deep_specs)} deep "
         f"columns) -> Dense 32 -> Dense 16; {model.count_params():,} parameters"
     )
@@ -559,7 +559,7 @@ def _step_train(state: _State) -> None:
 
     # The serving export: a SavedModel whose serving_default signature takes serialized
     # tf.Example strings, parses them, applies the columns and runs the model.
-    from featurepipe.keras.export import export_serving
+    from featurepipe.keras import export_serving
     from featurepipe.tfrecord import read_records
 
     export_dir = export_serving(model, os.path.join(state.out, "export"), all_specs, schema=schema)
@@ -689,7 +689,7 @@ def _split_shards(state: _State) -> tuple[list[str], list[str]]:
 
 
 def _describe(spec: Any) -> str:
-    from featurepipe.spec import (
+    from featurepipe.columns import (
         BucketizedColumn,
         CrossedColumn,
         EmbeddingColumn,

@@ -1,4 +1,4 @@
-"""Regenerate featurepipe/proto/*_pb2.py(.pyi) from protos/.
+"""Regenerate featurepipe/example/proto/*_pb2.py(.pyi) from protos/.
 
 Run from the repository root with the project's venv:
 
@@ -20,8 +20,8 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-OUT_PKG = ROOT / "featurepipe" / "proto"
-SOURCES = ["featurepipe/proto/feature.proto", "featurepipe/proto/example.proto"]
+OUT_PKG = ROOT / "featurepipe" / "example" / "proto"
+SOURCES = ["featurepipe/example/proto/feature.proto", "featurepipe/example/proto/example.proto"]
 
 
 def _generate(out_dir: pathlib.Path) -> None:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = pathlib.Path(tmp)
         _generate(tmp_path)
-        generated = sorted((tmp_path / "featurepipe" / "proto").glob("*_pb2.py*"))
+        generated = sorted((tmp_path / "featurepipe" / "example" / "proto").glob("*_pb2.py*"))
         stale = [
             g.name
             for g in generated

@@ -36,7 +36,7 @@ def test_criteo_values_have_the_criteo_shape() -> None:
 
 
 def test_csv_row_i_matches_record_i(tmp_path: Path) -> None:
-    from featurepipe.example import decode_example
+    from featurepipe.example._codec import decode_example
 
     info = datagen.write_criteo_csv(tmp_path / "d.csv", num_rows=30, seed=2)
     assert info.records == 30
@@ -55,7 +55,7 @@ def test_csv_row_i_matches_record_i(tmp_path: Path) -> None:
 
 
 def test_standin_encoder_matches_featurepipe(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("featurepipe.example")
+    pytest.importorskip("featurepipe.example._codec")
     monkeypatch.setenv("FEATUREPIPE_BENCH_STANDIN_ENCODER", "1")
     standin = list(datagen.criteo_examples(50, seed=1))
     monkeypatch.delenv("FEATUREPIPE_BENCH_STANDIN_ENCODER")
@@ -65,7 +65,7 @@ def test_standin_encoder_matches_featurepipe(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize("compression", ["none", "gzip", "zlib"])
 def test_tfrecord_files_hold_the_same_records(tmp_path: Path, compression: str) -> None:
-    from featurepipe.tfrecord import read_records
+    from featurepipe.tfrecord._records import read_records
 
     info = datagen.ensure_criteo_tfrecord(0.02, compression=compression, data_dir=tmp_path)
     got = list(read_records(info.path))

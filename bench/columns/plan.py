@@ -134,7 +134,7 @@ def featurepipe_specs(plan: Mapping[str, Any]) -> Any:
     >>> len(specs), specs.is_resolved
     (40, True)
     """
-    from featurepipe.spec import (
+    from featurepipe.columns import (
         BucketizedColumn,
         ColumnSpecs,
         CrossedColumn,
@@ -169,7 +169,7 @@ def featurepipe_schema() -> Any:
     >>> featurepipe_schema()["C3"].default
     ''
     """
-    from featurepipe.schema import FeatureSchema, Schema
+    from featurepipe.example import FeatureSchema, Schema
 
     feats = [FeatureSchema("label", "int64", shape=())]
     feats += [FeatureSchema(k, "int64", shape=(), required=False, default=0)

@@ -47,7 +47,7 @@ def _elapsed(t0: tuple[float, float]) -> dict[str, float]:
 
 
 def _schema() -> Any:
-    from featurepipe.schema import FeatureSchema, Schema
+    from featurepipe.example import FeatureSchema, Schema
 
     return Schema(
         (
@@ -62,7 +62,7 @@ def _featurepipe(a: dict[str, Any], beam_args: list[str]) -> dict[str, Any]:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from featurepipe.beam.convert import ConvertToExamples, ShardOptions, read_summary
+    from featurepipe.beam import ConvertToExamples, ShardOptions, read_summary
 
     prefix = os.path.join(a["out"], "fp")
     schema = None if a.get("infer") else _schema()

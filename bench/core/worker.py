@@ -63,7 +63,7 @@ def task_fp_read(a: dict[str, Any]) -> dict[str, Any]:
     ``pure`` true: swap the compiled frame scanner for the pure-Python one (the CRC
     itself still comes from the ``crc32c`` package).
     """
-    import featurepipe.tfrecord as fp_tfrecord
+    import featurepipe.tfrecord._records as fp_tfrecord
     from featurepipe.tfrecord import read_records
 
     pure = bool(a.get("pure"))
@@ -124,7 +124,7 @@ def task_decode_fp(a: dict[str, Any]) -> dict[str, Any]:
 
     ``native``: passed on (None = compiled decoder when built, False = protobuf path).
     """
-    import featurepipe.example as fp_example
+    import featurepipe.example._codec as fp_example
 
     native = a.get("native")
     batches = _batches(_load_records(a["path"], a["records"]), a.get("batch", 1024))
@@ -134,10 +134,10 @@ def task_decode_fp(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def task_decode_pb(a: dict[str, Any]) -> dict[str, Any]:
-    """protobuf Example.FromString per record (featurepipe.proto; upb backend)."""
+    """protobuf Example.FromString per record (featurepipe.example.proto; upb backend)."""
     from google.protobuf.internal import api_implementation
 
-    from featurepipe.proto.example_pb2 import Example
+    from featurepipe.example.proto.example_pb2 import Example
 
     parse = Example.FromString
     batches = _batches(_load_records(a["path"], a["records"]), a.get("batch", 1024))
@@ -153,7 +153,7 @@ def task_decode_pb_columns(a: dict[str, Any]) -> dict[str, Any]:
     """protobuf FromString per record, then gathered into numpy columns + row lengths."""
     import numpy as np
 
-    from featurepipe.proto.example_pb2 import Example
+    from featurepipe.example.proto.example_pb2 import Example
 
     parse = Example.FromString
     batches = _batches(_load_records(a["path"], a["records"]), a.get("batch", 1024))

@@ -32,7 +32,7 @@ from pathlib import Path
 import crc32c
 
 from featurepipe import _speedups as sp
-from featurepipe.proto import example_pb2
+from featurepipe.example.proto import example_pb2
 
 CHUNK = 4 * 1024 * 1024
 
@@ -135,7 +135,7 @@ def _scan_file_readinto(path: Path) -> int:
 
 def _py_scan() -> Callable[..., tuple[list[bytes], int, int]] | None:
     try:
-        from featurepipe.tfrecord import _scan_records_py
+        from featurepipe.tfrecord._records import _scan_records_py
     except ImportError:
         return None
     return _scan_records_py

@@ -34,8 +34,8 @@ def _records(path: str) -> list[bytes]:
 
 
 def fp_stats(args: dict[str, Any]) -> dict[str, Any]:
-    """featurepipe.stats.compute_statistics over the file (read + decode + statistics)."""
-    from featurepipe.stats import compute_statistics
+    """featurepipe.analysis.compute_statistics over the file (read + decode + statistics)."""
+    from featurepipe.analysis import compute_statistics
 
     t0 = time.perf_counter()
     stats = compute_statistics(args["path"])
@@ -52,7 +52,7 @@ def pyloop(args: dict[str, Any]) -> dict[str, Any]:
     """
     from collections import Counter, defaultdict
 
-    from featurepipe.proto import example_pb2
+    from featurepipe.example.proto import example_pb2
 
     records = _records(args["path"])
     t0 = time.perf_counter()

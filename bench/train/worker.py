@@ -49,7 +49,7 @@ def _moments(path: str) -> dict[str, dict[str, float]]:
 
 
 def _fp_columns(a: dict[str, Any]) -> tuple[Any, Any]:
-    from featurepipe.spec import (
+    from featurepipe.columns import (
         ColumnSpecs,
         EmbeddingColumn,
         HashedColumn,
@@ -78,8 +78,7 @@ def _fp_columns(a: dict[str, Any]) -> tuple[Any, Any]:
 def _fp_dataset(a: dict[str, Any], path: str, training: bool) -> Any:
     import tensorflow as tf
 
-    from featurepipe.keras import make_dataset
-    from featurepipe.keras.models import merge_columns
+    from featurepipe.keras import make_dataset, merge_columns
 
     wide, deep = _fp_columns(a)
     ds = make_dataset(
@@ -150,7 +149,7 @@ def _keras_model(a: dict[str, Any]) -> Any:
 
 
 def _fp_model(a: dict[str, Any]) -> Any:
-    from featurepipe.keras.models import wide_and_deep_model
+    from featurepipe.keras import wide_and_deep_model
 
     wide, deep = _fp_columns(a)
     return wide_and_deep_model(

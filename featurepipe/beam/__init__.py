@@ -17,22 +17,28 @@ except ImportError as e:  # pragma: no cover - exercised without Beam installed
         "`pip install 'featurepipe[beam]'`"
     ) from e
 
-from featurepipe.beam.analyze import AccumulatorCombineFn, AnalyzeDataset, ReadTFRecordBatches
-from featurepipe.beam.convert import (
+from featurepipe.beam._analyze import AccumulatorCombineFn, AnalyzeDataset, ReadTFRecordBatches
+from featurepipe.beam._convert import (
+    BadFractionError,
     ConvertToExamples,
     EncodeExamples,
     InferRawSchema,
     ReadRawBatches,
     ShardOptions,
+    format_summary,
+    read_summary,
 )
 
 __all__ = [
     "AccumulatorCombineFn",
     "AnalyzeDataset",
+    "BadFractionError",
     "ConvertToExamples",
     "EncodeExamples",
     "InferRawSchema",
     "ReadRawBatches",
     "ReadTFRecordBatches",
     "ShardOptions",
+    "format_summary",
+    "read_summary",
 ]

@@ -20,6 +20,7 @@ from typing import Any
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from featurepipe._native import speedups
 from featurepipe._version import __version__
 from featurepipe.tfrecord import TFRecordWriter, masked_crc32c, shard_name
 
@@ -30,10 +31,8 @@ _U64 = struct.Struct("<Q")  # the record length
 _U32 = struct.Struct("<I")  # a masked CRC32C
 _COPY_CHUNK = 4 << 20
 
-try:  # the compiled framing (both CRCs in C); the loop below is its pure-Python twin
-    from featurepipe._speedups import frame_records as _native_frame
-except ImportError:  # pragma: no cover - the extension is optional
-    _native_frame = None  # type: ignore[assignment]
+# the compiled framing (both CRCs in C); the loop below is its pure-Python twin
+_native_frame = None if speedups is None else speedups.frame_records
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +151,7 @@ class PieceWriter:
 
 
 def frame_records(records: Sequence[bytes]) -> bytes:
-    """TFRecord framing of many records at once (see featurepipe.tfrecord for the layout).
+    """TFRecord framing of many records at once (see featurepipe.tfrecord._records for the layout).
 
     Examples:
     >>> import io

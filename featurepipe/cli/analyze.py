@@ -2,7 +2,7 @@
 
 Runs the Beam job of :mod:`pipelines.analyze` (Beam is imported only when the
 command runs), or with ``--local`` the same analysis in this process without
-Beam. Both write the same artifact directory (see `featurepipe.analysis`).
+Beam. Both write the same artifact directory (see `featurepipe.analysis._artifacts`).
 """
 
 from __future__ import annotations

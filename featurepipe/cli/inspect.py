@@ -183,7 +183,7 @@ def _records(
 
 
 def _count(args: argparse.Namespace) -> int:
-    from featurepipe.index import load_index
+    from featurepipe.tfrecord import load_index
 
     files: list[dict[str, Any]] = []
     status = EXIT_OK
@@ -274,9 +274,9 @@ def _show(feat: Any, limit: int) -> str:
                 shown.append(f"b64:{base64.b64encode(v).decode()}")
         text = ", ".join(shown)
     elif feat.kind == "float":
-        from featurepipe.example import _float32_repr
+        from featurepipe.example import float32_repr
 
-        text = ", ".join(str(_float32_repr(float(v))).lower() for v in vals)
+        text = ", ".join(str(float32_repr(float(v))).lower() for v in vals)
     else:
         text = ", ".join(str(int(v)) for v in vals)
     more = len(feat.values) - len(vals)
@@ -287,7 +287,7 @@ def _show(feat: Any, limit: int) -> str:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from featurepipe.schema import SchemaInferrer, add_records
+    from featurepipe.example import SchemaInferrer, add_records
 
     inf = SchemaInferrer()
     left = args.limit
@@ -420,7 +420,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _index(args: argparse.Namespace) -> int:
     from featurepipe.errors import DataError
-    from featurepipe.index import build_index, index_path
+    from featurepipe.tfrecord import build_index, index_path
 
     files = []
     status = EXIT_OK

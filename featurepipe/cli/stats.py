@@ -69,7 +69,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from featurepipe.stats import StatsOptions, compute_statistics
+    from featurepipe.analysis import StatsOptions, compute_statistics
     from featurepipe.tfrecord import expand_paths
 
     paths = expand_paths(args.paths)
@@ -87,7 +87,7 @@ def _stats(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if args.html:
-        from featurepipe.report import write_html
+        from featurepipe.analysis import write_html
 
         write_html(stats, args.html)
     if args.json:

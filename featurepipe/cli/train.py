@@ -1,7 +1,7 @@
 """``featurepipe train``: a canned Keras model on TFRecords, evaluated and exported.
 
 TensorFlow and Keras are imported only when the command runs (see
-:func:`featurepipe.keras.training.train`).
+:func:`featurepipe.keras.train`).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError(f"`{flag}` must be >= 1. Received: {flag}={getattr(args, name)}")
     import tensorflow as tf
 
-    from featurepipe.keras.training import train
+    from featurepipe.keras import train
 
     try:
         result = train(

@@ -16,19 +16,20 @@ except ImportError as e:  # pragma: no cover - exercised without TensorFlow inst
         "`pip install 'featurepipe[keras]'`"
     ) from e
 
-from featurepipe.keras.data import make_dataset, make_input_fn, parse_spec_from_schema
-from featurepipe.keras.export import export_serving
-from featurepipe.keras.layers import DenseFeatures, model_inputs
-from featurepipe.keras.models import (
+from featurepipe.keras._data import make_dataset, make_input_fn, parse_spec_from_schema
+from featurepipe.keras._export import export_serving
+from featurepipe.keras._layers import DenseFeatures, model_inputs
+from featurepipe.keras._models import (
     LinearLogits,
     dnn_model,
     linear_model,
+    merge_columns,
     split_columns,
     wide_and_deep_model,
 )
-from featurepipe.keras.optimizers import SparseOptimizer
-from featurepipe.keras.preprocessing import ColumnTransform, parse_spec, transform_inputs
-from featurepipe.keras.training import train
+from featurepipe.keras._optimizers import SparseOptimizer
+from featurepipe.keras._preprocessing import ColumnTransform, parse_spec, transform_inputs
+from featurepipe.keras._training import train
 
 __all__ = [
     "ColumnTransform",
@@ -40,6 +41,7 @@ __all__ = [
     "linear_model",
     "make_dataset",
     "make_input_fn",
+    "merge_columns",
     "model_inputs",
     "parse_spec",
     "parse_spec_from_schema",

@@ -15,8 +15,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from featurepipe.columns import ColumnSpecs, VocabularyColumn, walk_columns
 from featurepipe.errors import ConfigError
-from featurepipe.spec import ColumnSpecs, VocabularyColumn, _walk
 
 __all__ = ["AssetVocabularies", "read_vocabularies", "split_vocabularies", "write_vocabularies"]
 
@@ -32,7 +32,7 @@ def split_vocabularies(
     or a value holds a line break (it would not fit a one-value-per-line file).
     """
     by_key: dict[str, tuple[str, tuple[str | int, ...]] | None] = {}
-    for spec in _walk(specs.columns):
+    for spec in walk_columns(specs.columns):
         if not isinstance(spec, VocabularyColumn) or spec.vocabulary is None:
             continue
         vocab = spec.load_vocabulary()

@@ -1,4 +1,4 @@
-"""Parse + :class:`~featurepipe.keras.preprocessing.ColumnTransform` in one compiled call.
+"""Parse + :class:`~featurepipe.keras.ColumnTransform` in one compiled call.
 
 ``make_dataset(..., columns=..., apply_columns=True)`` spends most of its CPU
 in TensorFlow's generic ``parse_example`` and in a few ops per column (hash,
@@ -32,7 +32,6 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import importlib
 import inspect
 import itertools
 import math
@@ -46,8 +45,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from featurepipe.keras.preprocessing import ColumnTransform, _model_columns
-from featurepipe.spec import (
+from featurepipe._native import speedups
+from featurepipe.columns import (
     BucketizedColumn,
     CategoricalSpec,
     ColumnSpec,
@@ -57,6 +56,7 @@ from featurepipe.spec import (
     NumericColumn,
     VocabularyColumn,
 )
+from featurepipe.keras._preprocessing import ColumnTransform, _model_columns
 
 __all__ = ["CompiledTransform", "native_columns_available", "record_batches_dataset"]
 
@@ -68,15 +68,7 @@ _NORM_NONE, _NORM_LOG, _NORM_AFFINE = 0, 1, 2
 _KINDS = {tf.string: _K_BYTES, tf.float32: _K_FLOAT, tf.int64: _K_INT64}
 
 
-def _load() -> Any:
-    try:
-        mod = importlib.import_module("featurepipe._speedups")
-    except ImportError:
-        return None
-    return mod if hasattr(mod, "columns_run") else None
-
-
-_speedups = _load()
+_speedups: Any = speedups
 
 
 def native_columns_available() -> bool:

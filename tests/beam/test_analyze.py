@@ -13,10 +13,15 @@ beam = pytest.importorskip("apache_beam")
 
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from featurepipe.analysis import Analysis, AnalyzerRequest, analyze_records, load_requests  # noqa: E402
-from featurepipe.beam.analyze import AnalyzeDataset  # noqa: E402
-from featurepipe.example import encode_example  # noqa: E402
-from featurepipe.tfrecord import TFRecordWriter  # noqa: E402
+from featurepipe.analysis._artifacts import (  # noqa: E402
+    Analysis,
+    AnalyzerRequest,
+    analyze_records,
+    load_requests,
+)
+from featurepipe.beam._analyze import AnalyzeDataset  # noqa: E402
+from featurepipe.example._codec import encode_example  # noqa: E402
+from featurepipe.tfrecord._records import TFRecordWriter  # noqa: E402
 
 MULTI = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 SPEC = {

@@ -16,13 +16,13 @@ beam = pytest.importorskip("apache_beam")
 
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from featurepipe.beam.convert import BadFractionError, ConvertToExamples, ShardOptions  # noqa: E402
-from featurepipe.convert import ConvertOptions  # noqa: E402
+from featurepipe.beam._convert import BadFractionError, ConvertToExamples, ShardOptions  # noqa: E402
+from featurepipe.convert._encode import ConvertOptions  # noqa: E402
+from featurepipe.convert._sources import ReadOptions  # noqa: E402
 from featurepipe.errors import DataError  # noqa: E402
-from featurepipe.example import decode_example  # noqa: E402
-from featurepipe.schema import FeatureSchema, Schema  # noqa: E402
-from featurepipe.sources import ReadOptions  # noqa: E402
-from featurepipe.tfrecord import read_records  # noqa: E402
+from featurepipe.example._codec import decode_example  # noqa: E402
+from featurepipe.example._schema import FeatureSchema, Schema  # noqa: E402
+from featurepipe.tfrecord._records import read_records  # noqa: E402
 
 MULTI = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
@@ -375,8 +375,8 @@ def test_missing_input_pattern_is_a_config_error(tmp_path: pathlib.Path) -> None
 def test_compiled_csv_path_in_workers_matches_the_pure_python_path(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A scalar schema takes featurepipe.csvchunk's compiled path; results must not change."""
-    from featurepipe import csvchunk
+    """A scalar schema takes featurepipe.convert._csv's compiled path; results must not change."""
+    from featurepipe.convert import _csv as csvchunk
 
     if not csvchunk.native_csv(ReadOptions()):
         pytest.skip("featurepipe._speedups is not built")
@@ -409,7 +409,7 @@ def test_beam_counters_account_for_every_row(
     """Counted once per row, also when an inferred schema makes the job read the input twice."""
     from apache_beam.metrics.metric import MetricsFilter
 
-    from featurepipe import csvchunk
+    from featurepipe.convert import _csv as csvchunk
 
     if native and not csvchunk.native_csv(ReadOptions()):
         pytest.skip("featurepipe._speedups is not built")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from featurepipe.analysis import Analysis
+from featurepipe.analysis._artifacts import Analysis
 from featurepipe.cli.main import main
-from featurepipe.example import encode_example
-from featurepipe.tfrecord import TFRecordWriter
+from featurepipe.example._codec import encode_example
+from featurepipe.tfrecord._records import TFRecordWriter
 
 SPEC = {
     "format_version": 1,

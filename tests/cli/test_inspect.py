@@ -11,8 +11,8 @@ import time
 import pytest
 
 from featurepipe.cli.main import main
-from featurepipe.example import encode_example
-from featurepipe.tfrecord import write_records
+from featurepipe.example._codec import encode_example
+from featurepipe.tfrecord._records import write_records
 from tests.conftest import TESTDATA
 
 
@@ -74,7 +74,7 @@ def test_head_text(capsys, tmp_path):
 
 
 def test_schema_json_is_a_loadable_schema(capsys, example_files, tmp_path):
-    from featurepipe.schema import Schema
+    from featurepipe.example._schema import Schema
 
     code, out, _ = run(capsys, "inspect", "schema", "--json", example_files["gzip"])
     assert code == 0

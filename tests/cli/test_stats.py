@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from featurepipe.cli.main import main
-from featurepipe.example import encode_example
-from featurepipe.tfrecord import TFRecordWriter
+from featurepipe.example._codec import encode_example
+from featurepipe.tfrecord._records import TFRecordWriter
 
 
 @pytest.fixture

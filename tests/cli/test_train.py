@@ -1,4 +1,4 @@
-"""Tests for ``featurepipe train`` (featurepipe.cli.train) and featurepipe.keras.training.train."""
+"""Tests for ``featurepipe train`` (featurepipe.cli.train) and featurepipe.keras._training.train."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from featurepipe.cli.main import main
-from featurepipe.example import encode_example
-from featurepipe.spec import (
+from featurepipe.columns._specs import (
     ColumnSpecs,
     CrossedColumn,
     EmbeddingColumn,
@@ -23,7 +22,8 @@ from featurepipe.spec import (
     NumericColumn,
     VocabularyColumn,
 )
-from featurepipe.tfrecord import write_records
+from featurepipe.example._codec import encode_example
+from featurepipe.tfrecord._records import write_records
 
 CITIES = ["paris", "rome", "oslo", "lima"]
 
@@ -96,9 +96,9 @@ def test_train_wide_and_deep_writes_model_metrics_and_export(
     assert doc["eval"]["auc"] > 0.8, doc["eval"]
     assert set(doc["eval"]) >= {"loss", "auc", "accuracy", "log_loss"}
     # the export serves what the saved .keras model predicts
-    import featurepipe.keras.models  # noqa: F401  (registers the layers)
+    import featurepipe.keras._models  # noqa: F401  (registers the layers)
+    from featurepipe.columns._specs import ColumnSpecs as Specs
     from featurepipe.keras import make_dataset
-    from featurepipe.spec import ColumnSpecs as Specs
 
     model = keras.models.load_model(out / "model.keras")
     columns = Specs.load(out / "columns.json")
@@ -117,7 +117,7 @@ def test_train_wide_and_deep_writes_model_metrics_and_export(
 
 def test_train_python_api_linear_regression(workdir: Path, tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
-    from featurepipe.keras.training import train
+    from featurepipe.keras._training import train
 
     result = train(
         str(workdir / "train-0.tfrecord"),

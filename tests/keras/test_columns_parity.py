@@ -1,4 +1,4 @@
-"""featurepipe.columns outputs == tf.feature_column outputs for the same specs and batch.
+"""featurepipe.columns._transform outputs == tf.feature_column outputs for the same specs and batch.
 
 Each featurepipe spec is rebuilt as the equivalent ``tf.feature_column`` column and
 both are run on the same generated batch, with some features sparse
@@ -17,9 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 fc2 = pytest.importorskip("tensorflow.python.feature_column.feature_column_v2")
 
-from featurepipe.columns import WeightedIds, combine_embeddings, transform_features  # noqa: E402
-from featurepipe.hashing import Ragged  # noqa: E402
-from featurepipe.spec import (  # noqa: E402
+from featurepipe.columns._hashing import Ragged  # noqa: E402
+from featurepipe.columns._specs import (  # noqa: E402
     BucketizedColumn,
     CategoricalSpec,
     ColumnSpec,
@@ -31,6 +30,7 @@ from featurepipe.spec import (  # noqa: E402
     VocabularyColumn,
     WeightedColumn,
 )
+from featurepipe.columns._transform import WeightedIds, combine_embeddings, transform_features  # noqa: E402
 
 pytestmark = pytest.mark.tf
 fc = tf.feature_column

@@ -23,12 +23,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 
-from featurepipe.errors import ConfigError  # noqa: E402
-from featurepipe.example import encode_example  # noqa: E402
-from featurepipe.keras import make_dataset  # noqa: E402
-from featurepipe.keras._compiled import native_columns_available  # noqa: E402
-from featurepipe.schema import FeatureSchema, Schema  # noqa: E402
-from featurepipe.spec import (  # noqa: E402
+from featurepipe.columns._specs import (  # noqa: E402
     BucketizedColumn,
     ColumnSpecs,
     CrossedColumn,
@@ -41,7 +36,12 @@ from featurepipe.spec import (  # noqa: E402
     VocabularyColumn,
     WeightedColumn,
 )
-from featurepipe.tfrecord import write_records  # noqa: E402
+from featurepipe.errors import ConfigError  # noqa: E402
+from featurepipe.example._codec import encode_example  # noqa: E402
+from featurepipe.example._schema import FeatureSchema, Schema  # noqa: E402
+from featurepipe.keras import make_dataset  # noqa: E402
+from featurepipe.keras._compiled import native_columns_available  # noqa: E402
+from featurepipe.tfrecord._records import write_records  # noqa: E402
 
 pytestmark = [
     pytest.mark.tf,
@@ -289,7 +289,7 @@ def test_native_true_refuses_what_it_cannot_compile(files: list[str]) -> None:
 
 def test_fingerprint64_matches_tf_and_pyfarmhash() -> None:
     from featurepipe import _speedups
-    from featurepipe.hashing import fingerprint64
+    from featurepipe.columns._hashing import fingerprint64
 
     rnd = random.Random(0)
     values = [bytes(rnd.getrandbits(8) for _ in range(n)) for n in range(260)]
@@ -345,8 +345,8 @@ def test_in_order_reader_inline_and_on_runner_threads(
 
 def _plan() -> Any:
     from featurepipe.keras._compiled import CompiledTransform
-    from featurepipe.keras.data import parse_spec_from_schema
-    from featurepipe.keras.preprocessing import ColumnTransform
+    from featurepipe.keras._data import parse_spec_from_schema
+    from featurepipe.keras._preprocessing import ColumnTransform
 
     spec = parse_spec_from_schema(_schema())
     dense = {k for k, v in spec.items() if isinstance(v, tf.io.FixedLenFeature)}

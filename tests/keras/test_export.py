@@ -16,22 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from featurepipe.errors import ConfigError  # noqa: E402
-from featurepipe.example import encode_example  # noqa: E402
-from featurepipe.keras import make_dataset  # noqa: E402
-from featurepipe.keras.export import (  # noqa: E402
-    EXPORT_INFO_FILE,
-    export_serving,
-    serving_parse_spec,
-)
-from featurepipe.keras.models import (  # noqa: E402
-    dnn_model,
-    merge_columns,
-    split_columns,
-    wide_and_deep_model,
-)
-from featurepipe.schema import FeatureSchema, Schema  # noqa: E402
-from featurepipe.spec import (  # noqa: E402
+from featurepipe.columns._specs import (  # noqa: E402
     ColumnSpecs,
     CrossedColumn,
     EmbeddingColumn,
@@ -39,7 +24,22 @@ from featurepipe.spec import (  # noqa: E402
     NumericColumn,
     VocabularyColumn,
 )
-from featurepipe.tfrecord import write_records  # noqa: E402
+from featurepipe.errors import ConfigError  # noqa: E402
+from featurepipe.example._codec import encode_example  # noqa: E402
+from featurepipe.example._schema import FeatureSchema, Schema  # noqa: E402
+from featurepipe.keras import make_dataset  # noqa: E402
+from featurepipe.keras._export import (  # noqa: E402
+    EXPORT_INFO_FILE,
+    export_serving,
+    serving_parse_spec,
+)
+from featurepipe.keras._models import (  # noqa: E402
+    dnn_model,
+    merge_columns,
+    split_columns,
+    wide_and_deep_model,
+)
+from featurepipe.tfrecord._records import write_records  # noqa: E402
 
 pytestmark = pytest.mark.tf
 CITIES = ("paris", "rome", "oslo")

@@ -1,4 +1,4 @@
-"""featurepipe.hashing ids == TensorFlow 2.21's ids, value for value, on generated data.
+"""featurepipe.columns._hashing ids == TensorFlow 2.21's ids, value for value, on generated data.
 
 Every id the TF-free functions compute is compared with what TensorFlow computes
 on the same input: ``tf.strings.to_hash_bucket_fast``, ``tf.sparse.cross_hashed``,
@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 fc2 = pytest.importorskip("tensorflow.python.feature_column.feature_column_v2")
 
-from featurepipe import hashing  # noqa: E402
-from featurepipe.hashing import Ragged  # noqa: E402
+from featurepipe.columns import _hashing as hashing  # noqa: E402
+from featurepipe.columns._hashing import Ragged  # noqa: E402
 
 pytestmark = pytest.mark.tf
 

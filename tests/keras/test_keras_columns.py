@@ -2,7 +2,7 @@
 
 The same TFRecords go through two paths: TensorFlow (``make_dataset`` +
 ``ColumnTransform``) and the TF-free core (``decode_examples`` +
-``featurepipe.columns``); every id must agree.
+``featurepipe.columns._transform``); every id must agree.
 """
 
 from __future__ import annotations
@@ -21,23 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from featurepipe.columns import (  # noqa: E402
-    WeightedIds,
-    combine_embeddings,
-    encode_indicator,
-    transform_features,
-)
-from featurepipe.errors import ConfigError  # noqa: E402
-from featurepipe.example import decode_examples, encode_example  # noqa: E402
-from featurepipe.hashing import Ragged  # noqa: E402
-from featurepipe.keras import (  # noqa: E402
-    ColumnTransform,
-    DenseFeatures,
-    make_dataset,
-    make_input_fn,
-    model_inputs,
-)
-from featurepipe.spec import (  # noqa: E402
+from featurepipe.columns._hashing import Ragged  # noqa: E402
+from featurepipe.columns._specs import (  # noqa: E402
     BucketizedColumn,
     ColumnSpecs,
     CrossedColumn,
@@ -50,7 +35,22 @@ from featurepipe.spec import (  # noqa: E402
     VocabularyColumn,
     WeightedColumn,
 )
-from featurepipe.tfrecord import write_records  # noqa: E402
+from featurepipe.columns._transform import (  # noqa: E402
+    WeightedIds,
+    combine_embeddings,
+    encode_indicator,
+    transform_features,
+)
+from featurepipe.errors import ConfigError  # noqa: E402
+from featurepipe.example._codec import decode_examples, encode_example  # noqa: E402
+from featurepipe.keras import (  # noqa: E402
+    ColumnTransform,
+    DenseFeatures,
+    make_dataset,
+    make_input_fn,
+    model_inputs,
+)
+from featurepipe.tfrecord._records import write_records  # noqa: E402
 
 pytestmark = pytest.mark.tf
 WORDS = ["", "a", "b", "é", "日本", "zz", "🙂"]
@@ -336,8 +336,8 @@ def test_saved_model_on_serialized_examples_reloads_in_fresh_process(tmp_path: P
 
 
 def test_parse_spec_from_columns_and_schema() -> None:
+    from featurepipe.example._schema import FeatureSchema, Schema
     from featurepipe.keras import parse_spec, parse_spec_from_schema
-    from featurepipe.schema import FeatureSchema, Schema
 
     specs = ColumnSpecs(
         (
@@ -367,7 +367,7 @@ def test_parse_spec_from_columns_and_schema() -> None:
 
 
 def test_single_id_fast_paths_equal_the_general_reduction() -> None:
-    from featurepipe.keras.layers import _embed, _indicator
+    from featurepipe.keras._layers import _embed, _indicator
 
     ids = np.array([[3], [-1], [0], [7], [-1], [2]], dtype=np.int32)
     wide = np.concatenate([ids, -np.ones_like(ids)], axis=1)  # the same ids, general path

@@ -13,20 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from featurepipe.errors import ConfigError  # noqa: E402
-from featurepipe.example import encode_example  # noqa: E402
-from featurepipe.keras import make_dataset  # noqa: E402
-from featurepipe.keras.models import (  # noqa: E402
-    LinearLogits,
-    dnn_model,
-    linear_model,
-    merge_columns,
-    split_columns,
-    task_of,
-    wide_and_deep_model,
-)
-from featurepipe.keras.optimizers import SparseOptimizer  # noqa: E402
-from featurepipe.spec import (  # noqa: E402
+from featurepipe.columns._specs import (  # noqa: E402
     BucketizedColumn,
     ColumnSpecs,
     CrossedColumn,
@@ -37,7 +24,20 @@ from featurepipe.spec import (  # noqa: E402
     VocabularyColumn,
     WeightedColumn,
 )
-from featurepipe.tfrecord import write_records  # noqa: E402
+from featurepipe.errors import ConfigError  # noqa: E402
+from featurepipe.example._codec import encode_example  # noqa: E402
+from featurepipe.keras import make_dataset  # noqa: E402
+from featurepipe.keras._models import (  # noqa: E402
+    LinearLogits,
+    dnn_model,
+    linear_model,
+    merge_columns,
+    split_columns,
+    task_of,
+    wide_and_deep_model,
+)
+from featurepipe.keras._optimizers import SparseOptimizer  # noqa: E402
+from featurepipe.tfrecord._records import write_records  # noqa: E402
 
 pytestmark = pytest.mark.tf
 CITIES = ["paris", "rome", "oslo", "lima", "nowhere"]
@@ -258,7 +258,7 @@ def test_mixed_precision_computes_in_half_and_outputs_float32(data: str) -> None
 
 
 def test_log_loss_metric_accepts_flat_labels() -> None:
-    from featurepipe.keras.models import LogLoss
+    from featurepipe.keras._models import LogLoss
 
     pred = np.array([[0.2], [0.9], [0.6]], np.float32)
     flat, column = LogLoss(), keras.metrics.BinaryCrossentropy()
@@ -275,7 +275,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, sys.argv[2])
 import test_models as T
-from featurepipe.keras.models import split_columns, wide_and_deep_model
+from featurepipe.keras._models import split_columns, wide_and_deep_model
 
 specs = T.make_specs()
 wide, deep = split_columns(specs)

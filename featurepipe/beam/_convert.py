@@ -1,0 +1,576 @@
+"""Beam transforms for converting CSV / JSON lines / Parquet into tf.Example TFRecords.
+
+The work per row is done by the core (:mod:`featurepipe.convert._sources` parses,
+:mod:`featurepipe.convert._encode` checks and encodes); these transforms move
+*batches* of rows (thousands per element), so the runner's per-element cost
+is paid once per batch, not once per row.
+
+* :class:`ReadRawBatches`: ``(file_index, path)`` -> ``((file, split, batch), unit)``,
+  a unit being a batch of rows in its format's fastest form
+  (:mod:`featurepipe.convert._units`: CSV as raw bytes converted in one C call when the
+  extension is built, Parquet as Arrow record batches, else a ``RowBatch``).
+* :class:`InferRawSchema`: batches -> one :class:`~featurepipe.example.Schema`
+  (every row counts).
+* :class:`EncodeExamples`: batches -> serialized Examples (tag ``"examples"``)
+  and dead letters (tag ``"dead_letters"``).
+* :class:`ConvertToExamples`: the whole job, with sharded atomic output,
+  ``PREFIX.schema.json``, ``PREFIX.deadletter-*.jsonl`` and
+  ``PREFIX.summary.json``.
+
+Every path goes through Beam's ``FileSystems``, so ``gs://`` or ``s3://``
+inputs and outputs work where Beam has them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import Metrics
+from apache_beam.transforms.window import GlobalWindows
+
+from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_pieces, publish
+from featurepipe.convert import (
+    INVALID_UTF8,
+    MALFORMED_ROW,
+    ConvertOptions,
+    DeadLetter,
+    RawSchemaInferrer,
+    ReadOptions,
+    Split,
+    Unit,
+    convert_unit,
+    infer_unit,
+    plan_splits,
+    read_units,
+)
+from featurepipe.errors import ConfigError, DataError
+from featurepipe.example import Schema
+
+__all__ = [
+    "BadFractionError",
+    "ConvertToExamples",
+    "EncodeExamples",
+    "InferRawSchema",
+    "ReadRawBatches",
+    "ShardOptions",
+    "expand_inputs",
+]
+
+_NS = "featurepipe.convert._encode"
+DEFAULT_SHARD_BYTES = 256 << 20
+
+
+class BadFractionError(DataError):
+    """More rows were dead-lettered than ``max_bad_fraction`` allows."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardOptions:
+    """How outputs are split into shards.
+
+    Args:
+        num_shards: exactly this many shards; ``0`` lets the size decide. Defaults to `0`.
+        shard_bytes: with ``num_shards=0``, the target shard size (uncompressed
+            bytes). Defaults to `256 MiB`.
+        compression: ``"none"``, ``"gzip"`` or ``"zlib"``. Defaults to `"none"`.
+        max_bad_fraction: fail the job when more than this fraction of the rows
+            read is dead-lettered; ``None`` never fails. Defaults to `None`.
+
+    Raises:
+        ConfigError: if an option is out of range.
+
+    Examples:
+    >>> ShardOptions(num_shards=4, compression="gzip").num_shards
+    4
+    """
+
+    num_shards: int = 0
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    compression: str = "none"
+    max_bad_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_shards < 0:
+            raise ConfigError(f"`num_shards` must be >= 0. Received: num_shards={self.num_shards}")
+        if self.shard_bytes < 1:
+            raise ConfigError(
+                f"`shard_bytes` must be >= 1. Received: shard_bytes={self.shard_bytes}"
+            )
+        if self.compression not in ("none", "gzip", "zlib"):
+            raise ConfigError(
+                "Unknown value for `compression`. Allowed values are: none, gzip, zlib. "
+                f"Received: compression={self.compression!r}"
+            )
+        f = self.max_bad_fraction
+        if f is not None and not 0.0 <= f <= 1.0:
+            raise ConfigError(
+                f"`max_bad_fraction` must be in [0, 1]. Received: max_bad_fraction={f}"
+            )
+
+
+def expand_inputs(patterns: Sequence[str]) -> list[str]:
+    """Expands globs through Beam's FileSystems; sorted, without duplicates.
+
+    Args:
+        patterns: paths or glob patterns (``gs://b/day_*.csv.gz``).
+
+    Returns:
+        The matching file paths.
+
+    Raises:
+        ConfigError: if no pattern is given or one matches nothing.
+    """
+    if not patterns:
+        raise ConfigError("At least one input path or glob is required. Received: inputs=[]")
+    found: dict[str, None] = {}
+    for pattern, result in zip(patterns, FileSystems.match(list(patterns)), strict=True):
+        paths = sorted(m.path for m in result.metadata_list)
+        if not paths:
+            raise ConfigError(f"The input pattern matched no files. Received: input={pattern!r}")
+        found.update(dict.fromkeys(paths))
+    return list(found)
+
+
+def _beam_open(path: str) -> IO[bytes]:
+    f: IO[bytes] = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return f
+
+
+# Every batch is keyed by (file index, split index, batch index): a stable id that
+# orders shard contents and spreads batches over shards.
+BatchKey = tuple[int, int, int]
+
+
+class _PlanFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, options: ReadOptions) -> None:
+        self._options = options
+
+    def process(self, element: tuple[int, str]) -> Iterator[tuple[int, str, Split]]:
+        index, path = element
+        for split in plan_splits(path, self._options, opener=_beam_open):
+            yield index, path, split
+
+
+class _ReadFn(beam.DoFn):  # type: ignore[misc]
+    # Rows are counted where they are converted (_EncodeFn): a CSV chunk is only
+    # parsed there, and with an inferred schema the inputs are read twice.
+    def __init__(self, options: ReadOptions) -> None:
+        self._options = options
+
+    def process(self, element: tuple[int, str, Split]) -> Iterator[tuple[BatchKey, Unit]]:
+        index, path, split = element
+        batches = read_units(path, self._options, opener=_beam_open, split=split)
+        for k, batch in enumerate(batches):
+            yield (index, split.index, k), batch
+
+
+class ReadRawBatches(beam.PTransform):  # type: ignore[misc]
+    """Reads raw files into ``((file, split, batch), unit)`` elements.
+
+    Args:
+        options: parsing options. Defaults to `ReadOptions()`.
+
+    The input is a PCollection of ``(file_index, path)``. Each file is cut
+    into parts of about ``options.split_bytes`` (see
+    :func:`featurepipe.convert.plan_splits`: CSV only at line ends outside
+    quotes; compressed files whole), the parts are spread over the workers,
+    and each part is read in batches of ``options.batch_size`` rows.
+    """
+
+    def __init__(self, options: ReadOptions | None = None) -> None:
+        super().__init__()
+        self._options = options or ReadOptions()
+
+    def expand(self, pcoll: Any) -> Any:
+        return (
+            pcoll
+            | "PlanSplits" >> beam.ParDo(_PlanFn(self._options))
+            | "SpreadSplits" >> beam.Reshuffle()
+            | "ReadSplits" >> beam.ParDo(_ReadFn(self._options))
+        )
+
+
+class _InferFn(beam.CombineFn):  # type: ignore[misc]
+    def __init__(self, options: ConvertOptions) -> None:
+        self._options = options
+
+    def create_accumulator(self) -> RawSchemaInferrer:
+        return RawSchemaInferrer(self._options)
+
+    def add_input(
+        self, acc: RawSchemaInferrer, element: tuple[BatchKey, Unit]
+    ) -> RawSchemaInferrer:
+        infer_unit(acc, element[1])
+        return acc
+
+    def merge_accumulators(self, accs: Any) -> RawSchemaInferrer:
+        accs = iter(accs)
+        first: RawSchemaInferrer = next(accs)
+        for a in accs:
+            first.merge(a)
+        return first
+
+    def extract_output(self, acc: RawSchemaInferrer) -> Schema:
+        return acc.extract()
+
+
+class InferRawSchema(beam.PTransform):  # type: ignore[misc]
+    """Infers one schema from every row of the batches (a global combine).
+
+    Args:
+        options: missing values and list columns. Defaults to `ConvertOptions()`.
+    """
+
+    def __init__(self, options: ConvertOptions | None = None) -> None:
+        super().__init__()
+        self._options = options or ConvertOptions()
+
+    def expand(self, pcoll: Any) -> Any:
+        return pcoll | "Infer" >> beam.CombineGlobally(_InferFn(self._options))
+
+
+class _EncodeFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, options: ConvertOptions) -> None:
+        self._options = options
+        self._written = Metrics.counter(_NS, "rows_written")
+        self._dead = Metrics.counter(_NS, "rows_dead_lettered")
+        self._bytes = Metrics.counter(_NS, "example_bytes")
+        self._rows = Metrics.counter(_NS, "rows_read")
+        self._unparsed = Metrics.counter(_NS, "rows_unparseable")
+
+    def process(self, element: tuple[BatchKey, Unit], schema: Schema) -> Iterator[Any]:
+        key, batch = element
+        result = convert_unit(batch, schema, self._options)
+        self._rows.inc(result.num_read)
+        self._unparsed.inc(
+            sum(d.reason in (MALFORMED_ROW, INVALID_UTF8) for d in result.dead_letters)
+        )
+        yield beam.pvalue.TaggedOutput("read_counts", result.num_read)
+        self._written.inc(len(result.records))
+        self._dead.inc(len(result.dead_letters))
+        self._bytes.inc(sum(map(len, result.records)))
+        if result.records:
+            yield key, result.records
+        if result.dead_letters:
+            yield beam.pvalue.TaggedOutput("dead_letters", (key, result.dead_letters))
+
+
+class EncodeExamples(beam.PTransform):  # type: ignore[misc]
+    """Converts batches into serialized Examples, with a dead-letter output.
+
+    Args:
+        schema: a :class:`Schema`, or a singleton PCollection of one (e.g. from
+            :class:`InferRawSchema`).
+        options: global conversion choices. Defaults to `ConvertOptions()`.
+
+    Returns (from ``expand``):
+        A ``DoOutputsTuple`` with ``examples`` (``(key, list[bytes])``),
+        ``dead_letters`` (``(key, list[DeadLetter])``) and ``read_counts``
+        (rows read per batch).
+    """
+
+    def __init__(self, schema: Any, options: ConvertOptions | None = None) -> None:
+        super().__init__()
+        self._schema = schema
+        self._options = options or ConvertOptions()
+
+    def expand(self, pcoll: Any) -> Any:
+        schema = self._schema
+        if not isinstance(schema, Schema):
+            schema = beam.pvalue.AsSingleton(schema)
+        return pcoll | "Encode" >> beam.ParDo(_EncodeFn(self._options), schema).with_outputs(
+            "dead_letters", "read_counts", main="examples"
+        )
+
+
+class _WriteExamplesFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, layout: OutputLayout, shards: ShardOptions) -> None:
+        self._layout = layout
+        self._shards = shards
+
+    def start_bundle(self) -> None:
+        self._open: dict[int, PieceWriter] = {}
+        self._done: list[Piece] = []
+
+    def process(self, element: tuple[BatchKey, list[bytes]]) -> None:
+        key, records = element
+        n = self._shards.num_shards
+        if not n:
+            self._write(-1, key, records)
+            return
+        # Deal the batch's rows round-robin over the shards (starting at a
+        # shard that depends on the batch key), so shards stay balanced even
+        # when there are fewer batches than shards.
+        base = sum(key)
+        for offset in range(min(n, len(records))):
+            self._write((base + offset) % n, key, records[offset::n])
+
+    def _write(self, shard: int, key: BatchKey, records: list[bytes]) -> None:
+        w = self._open.get(shard)
+        if w is None:
+            w = self._open[shard] = PieceWriter(self._layout, shard, key)
+        w.write(records)
+        if not self._shards.num_shards and w.nbytes >= self._shards.shard_bytes:
+            self._done.append(w.close())
+            del self._open[shard]
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for w in self._open.values():
+            self._done.append(w.close())
+        for p in self._done:
+            yield GlobalWindows.windowed_value(p)
+
+
+class _WriteDeadLettersFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, layout: OutputLayout) -> None:
+        self._layout = layout
+
+    def start_bundle(self) -> None:
+        self._f: Any = None
+        self._path = ""
+        self._count = 0
+        self._bytes = 0
+        self._first: BatchKey = (1 << 62, 0, 0)
+        self._reasons: Counter[str] = Counter()
+
+    def process(self, element: tuple[BatchKey, list[DeadLetter]]) -> None:
+        key, dead = element
+        if self._f is None:
+            self._path = self._layout.new_piece("deadletter")
+            self._f = FileSystems.create(self._path, compression_type=CompressionTypes.UNCOMPRESSED)
+        data = "".join(d.to_json() + "\n" for d in dead).encode("utf-8")
+        self._f.write(data)
+        self._count += len(dead)
+        self._bytes += len(data)
+        self._first = min(self._first, key)
+        self._reasons.update(d.reason for d in dead)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        if self._f is not None:
+            self._f.close()
+            yield GlobalWindows.windowed_value(
+                Piece(
+                    self._path,
+                    -1,
+                    self._first,
+                    self._count,
+                    self._bytes,
+                    tuple(sorted(self._reasons.items())),
+                )
+            )
+
+
+class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, layout: OutputLayout, shards: ShardOptions, inputs: list[str]) -> None:
+        self._layout = layout
+        self._shards = shards
+        self._inputs = inputs
+
+    def process(
+        self, _: Any, pieces: list[Piece], dead: list[Piece], read: list[int], schema: Schema
+    ) -> Iterator[dict[str, Any]]:
+        layout, shards = self._layout, self._shards
+        rows_read = sum(read)
+        written = sum(p.records for p in pieces)
+        dead_total = sum(p.records for p in dead)
+        reasons: Counter[str] = Counter()
+        for p in dead:
+            reasons.update(dict(p.reasons))
+        if rows_read != written + dead_total:
+            raise DataError(  # pragma: no cover - an internal bug, never a data problem
+                f"Row accounting failed: read {rows_read} != written {written} + "
+                f"dead-lettered {dead_total}. Please report this.",
+                reason="accounting",
+            )
+        summary: dict[str, Any] = {
+            "status": "ok",
+            "run_id": layout.run_id,
+            "inputs": self._inputs,
+            "rows_read": rows_read,
+            "rows_written": written,
+            "rows_dead_lettered": dead_total,
+            "dead_letters_by_reason": dict(sorted(reasons.items())),
+        }
+        moves: list[tuple[str, str]] = []
+        dl_final = layout.deadletter(0, 1)
+        dl_tmp = f"{dl_final}.tmp-{layout.run_id}"
+        copy_pieces(sorted(dead, key=lambda p: p.first), dl_tmp, layout, tfrecord=False)
+        moves.append((dl_tmp, dl_final))
+        limit = shards.max_bad_fraction
+        failed = limit is not None and rows_read > 0 and dead_total > limit * rows_read
+        if failed:
+            summary.update(
+                status="failed",
+                shards=[],
+                shards_written=0,
+                dead_letter_files=[dl_final],
+                max_bad_fraction=limit,
+            )
+            publish(layout, moves, summary, schema.to_json())
+            raise BadFractionError(
+                f"{dead_total} of {rows_read} rows were dead-lettered "
+                f"({dead_total / rows_read:.2%}), more than max_bad_fraction={limit}; "
+                f"no shards were written. See {dl_final}.",
+                reason="max_bad_fraction",
+            )
+        groups = _group_pieces(pieces, shards)
+        shard_info = []
+        for i, group in enumerate(groups):
+            final = layout.shard(i, len(groups))
+            if len(group) == 1 and layout.compression != "zlib":
+                moves.append((group[0].path, final))
+            else:
+                tmp = f"{final}.tmp-{layout.run_id}"
+                copy_pieces(group, tmp, layout, tfrecord=True)
+                moves.append((tmp, final))
+            shard_info.append({"path": final, "records": sum(p.records for p in group)})
+        summary.update(
+            shards=shard_info, shards_written=len(shard_info), dead_letter_files=[dl_final]
+        )
+        publish(layout, moves, summary, schema.to_json())
+        yield summary
+
+
+def _group_pieces(pieces: Sequence[Piece], shards: ShardOptions) -> list[list[Piece]]:
+    ordered = sorted(pieces, key=lambda p: (p.shard, p.first, p.path))
+    if shards.num_shards:
+        groups: list[list[Piece]] = [[] for _ in range(shards.num_shards)]
+        for p in ordered:
+            groups[p.shard].append(p)
+        return groups
+    out: list[list[Piece]] = [[]]
+    size = 0
+    for p in ordered:
+        if out[-1] and size + p.nbytes > shards.shard_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(p)
+        size += p.nbytes
+    return out
+
+
+class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
+    """The whole conversion: raw files -> sharded TFRecords, schema, dead letters, summary.
+
+    Args:
+        inputs: file paths or globs (expanded now, through FileSystems).
+        output_prefix: ``PREFIX`` of ``PREFIX-SSSSS-of-NNNNN.tfrecord[.gz]``.
+        schema: the schema to write; ``None`` infers it from every row (the
+            inputs are then read twice). Defaults to `None`.
+        read_options: parsing options. Defaults to `ReadOptions()`.
+        convert_options: global conversion choices. Defaults to `ConvertOptions()`.
+        shard_options: sharding, compression and the bad-row budget.
+            Defaults to `ShardOptions()`.
+
+    Apply it to a pipeline (``p | ConvertToExamples(...)``); the output is a
+    PCollection holding the summary dict once the outputs are published.
+
+    Examples:
+    >>> import apache_beam as beam, tempfile, os
+    >>> d = tempfile.mkdtemp(); src = os.path.join(d, "in.csv")
+    >>> _ = open(src, "w").write("a,b\\n1,x\\n2,y\\nz,w\\n")
+    >>> from featurepipe.example import FeatureSchema
+    >>> schema = Schema(
+    ...     (FeatureSchema("a", "int64", shape=()), FeatureSchema("b", "bytes", shape=()))
+    ... )
+    >>> with beam.Pipeline() as p:
+    ...     _ = p | ConvertToExamples([src], os.path.join(d, "out"), schema=schema)
+    >>> s = json.load(open(os.path.join(d, "out.summary.json")))
+    >>> s["rows_read"], s["rows_written"], s["dead_letters_by_reason"]
+    (3, 2, {'UNEXPECTED_DATA_TYPE': 1})
+    """
+
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        output_prefix: str,
+        *,
+        schema: Schema | None = None,
+        read_options: ReadOptions | None = None,
+        convert_options: ConvertOptions | None = None,
+        shard_options: ShardOptions | None = None,
+    ) -> None:
+        super().__init__()
+        self.files = expand_inputs(list(inputs))
+        self.schema = schema
+        self.read_options = read_options or ReadOptions()
+        self.convert_options = convert_options or ConvertOptions()
+        self.shard_options = shard_options or ShardOptions()
+        self.layout = OutputLayout(output_prefix, self.shard_options.compression)
+
+    def expand(self, pbegin: Any) -> Any:
+        p = pbegin.pipeline if hasattr(pbegin, "pipeline") else pbegin
+        files = p | "Files" >> beam.Create(list(enumerate(self.files)))
+        if self.schema is None:
+            schema: Any = (
+                files
+                | "ReadForSchema" >> ReadRawBatches(self.read_options)
+                | "InferSchema" >> InferRawSchema(self.convert_options)
+            )
+            schema_side: Any = beam.pvalue.AsSingleton(schema)
+        else:
+            schema = self.schema
+            schema_side = self.schema
+        batches = files | "Read" >> ReadRawBatches(self.read_options)
+        encoded = batches | "Encode" >> EncodeExamples(schema, self.convert_options)
+        pieces = encoded.examples | "WriteShards" >> beam.ParDo(
+            _WriteExamplesFn(self.layout, self.shard_options)
+        )
+        dead = encoded.dead_letters | "WriteDeadLetters" >> beam.ParDo(
+            _WriteDeadLettersFn(self.layout)
+        )
+        return (
+            p
+            | "Once" >> beam.Create([None])
+            | "Publish"
+            >> beam.ParDo(
+                _FinalizeFn(self.layout, self.shard_options, self.files),
+                beam.pvalue.AsList(pieces),
+                beam.pvalue.AsList(dead),
+                beam.pvalue.AsList(encoded.read_counts),
+                schema_side,
+            )
+        )
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A short human summary of a conversion.
+
+    Examples:
+    >>> print(format_summary({"rows_read": 3, "rows_written": 2, "rows_dead_lettered": 1,
+    ...     "dead_letters_by_reason": {"UNEXPECTED_DATA_TYPE": 1},
+    ...     "shards": [{"path": "o-00000-of-00001.tfrecord", "records": 2}],
+    ...     "dead_letter_files": ["o.deadletter-00000-of-00001.jsonl"]}))
+    read 3 rows: wrote 2 to 1 shard(s), dead-lettered 1 (UNEXPECTED_DATA_TYPE: 1)
+      shards:       o-00000-of-00001.tfrecord
+      dead letters: o.deadletter-00000-of-00001.jsonl
+    """
+    reasons = ", ".join(f"{k}: {v}" for k, v in summary.get("dead_letters_by_reason", {}).items())
+    shards = summary.get("shards", [])
+    lines = [
+        f"read {summary['rows_read']} rows: wrote {summary['rows_written']} to {len(shards)} "
+        f"shard(s), dead-lettered {summary['rows_dead_lettered']}"
+        + (f" ({reasons})" if reasons else "")
+    ]
+    if shards:
+        first, last = shards[0]["path"], shards[-1]["path"]
+        lines.append(f"  shards:       {first}" + (f" .. {last}" if last != first else ""))
+    for f in summary.get("dead_letter_files", []):
+        lines.append(f"  dead letters: {f}")
+    return "\n".join(lines)
+
+
+def read_summary(prefix: str) -> dict[str, Any]:
+    """Reads ``PREFIX.summary.json`` through FileSystems."""
+    with FileSystems.open(
+        f"{prefix}.summary.json", compression_type=CompressionTypes.UNCOMPRESSED
+    ) as f:
+        out: dict[str, Any] = json.loads(f.read().decode("utf-8"))
+    return out

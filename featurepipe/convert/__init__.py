@@ -1,0 +1,92 @@
+"""Raw rows to tf.Examples: CSV / JSON lines / Parquet readers with row provenance,
+value parsing and encoding, schema inference, the compiled fast paths, and the
+units of work the Beam transforms move.
+"""
+
+from __future__ import annotations
+
+from featurepipe.convert._arrow import (
+    ArrowBatch,
+    convert_arrow,
+    iter_arrow_batches,
+)
+from featurepipe.convert._csv import (
+    CsvChunk,
+    add_chunk,
+    convert_chunk,
+    iter_csv_chunks,
+    native_csv,
+)
+from featurepipe.convert._encode import (
+    ConvertOptions,
+    ConvertResult,
+    EncodedColumn,
+    PackedBytes,
+    convert_batch,
+    encode_columns,
+    parse_column,
+)
+from featurepipe.convert._infer import (
+    RawSchemaInferrer,
+)
+from featurepipe.convert._sources import (
+    FORMATS,
+    INVALID_UTF8,
+    MALFORMED_ROW,
+    WHOLE_FILE,
+    DeadLetter,
+    ReadOptions,
+    RowBatch,
+    Split,
+    guess_format,
+    iter_csv_batches,
+    iter_jsonl_batches,
+    iter_parquet_batches,
+    plan_splits,
+    read_batches,
+)
+from featurepipe.convert._units import (
+    Unit,
+    as_row_batch,
+    convert_unit,
+    infer_unit,
+    read_units,
+)
+
+__all__ = [
+    "FORMATS",
+    "INVALID_UTF8",
+    "MALFORMED_ROW",
+    "WHOLE_FILE",
+    "ArrowBatch",
+    "ConvertOptions",
+    "ConvertResult",
+    "CsvChunk",
+    "DeadLetter",
+    "EncodedColumn",
+    "PackedBytes",
+    "RawSchemaInferrer",
+    "ReadOptions",
+    "RowBatch",
+    "Split",
+    "Unit",
+    "add_chunk",
+    "as_row_batch",
+    "convert_arrow",
+    "convert_batch",
+    "convert_chunk",
+    "convert_unit",
+    "encode_columns",
+    "guess_format",
+    "infer_unit",
+    "iter_arrow_batches",
+    "iter_csv_batches",
+    "iter_csv_chunks",
+    "iter_jsonl_batches",
+    "iter_parquet_batches",
+    "native_csv",
+    "parse_column",
+    "plan_splits",
+    "read_batches",
+    "read_units",
+]

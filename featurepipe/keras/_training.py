@@ -1,0 +1,391 @@
+"""``train(...)``: TFRecords + column specs -> a trained canned model, its metrics and export.
+
+The Python side of ``featurepipe train``: resolves the column specs from
+``analyze`` artifacts, builds the ``tf.data`` pipeline
+(:func:`~featurepipe.keras.make_dataset`, column work on the CPU), builds a
+canned model (:mod:`featurepipe.keras._models`), trains it with Keras' progress
+display (on the GPU when Keras sees one; ``mixed_precision`` optional),
+evaluates on a held-out pattern, and writes to ``output_dir``:
+
+- ``model.keras``: the Keras model (reload with ``keras.models.load_model``
+  after ``import featurepipe.keras._models``);
+- ``columns.json``: the resolved column specs;
+- ``metrics.json``: final training and evaluation metrics, the per-epoch
+  history, examples/s, the devices used;
+- ``export/<unix seconds>/``: the serving SavedModel
+  (:func:`~featurepipe.keras.export_serving`), in TensorFlow Serving's
+  versioned layout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from featurepipe._version import __version__
+from featurepipe.columns import (
+    BucketizedColumn,
+    ColumnSpecs,
+    EmbeddingColumn,
+    IndicatorColumn,
+    NumericColumn,
+)
+from featurepipe.errors import ConfigError
+from featurepipe.example import Schema
+from featurepipe.keras._data import make_dataset
+from featurepipe.keras._export import export_serving
+from featurepipe.keras._models import (
+    TASKS,
+    dnn_model,
+    linear_model,
+    merge_columns,
+    split_columns,
+    wide_and_deep_model,
+)
+from featurepipe.keras._preprocessing import parse_spec
+
+__all__ = ["MODELS", "TrainResult", "resolve_columns", "train"]
+
+MODELS = ("linear", "dnn", "wide_and_deep")
+METRICS_FILE = "metrics.json"
+MODEL_FILE = "model.keras"
+COLUMNS_FILE = "columns.json"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did.
+
+    Attributes:
+        model: the trained Keras model.
+        columns: the resolved column specs the model reads.
+        metrics: the ``metrics.json`` document.
+        output_dir: where everything was written.
+        model_path: the ``.keras`` file.
+        export_dir: the serving SavedModel directory.
+    """
+
+    model: keras.Model
+    columns: ColumnSpecs
+    metrics: dict[str, Any]
+    output_dir: str
+    model_path: str
+    export_dir: str
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def resolve_columns(
+    columns: ColumnSpecs | str | os.PathLike[str],
+    artifacts: Any = None,
+) -> ColumnSpecs:
+    """Column specs (or a specs JSON file) resolved from ``analyze`` artifacts.
+
+    Args:
+        columns: the specs, or the path of a specs JSON file.
+        artifacts: an ``analyze`` output directory, or any
+            :class:`~featurepipe.columns.Artifacts`. Defaults to `None`.
+
+    Returns:
+        The resolved specs.
+
+    Raises:
+        ConfigError: if the specs need artifacts and none are given.
+
+    Examples:
+        >>> from featurepipe.columns import VocabularyColumn
+        >>> resolve_columns(ColumnSpecs((VocabularyColumn("c", top_k=10),)))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        featurepipe.errors.ConfigError: The column specs need analyzer results (vocabulary(c)); ...
+    """
+    specs = columns if isinstance(columns, ColumnSpecs) else ColumnSpecs.load(columns)
+    if artifacts is not None:
+        if isinstance(artifacts, str | os.PathLike):
+            from featurepipe.analysis import Analysis
+
+            artifacts = Analysis.load(artifacts)
+        specs = specs.resolve(artifacts)
+    if not specs.is_resolved:
+        needed = [f"{r['analyzer']}({r['key']})" for r in specs.analysis_requests()]
+        raise ConfigError(
+            f"The column specs need analyzer results ({', '.join(needed)}); run `featurepipe "
+            "analyze` with these specs and pass its output directory as `artifacts` (--artifacts)."
+        )
+    return specs
+
+
+def train(
+    data: str | Sequence[str],
+    columns: ColumnSpecs | str | os.PathLike[str],
+    *,
+    label_key: str,
+    output_dir: str | os.PathLike[str],
+    model: str = "wide_and_deep",
+    artifacts: Any = None,
+    schema: Schema | str | os.PathLike[str] | None = None,
+    eval_data: str | Sequence[str] | None = None,
+    task: str = "binary",
+    num_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
+    epochs: int = 1,
+    batch_size: int = 256,
+    steps_per_epoch: int | None = None,
+    hidden_units: Sequence[int] = (64, 32),
+    dropout: float | None = None,
+    batch_norm: bool = False,
+    learning_rate: float | None = None,
+    linear_learning_rate: float | None = None,
+    mixed_precision: bool | str = False,
+    seed: int | None = 0,
+    callbacks: Sequence[Any] = (),
+    verbose: Any = "auto",
+) -> TrainResult:
+    """Trains a canned model on TFRecords and writes the model, metrics and export.
+
+    For ``"wide_and_deep"`` the specs are split with
+    :func:`~featurepipe.keras.split_columns` (categorical and indicator
+    columns to the linear part, embedding and numeric columns to the DNN);
+    ``"linear"`` reads every column; ``"dnn"`` reads the numeric, bucketized,
+    embedding and indicator columns.
+
+    Args:
+        data: training file pattern(s).
+        columns: column specs or a specs JSON path.
+        label_key: the label feature (int64 or float; binary labels are 0/1,
+            multi-class labels are class ids).
+        output_dir: where to write (created; existing files are replaced).
+        model: ``"linear"``, ``"dnn"`` or ``"wide_and_deep"``. Defaults to `"wide_and_deep"`.
+        artifacts: ``analyze`` output directory (or Artifacts). Defaults to `None`.
+        schema: a schema or schema JSON path for parsing. Defaults to `None`
+            (the parse spec comes from the columns).
+        eval_data: held-out file pattern(s). Defaults to `None`.
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``. Defaults to `"binary"`.
+        num_classes: classes of ``"multiclass"``. Defaults to `None`.
+        class_names: class names for the export's ``classes``. Defaults to `None`.
+        epochs: passes over ``data``. Defaults to `1`.
+        batch_size: examples per step. Defaults to `256`.
+        steps_per_epoch: cap on steps per epoch (the data repeats). Defaults to `None`.
+        hidden_units: DNN widths. Defaults to `(64, 32)`.
+        dropout: DNN drop rate. Defaults to `None`.
+        batch_norm: DNN batch normalization. Defaults to `False`.
+        learning_rate: the DNN (or linear model's) rate; `None` for the
+            Estimator's defaults. Defaults to `None`.
+        linear_learning_rate: the wide part's rate in wide-and-deep. Defaults to `None`.
+        mixed_precision: `True` (``"mixed_float16"``, for GPUs) or a policy name.
+            Defaults to `False`.
+        seed: shuffle and initialization seed. Defaults to `0`.
+        callbacks: more Keras callbacks. Defaults to `()`.
+        verbose: Keras' ``fit`` verbosity. Defaults to `"auto"`.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ConfigError: for bad arguments, unresolved specs or missing files.
+    """
+    if model not in MODELS:
+        raise ConfigError(
+            f"Unknown value for `model`. Allowed values are: {MODELS}. Received: model={model!r}"
+        )
+    if task not in TASKS:
+        raise ConfigError(
+            f"Unknown value for `task`. Allowed values are: {TASKS}. Received: task={task!r}"
+        )
+    if epochs < 1:
+        raise ConfigError(f"`epochs` must be >= 1. Received: epochs={epochs}")
+    specs = resolve_columns(columns, artifacts)
+    if isinstance(schema, str | os.PathLike):
+        schema = Schema.load(schema)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    built, used = _build(
+        model, specs, task, num_classes, hidden_units, dropout, batch_norm,
+        learning_rate, linear_learning_rate, mixed_precision,
+    )  # fmt: skip
+    if label_key in parse_spec(used):
+        raise ConfigError(
+            f"The label {label_key!r} is also a feature the columns read; a model must not "
+            f"see its label. Received: label_key={label_key!r}"
+        )
+    label_dtype = _label_dtype(data, label_key, schema)
+
+    def dataset(pattern: str | Sequence[str], training: bool) -> tf.data.Dataset:
+        ds = make_dataset(
+            pattern,
+            batch_size=batch_size,
+            schema=schema,
+            columns=used,
+            label_key=label_key,
+            label_feature=tf.io.FixedLenFeature((), label_dtype),
+            shuffle=training,
+            seed=seed,
+            num_epochs=None if training and steps_per_epoch else 1,
+        )
+        return ds.map(_label_fn(task), num_parallel_calls=tf.data.AUTOTUNE)
+
+    train_ds = dataset(data, True)
+    eval_ds = dataset(eval_data, False) if eval_data is not None else None
+    counter = _ExampleCounter(batch_size)
+    start = time.perf_counter()
+    history = built.fit(
+        train_ds,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=eval_ds,
+        callbacks=[counter, *callbacks],
+        verbose=verbose,
+    ).history
+    seconds = time.perf_counter() - start
+    evaluation = (
+        built.evaluate(eval_ds, verbose=0, return_dict=True) if eval_ds is not None else None
+    )
+    out = os.fspath(output_dir)
+    os.makedirs(out, exist_ok=True)
+    model_path = os.path.join(out, MODEL_FILE)
+    built.save(model_path)
+    used.save(os.path.join(out, COLUMNS_FILE))
+    export_dir = os.path.join(out, "export", str(int(time.time())))
+    while os.path.exists(export_dir):
+        export_dir = os.path.join(out, "export", str(int(export_dir.rsplit(os.sep, 1)[1]) + 1))
+    export_serving(
+        built, export_dir, used, schema=schema if isinstance(schema, Schema) else None,
+        task=task, class_names=class_names,
+    )  # fmt: skip
+    metrics = {
+        "format_version": 1,
+        "featurepipe_version": __version__,
+        "model": model,
+        "task": task,
+        "label": label_key,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "train_examples": counter.examples,
+        "train_seconds": round(seconds, 3),
+        "examples_per_second": round(counter.examples / seconds, 1) if seconds > 0 else None,
+        "devices": [d.device_type for d in tf.config.list_logical_devices()],
+        "keras_backend": keras.backend.backend(),
+        "mixed_precision": _policy_name(mixed_precision),
+        "train": {k: _num(v[-1]) for k, v in history.items() if not k.startswith("val_")},
+        "eval": {k: _num(v) for k, v in evaluation.items()} if evaluation is not None else None,
+        "history": {k: [_num(x) for x in v] for k, v in history.items()},
+    }
+    with open(os.path.join(out, METRICS_FILE), "w", encoding="utf-8") as f:
+        f.write(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    return TrainResult(built, used, metrics, out, model_path, export_dir, history)
+
+
+# -- private -----------------------------------------------------------------------------------
+
+
+class _ExampleCounter(keras.callbacks.Callback):  # type: ignore[misc]
+    """Counts training steps; ``examples`` is steps x batch size (a short last batch
+    counts whole)."""
+
+    def __init__(self, batch_size: int) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.steps = 0
+
+    @property
+    def examples(self) -> int:
+        return self.steps * self.batch_size
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self.steps += 1
+
+
+def _build(
+    kind: str,
+    specs: ColumnSpecs,
+    task: str,
+    num_classes: int | None,
+    hidden_units: Sequence[int],
+    dropout: float | None,
+    batch_norm: bool,
+    learning_rate: float | None,
+    linear_learning_rate: float | None,
+    mixed_precision: bool | str,
+) -> tuple[keras.Model, ColumnSpecs]:
+    common: dict[str, Any] = {
+        "task": task,
+        "num_classes": num_classes,
+        "mixed_precision": mixed_precision,
+    }
+    if kind == "linear":
+        return linear_model(specs, learning_rate=learning_rate, **common), specs
+    dense_kinds = NumericColumn | BucketizedColumn | EmbeddingColumn | IndicatorColumn
+    if kind == "dnn":
+        dense = ColumnSpecs(tuple(s for s in specs if isinstance(s, dense_kinds)))
+        if not len(dense):
+            raise ConfigError(
+                "The dnn model needs numeric, bucketized, embedding or indicator columns; "
+                "the specs have none."
+            )
+        extra: dict[str, Any] = {"learning_rate": learning_rate} if learning_rate else {}
+        built = dnn_model(
+            dense, hidden_units, dropout=dropout, batch_norm=batch_norm, **extra, **common
+        )
+        return built, dense
+    wide, deep = split_columns(specs)
+    extra2: dict[str, Any] = {"dnn_learning_rate": learning_rate} if learning_rate else {}
+    built = wide_and_deep_model(
+        wide, deep, hidden_units, dropout=dropout, batch_norm=batch_norm,
+        linear_learning_rate=linear_learning_rate, **extra2, **common,
+    )  # fmt: skip
+    return built, merge_columns(wide, deep)
+
+
+def _label_dtype(data: str | Sequence[str], label_key: str, schema: Schema | None) -> Any:
+    """The label's parse dtype: from the schema, else from the first record that has it."""
+    if schema is not None and label_key in schema.names:
+        return {"int64": tf.int64, "float": tf.float32}.get(schema[label_key].kind, tf.float32)
+    from featurepipe.keras._data import _list_files, _sniff
+
+    files = _list_files(data)
+    comp = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}[_sniff(files[0])]
+    for record in tf.data.TFRecordDataset(files[0], compression_type=comp).take(100):
+        example = tf.train.Example.FromString(record.numpy())
+        feature = example.features.feature.get(label_key)
+        if feature is None:
+            continue
+        kind = feature.WhichOneof("kind")
+        if kind == "int64_list":
+            return tf.int64
+        if kind == "float_list":
+            return tf.float32
+        raise ConfigError(
+            f"The label {label_key!r} in {files[0]} holds {kind}; labels must be int64 or "
+            "float. Received: a bytes label"
+        )
+    raise ConfigError(
+        f"No label {label_key!r} in the first 100 records of {files[0]}; check `label_key` "
+        "(--label)."
+    )
+
+
+def _label_fn(task: str) -> Any:
+    def fix(features: Any, label: Any) -> Any:
+        if task == "multiclass":
+            return features, tf.cast(tf.reshape(label, [-1]), tf.int64)
+        return features, tf.reshape(tf.cast(label, tf.float32), [-1, 1])
+
+    return fix
+
+
+def _policy_name(mixed_precision: bool | str) -> str | None:
+    if mixed_precision is True:
+        return "mixed_float16"
+    return str(mixed_precision) if mixed_precision else None
+
+
+def _num(x: Any) -> float | None:
+    value = float(x)
+    return value if math.isfinite(value) else None

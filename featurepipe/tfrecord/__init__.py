@@ -1,0 +1,105 @@
+"""TensorFlow's TFRecord format without TensorFlow: framing with both CRC-32Cs,
+GZIP / ZLIB streams, the reader (corruption policy, resynchronisation), the writer,
+the index sidecar and shard paths (``PREFIX@N``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from featurepipe.tfrecord._crc import (
+    crc32c,
+    crc32c_py,
+)
+from featurepipe.tfrecord._records import (
+    DEFAULT_MAX_RECORD_BYTES,
+    Compression,
+    CorruptionReport,
+    Record,
+    SkippedRange,
+    TFRecordWriter,
+    batch_records,
+    count_frames,
+    detect_compression,
+    expand_paths,
+    iter_records,
+    masked_crc32c,
+    read_records,
+    shard_name,
+    sharded_paths,
+    write_records,
+)
+
+__all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
+    "INDEX_SUFFIX",
+    "Compression",
+    "CorruptionReport",
+    "Record",
+    "RecordIndex",
+    "RecordRange",
+    "SkippedRange",
+    "TFRecordWriter",
+    "batch_records",
+    "build_index",
+    "count_frames",
+    "count_records",
+    "crc32c",
+    "crc32c_py",
+    "detect_compression",
+    "expand_paths",
+    "index_path",
+    "iter_range",
+    "iter_records",
+    "load_index",
+    "masked_crc32c",
+    "read_record_at",
+    "read_records",
+    "shard_name",
+    "sharded_paths",
+    "split_records",
+    "write_records",
+]
+
+if TYPE_CHECKING:
+    from featurepipe.tfrecord._index import (
+        INDEX_SUFFIX,
+        RecordIndex,
+        RecordRange,
+        build_index,
+        count_records,
+        index_path,
+        iter_range,
+        load_index,
+        read_record_at,
+        split_records,
+    )
+
+# The index needs numpy; `featurepipe inspect` must start without it (PEP 562).
+_INDEX_NAMES = (
+    "INDEX_SUFFIX",
+    "RecordIndex",
+    "RecordRange",
+    "build_index",
+    "count_records",
+    "index_path",
+    "iter_range",
+    "load_index",
+    "read_record_at",
+    "split_records",
+)
+_LAZY = dict.fromkeys(_INDEX_NAMES, "featurepipe.tfrecord._index")
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'featurepipe.tfrecord' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
