@@ -63,7 +63,7 @@ __all__ = [
     "expand_inputs",
 ]
 
-_NS = "featurepipe.convert._encode"
+_NS = "featurepipe.convert"
 DEFAULT_SHARD_BYTES = 256 << 20
 
 
