@@ -10,20 +10,22 @@ Steps, each printed under its own heading with what it did:
 
 1. **convert**: ``data/sample/census.csv`` + its schema -> gzip TFRecord shards
    of ``tf.Example``, dead letters and a summary (Beam, DirectRunner, through
-   :mod:`pipelines.convert`). Three rows are broken on purpose and are
-   dead-lettered with their line, column and reason.
+   `featurepipe.beam.run_convert`, the job of ``python -m pipelines.convert``).
+   Three rows are broken on purpose and are dead-lettered with their line,
+   column and reason.
 2. **inspect**: ``featurepipe inspect count | head | verify | schema | stats
    --html`` on the shards (the CLI, run in this process: no TensorFlow, no Beam).
 3. **analyze**: vocabularies, quantile boundaries and moments of the training
-   shards (Beam, through :mod:`pipelines.analyze`), checked against the local
-   engine.
-4. **train**: column specs resolved from those artifacts, a ``tf.data`` input
-   pipeline (:func:`featurepipe.keras.make_dataset`), featurepipe's canned
-   wide-and-deep model (:mod:`featurepipe.keras._models`), trained on the training
-   shards and evaluated on the held-out shard; saved as ``.keras``, reloaded, and
-   its predictions compared; exported as a SavedModel that takes serialized
-   ``tf.Example`` (:mod:`featurepipe.keras._export`) and one held-out record sent
-   through its ``serving_default`` signature.
+   shards (Beam, through `featurepipe.beam.run_analyze`, the job of ``python -m
+   pipelines.analyze``), checked against the local engine.
+4. **train**: column specs resolved from those artifacts, then
+   :func:`featurepipe.keras.train` (what ``featurepipe train`` runs): a
+   ``tf.data`` input pipeline (:func:`featurepipe.keras.make_dataset`) and
+   featurepipe's canned wide-and-deep model, trained on the training shards and
+   evaluated on the held-out shard, saved as ``.keras`` and exported as a
+   SavedModel that takes serialized ``tf.Example``. The demo then reloads the
+   ``.keras`` file and compares its predictions, and sends one held-out record
+   through the export's ``serving_default`` signature.
 
 Everything goes to ``--output`` (default ``demo_out/``), which is wiped at the
 start; ``demo_summary.json`` there holds the key numbers. Exit status: 0 on
@@ -195,7 +197,7 @@ def run_steps(args: argparse.Namespace) -> int:
 
 
 def _step_convert(state: _State) -> None:
-    from pipelines import convert
+    from featurepipe.beam import add_convert_arguments, format_summary, run_convert
 
     source, total = SAMPLE_CSV, _count_csv_records(SAMPLE_CSV)
     if state.rows is not None:
@@ -218,12 +220,10 @@ def _step_convert(state: _State) -> None:
     argv = [arg for key, value in options.items() for arg in (f"--{key}", str(value))]
     print(f"$ python -m pipelines.convert {' '.join(_rel_args(argv + state.pipeline_args))}")
     parser = argparse.ArgumentParser()
-    convert.add_arguments(parser)
+    add_convert_arguments(parser)
     known, beam_args = parser.parse_known_args(argv + state.pipeline_args)
     with _filtered_stderr(_BEAM_WORKER_NOISE):
-        summary = convert.run_with_args(known, beam_args, quiet=True)
-
-    from featurepipe.beam import format_summary
+        summary = run_convert(known, beam_args, quiet=True)
 
     print()
     print(format_summary(summary))
@@ -310,7 +310,7 @@ def _step_inspect(state: _State) -> None:
 
 def _step_analyze(state: _State) -> None:
     from featurepipe.analysis import Analysis, analyze_records, load_requests
-    from pipelines import analyze
+    from featurepipe.beam import add_analyze_arguments, run_analyze
 
     train, _ = _split_shards(state)
     spec = {
@@ -336,10 +336,10 @@ def _step_analyze(state: _State) -> None:
     argv += ["--spec", spec_path, "--output", state.artifacts]
     print(f"$ python -m pipelines.analyze {' '.join(_rel_args(argv + state.pipeline_args))}")
     parser = argparse.ArgumentParser()
-    analyze.add_arguments(parser)
+    add_analyze_arguments(parser)
     known, beam_args = parser.parse_known_args(argv + state.pipeline_args)
     with _filtered_stderr(_BEAM_WORKER_NOISE):
-        written = analyze.run_with_args(known, beam_args)
+        written = run_analyze(known, beam_args)
     result = Analysis.load(state.artifacts)
     print(f"\nwrote {_rel(written)} and:")
     for name in sorted(os.listdir(state.artifacts)):
@@ -400,6 +400,8 @@ def _step_train(state: _State) -> None:
         import numpy as np
         import tensorflow as tf
 
+        from featurepipe.keras import make_dataset, train
+
     from featurepipe.analysis import Analysis
     from featurepipe.columns import (
         BucketizedColumn,
@@ -413,18 +415,16 @@ def _step_train(state: _State) -> None:
         VocabularyColumn,
     )
     from featurepipe.example import Schema
-    from featurepipe.keras import make_dataset
 
     print(
         f"imported TensorFlow {tf.__version__} and Keras {keras.__version__} "
         f"({keras.backend.backend()} backend) in {time.perf_counter() - t0:.1f} s"
     )
-    keras.utils.set_random_seed(state.seed)
-    train, held_out = _split_shards(state)
-    n_train = sum(state.shard_records[s] for s in train)
+    train_files, held_out = _split_shards(state)
+    n_train = sum(state.shard_records[s] for s in train_files)
     n_eval = sum(state.shard_records[s] for s in held_out)
     print(
-        f"split by shard: train on {len(train)} shards ({n_train} examples), hold out "
+        f"split by shard: train on {len(train_files)} shards ({n_train} examples), hold out "
         f"{_rel(held_out[0])} ({n_eval} examples)"
     )
 
@@ -466,37 +466,18 @@ def _step_train(state: _State) -> None:
 
     schema = Schema.load(state.schema_path)
 
-    def dataset(files: list[str], *, shuffle: bool) -> Any:
-        ds = make_dataset(
-            files,
-            batch_size=64,
-            schema=schema,
-            columns=all_specs,
-            label_key=LABEL,
-            shuffle=shuffle,
-            seed=state.seed,
-        )
-        # The counts come from the conversion summary (and `inspect count` agreed);
-        # telling tf.data spares Keras guessing where an epoch ends.
-        batches = -(-sum(state.shard_records[f] for f in files) // 64)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
-        return ds.map(lambda x, y: (x, tf.cast(y, tf.float32)))
-
-    train_ds = dataset(train, shuffle=True)
-    eval_ds = dataset(held_out, shuffle=False)
-
-    # featurepipe's canned wide-and-deep model: the linear part gives every id of the
-    # sparse columns one weight (looked up and summed, no one-hot matrix), the DNN runs on
-    # the dense columns; trained jointly, FTRL for the linear part and Adagrad for the DNN
-    # (the Estimator's defaults), updating only the rows each batch touches.
-    from featurepipe.keras import wide_and_deep_model
-
-    model = wide_and_deep_model(wide_specs, deep_specs, (32, 16), name="census_wide_and_deep")
-    inputs = model.input
+    # featurepipe.keras.train: the `featurepipe train` command's function. It builds the
+    # tf.data input pipeline (make_dataset: shuffled files and records, the columns on the
+    # CPU) and featurepipe's canned wide-and-deep model: the linear part gives every id of the
+    # sparse columns one weight (looked up and summed, no one-hot matrix), the DNN runs on the
+    # dense columns; trained jointly, FTRL for the linear part and Adagrad for the DNN (the
+    # Estimator's defaults), updating only the rows each batch touches. Then it evaluates on
+    # the held-out shard and writes model.keras, columns.json, metrics.json and the serving
+    # export.
     print(
-        f"\nmodel: featurepipe.keras.wide_and_deep_model: {len(inputs)} inputs -> "
-        f"linear part on {len(wide_specs)} wide columns + DenseFeatures({len(deep_specs)} deep "
-        f"columns) -> Dense 32 -> Dense 16; {model.count_params():,} parameters"
+        f"\nmodel: featurepipe.keras.train(model='wide_and_deep'): linear part on "
+        f"{len(wide_specs)} wide columns + DenseFeatures({len(deep_specs)} deep columns) -> "
+        "Dense 32 -> Dense 16"
     )
     print(
         f"training {state.epochs} epochs, batch 64, FTRL (linear part) + Adagrad (DNN), "
@@ -513,24 +494,39 @@ def _step_train(state: _State) -> None:
                 flush=True,
             )
 
-    t_fit = time.perf_counter()
-    history = model.fit(
-        train_ds,
-        validation_data=eval_ds,
+    result = train(
+        train_files,
+        wide_specs,
+        dnn_columns=deep_specs,
+        label_key=LABEL,
+        output_dir=state.out,
+        model="wide_and_deep",
+        schema=schema,
+        eval_data=held_out,
         epochs=state.epochs,
-        shuffle=False,  # make_dataset shuffles files and records
-        verbose=0,
+        batch_size=64,
+        hidden_units=(32, 16),
+        seed=state.seed,
         callbacks=[_Printer()],
+        verbose=0,
     )
-    losses = [float(x) for x in history.history["loss"]]
+    model, metrics = result.model, result.metrics
+    losses = [float(x) for x in result.history["loss"]]
     trend = "fell" if losses[-1] < losses[0] else "did NOT fall"
     print(
         f"training loss {trend}: {losses[0]:.4f} -> {losses[-1]:.4f} "
-        f"({time.perf_counter() - t_fit:.1f} s for {state.epochs} epochs)"
+        f"({metrics['train_seconds']:.1f} s for {state.epochs} epochs; "
+        f"{model.count_params():,} parameters)"
     )
 
-    scores = model.evaluate(eval_ds, verbose=0, return_dict=True)
-    labels = np.concatenate([y.numpy() for _, y in eval_ds])
+    scores = metrics["eval"]
+    # The held-out examples as the model reads them, for the checks below.
+    eval_ds = make_dataset(
+        held_out, batch_size=64, schema=schema, columns=result.columns, label_key=LABEL,
+        shuffle=False,
+    )  # fmt: skip
+    batches = [(x, y.numpy()) for x, y in eval_ds]
+    labels = np.concatenate([y for _, y in batches]).reshape(-1)
     base = float(max(labels.mean(), 1 - labels.mean()))
     print(
         f"\nFinal held-out AUC: {scores['auc']:.4f}  accuracy: {scores['accuracy']:.4f}  "
@@ -538,13 +534,11 @@ def _step_train(state: _State) -> None:
         f"class scores accuracy {base:.4f})"
     )
 
-    path = os.path.join(state.out, "model.keras")
-    model.save(path)
+    path = result.model_path
     restored = keras.models.load_model(path)
     # Eager calls: no second traced predict function to build for a few batches.
-    batches = [x for x, _ in eval_ds]
-    want = np.concatenate([np.asarray(model(x, training=False)) for x in batches])
-    got = np.concatenate([np.asarray(restored(x, training=False)) for x in batches])
+    want = np.concatenate([np.asarray(model(x, training=False)) for x, _ in batches])
+    got = np.concatenate([np.asarray(restored(x, training=False)) for x, _ in batches])
     diff = float(np.max(np.abs(want - got)))
     if not np.allclose(want, got, rtol=1e-6, atol=1e-6):
         raise DemoError(
@@ -559,10 +553,9 @@ def _step_train(state: _State) -> None:
 
     # The serving export: a SavedModel whose serving_default signature takes serialized
     # tf.Example strings, parses them, applies the columns and runs the model.
-    from featurepipe.keras import export_serving
     from featurepipe.tfrecord import read_records
 
-    export_dir = export_serving(model, os.path.join(state.out, "export"), all_specs, schema=schema)
+    export_dir = result.export_dir
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
     record = next(iter(read_records(held_out[0])))
     served = serve(examples=tf.constant([record]))
@@ -588,6 +581,7 @@ def _step_train(state: _State) -> None:
         "held_out_accuracy": float(scores["accuracy"]),
         "majority_class_accuracy": base,
         "model": path,
+        "metrics": os.path.join(result.output_dir, "metrics.json"),
         "column_specs": specs_path,
         "reload_max_abs_difference": diff,
         "export": export_dir,

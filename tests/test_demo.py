@@ -1,8 +1,12 @@
-"""pipelines.demo: the README's main-job command, end to end on a slice of the sample data.
+"""pipelines.demo: the README's main-job command, end to end on the sample data.
 
-One subprocess run with ``--rows 400 --epochs 2`` (every step: convert,
-inspect, analyze, train) shared by the checks below, plus the cheap checks of
-the command line and of the output-directory guard that need no TF or Beam.
+One subprocess run with ``--rows 3000 --epochs 8`` (every row of the sample,
+through every step: convert, inspect, analyze, train) shared by the checks
+below, plus the cheap checks of the command line and of the output-directory
+guard that need no TF or Beam. The whole sample costs about what a slice did
+(TensorFlow's start and the export dominate) and gives a held-out AUC worth
+checking: a slice of 400 rows and 2 epochs scores 0.67-0.81 depending on the
+seed, the whole sample 0.83.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "census.csv"
-ROWS = 400
+ROWS = 3000
+EPOCHS = 8
+#: The held-out AUC the demo must reach. The whole sample reliably gives about 0.83 here
+#: (seeds 42, 1, 2, 3: 0.832, 0.830, 0.831, 0.837); a model that learned nothing scores 0.5.
+MIN_AUC = 0.78
 
 
 def _run_demo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -55,7 +63,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str,
     pytest.importorskip("tensorflow")
     pytest.importorskip("apache_beam")
     out = tmp_path_factory.mktemp("demo") / "out"
-    proc = _run_demo("--output", str(out), "--rows", str(ROWS), "--epochs", "2")
+    proc = _run_demo(
+        "--output", str(out), "--rows", str(ROWS), "--epochs", str(EPOCHS), timeout=300
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + "\n--- stderr ---\n" + proc.stderr[-4000:]
     summary = json.loads((out / "demo_summary.json").read_text(encoding="utf-8"))
     return out, proc.stdout, summary
@@ -105,6 +115,8 @@ def test_demo_writes_its_files(demo: tuple[Path, str, dict[str, Any]]) -> None:
         "artifacts/statistics.json",
         "column_specs.json",
         "model.keras",
+        "columns.json",
+        "metrics.json",
         "demo_summary.json",
     ):
         assert (out / name).is_file(), name
@@ -138,11 +150,53 @@ def test_demo_trains_and_reports_final_auc(demo: tuple[Path, str, dict[str, Any]
     assert match, stdout[-2000:]
     train = summary["train"]
     assert float(match.group(1)) == pytest.approx(train["held_out_auc"], abs=1e-4)
-    assert 0.0 <= train["held_out_auc"] <= 1.0
-    assert len(train["loss_per_epoch"]) == 2
+    assert train["held_out_auc"] >= MIN_AUC, train
+    assert train["held_out_accuracy"] > train["majority_class_accuracy"], train
+    losses = train["loss_per_epoch"]
+    assert len(losses) == EPOCHS
+    assert losses[-1] < losses[0], losses
     assert train["train_examples"] + train["held_out_examples"] == ROWS - 3
     assert train["reload_max_abs_difference"] <= 1e-6
-    assert re.search(r"epoch\s+1/2\s+loss \d", stdout)
+    assert train["served_max_abs_difference"] <= 1e-5
+    assert re.search(rf"epoch\s+1/{EPOCHS}\s+loss \d", stdout)
+
+
+def test_demo_trains_with_the_library_train(demo: tuple[Path, str, dict[str, Any]]) -> None:
+    # The training step is featurepipe.keras.train (what `featurepipe train` runs): its
+    # metrics.json, columns.json and export are in the output, and agree with the demo.
+    out, stdout, summary = demo
+    train = summary["train"]
+    assert "featurepipe.keras.train(model='wide_and_deep')" in stdout
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert (metrics["model"], metrics["task"], metrics["label"]) == (
+        "wide_and_deep",
+        "binary",
+        "label",
+    )
+    assert (metrics["epochs"], metrics["batch_size"]) == (EPOCHS, 64)
+    assert metrics["eval"]["auc"] == pytest.approx(train["held_out_auc"], abs=1e-6)
+    assert metrics["history"]["loss"] == pytest.approx(train["loss_per_epoch"])
+    columns = json.loads((out / "columns.json").read_text(encoding="utf-8"))
+    specs = json.loads((out / "column_specs.json").read_text(encoding="utf-8"))
+    assert columns == specs  # the wide and deep columns the demo resolved, as given
+    export = Path(train["export"])
+    assert export.parent == out / "export"
+    assert (export / "saved_model.pb").is_file()
+
+
+def test_demo_convert_counts_add_up(demo: tuple[Path, str, dict[str, Any]]) -> None:
+    out, stdout, summary = demo
+    written = json.loads((out / "tfrecords" / "census.summary.json").read_text(encoding="utf-8"))
+    assert written["status"] == "ok"
+    assert written["rows_read"] == ROWS
+    assert written["rows_read"] == written["rows_written"] + written["rows_dead_lettered"]
+    assert written["rows_dead_lettered"] == 3
+    assert sum(written["dead_letters_by_reason"].values()) == 3
+    assert sum(s["records"] for s in written["shards"]) == written["rows_written"]
+    conv = summary["convert"]
+    for key in ("rows_read", "rows_written", "rows_dead_lettered", "dead_letters_by_reason"):
+        assert conv[key] == written[key], key
+    assert f"counters add up: {ROWS} read = {ROWS - 3} written + 3 dead-lettered" in stdout
 
 
 def test_demo_refuses_to_wipe_a_foreign_directory(tmp_path: Path) -> None:

@@ -212,3 +212,32 @@ def test_no_import_cycles() -> None:
 )
 def test_cycle_finder_finds_cycles(graph: dict[str, set[str]], expected: list[list[str]]) -> None:
     assert _cycles(graph) == expected
+
+
+def test_featurepipe_never_imports_pipelines() -> None:
+    # `pipelines/` holds the repository's job entry points; it is not installed, so the
+    # library must not reach for it (lazily or not).
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "import_module"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                names = [node.args[0].value]
+            wrong += [
+                f"{_module_name(path)}:{node.lineno} imports {n}"
+                for n in names
+                if n == "pipelines" or n.startswith("pipelines.")
+            ]
+    assert not wrong, "featurepipe imports the repository's pipelines/:\n" + "\n".join(wrong)

@@ -1,8 +1,9 @@
 """``featurepipe analyze``: vocabularies, quantile boundaries and moments of TFRecord shards.
 
-Runs the Beam job of :mod:`pipelines.analyze` (Beam is imported only when the
-command runs), or with ``--local`` the same analysis in this process without
-Beam. Both write the same artifact directory (see `featurepipe.analysis._artifacts`).
+Runs the Beam job `featurepipe.beam.run_analyze` (the one behind ``python -m
+pipelines.analyze``; Beam is imported only when the command runs), or with
+``--local`` the same analysis in this process without Beam. Both write the
+same artifact directory (see `featurepipe.analysis.Analysis`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def add_parser(subparsers: Any) -> None:
     Args:
         subparsers: the object ``add_subparsers()`` returned for ``featurepipe``.
     """
-    from pipelines.analyze import add_arguments
+    from featurepipe.beam import add_analyze_arguments
 
     p = subparsers.add_parser(
         "analyze",
@@ -52,7 +53,7 @@ def add_parser(subparsers: Any) -> None:
         epilog=_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_arguments(p, cli=True)
+    add_analyze_arguments(p, cli=True)
     p.add_argument(
         "--local", action="store_true", help="run in this process, without Beam (data that fits)"
     )
@@ -63,15 +64,15 @@ def add_parser(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from featurepipe.analysis import ANALYSIS_FILE, analyze_records
+    from featurepipe.beam import read_analysis_spec
     from featurepipe.errors import ConfigError
-    from pipelines.analyze import read_spec
 
     if not 0.0 < args.eps < 1.0:
         raise ConfigError(f"`--eps` must be in the open interval (0, 1). Received: eps={args.eps}")
     if args.local:
         import os
 
-        requests = read_spec(args.spec, beam_filesystems=False)
+        requests = read_analysis_spec(args.spec, beam_filesystems=False)
         result = analyze_records(
             args.input,
             requests,
@@ -83,10 +84,10 @@ def _run(args: argparse.Namespace) -> int:
         result.save(args.output)
         written = os.path.join(args.output, ANALYSIS_FILE)
     else:
-        from pipelines.analyze import run_with_args
+        from featurepipe.beam import run_analyze
 
         beam_args = beam_arguments(args)
-        written = run_with_args(args, beam_args)
+        written = run_analyze(args, beam_args)
     if args.json:
         print_json(_read_json(written, beam_filesystems=not args.local))
     else:

@@ -1,9 +1,10 @@
 """``featurepipe convert``: CSV / JSON lines / Parquet -> sharded tf.Example TFRecords.
 
-The command runs the Beam job of :mod:`pipelines.convert` (Beam is imported
-only when the command runs). Beam pipeline options go in ``--beam-options``
-as one quoted string, or use the shortcuts ``--runner``,
-``--direct-running-mode`` and ``--direct-num-workers``.
+The command runs the Beam job `featurepipe.beam.run_convert` (the one behind
+``python -m pipelines.convert``; Beam is imported only when the command
+runs). Beam pipeline options go in ``--beam-options`` as one quoted string,
+or use the shortcuts ``--runner``, ``--direct-running-mode`` and
+``--direct-num-workers``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def add_parser(subparsers: Any) -> None:
     Args:
         subparsers: the object ``add_subparsers()`` returned for ``featurepipe``.
     """
-    from pipelines.convert import add_arguments
+    from featurepipe.beam import add_convert_arguments
 
     p = subparsers.add_parser(
         "convert",
@@ -56,17 +57,17 @@ def add_parser(subparsers: Any) -> None:
         epilog=_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_arguments(p, cli=True)
+    add_convert_arguments(p, cli=True)
     add_beam_arguments(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipelines.convert import run_with_args
+    from featurepipe.beam import run_convert
 
     beam_args = beam_arguments(args)
-    summary = run_with_args(args, beam_args, quiet=args.json)
+    summary = run_convert(args, beam_args, quiet=args.json)
     if args.json:
         print_json(summary)
     return EXIT_OK if summary.get("status") == "ok" else EXIT_DATA

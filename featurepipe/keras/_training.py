@@ -23,6 +23,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,6 +130,7 @@ def train(
     label_key: str,
     output_dir: str | os.PathLike[str],
     model: str = "wide_and_deep",
+    dnn_columns: ColumnSpecs | str | os.PathLike[str] | None = None,
     artifacts: Any = None,
     schema: Schema | str | os.PathLike[str] | None = None,
     eval_data: str | Sequence[str] | None = None,
@@ -152,9 +154,11 @@ def train(
 
     For ``"wide_and_deep"`` the specs are split with
     :func:`~featurepipe.keras.split_columns` (categorical and indicator
-    columns to the linear part, embedding and numeric columns to the DNN);
-    ``"linear"`` reads every column; ``"dnn"`` reads the numeric, bucketized,
-    embedding and indicator columns.
+    columns to the linear part, embedding and numeric columns to the DNN),
+    unless ``dnn_columns`` gives the DNN part explicitly (then ``columns`` are
+    the linear part, as given, like the Estimator's ``linear_feature_columns``
+    and ``dnn_feature_columns``); ``"linear"`` reads every column; ``"dnn"``
+    reads the numeric, bucketized, embedding and indicator columns.
 
     Args:
         data: training file pattern(s).
@@ -163,6 +167,10 @@ def train(
             multi-class labels are class ids).
         output_dir: where to write (created; existing files are replaced).
         model: ``"linear"``, ``"dnn"`` or ``"wide_and_deep"``. Defaults to `"wide_and_deep"`.
+        dnn_columns: ``"wide_and_deep"`` only: the DNN part's column specs (or
+            specs JSON path), resolved like ``columns``; ``columns`` are then
+            the linear part. Defaults to `None` (split ``columns`` with
+            :func:`~featurepipe.keras.split_columns`).
         artifacts: ``analyze`` output directory (or Artifacts). Defaults to `None`.
         schema: a schema or schema JSON path for parsing. Defaults to `None`
             (the parse spec comes from the columns).
@@ -201,13 +209,19 @@ def train(
         )
     if epochs < 1:
         raise ConfigError(f"`epochs` must be >= 1. Received: epochs={epochs}")
+    if dnn_columns is not None and model != "wide_and_deep":
+        raise ConfigError(
+            "`dnn_columns` is the DNN part of model='wide_and_deep'; for "
+            f"model={model!r} pass every column in `columns`."
+        )
     specs = resolve_columns(columns, artifacts)
+    dnn_specs = resolve_columns(dnn_columns, artifacts) if dnn_columns is not None else None
     if isinstance(schema, str | os.PathLike):
         schema = Schema.load(schema)
     if seed is not None:
         keras.utils.set_random_seed(seed)
     built, used = _build(
-        model, specs, task, num_classes, hidden_units, dropout, batch_norm,
+        model, specs, dnn_specs, task, num_classes, hidden_units, dropout, batch_norm,
         learning_rate, linear_learning_rate, mixed_precision,
     )  # fmt: skip
     if label_key in parse_spec(used):
@@ -235,18 +249,23 @@ def train(
     eval_ds = dataset(eval_data, False) if eval_data is not None else None
     counter = _ExampleCounter(batch_size)
     start = time.perf_counter()
-    history = built.fit(
-        train_ds,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=eval_ds,
-        callbacks=[counter, *callbacks],
-        verbose=verbose,
-    ).history
-    seconds = time.perf_counter() - start
-    evaluation = (
-        built.evaluate(eval_ds, verbose=0, return_dict=True) if eval_ds is not None else None
-    )
+    with warnings.catch_warnings():
+        # The files' record counts are unknown: Keras learns where a pass over the data ends
+        # when it runs out of data, and warns although nothing is wrong.
+        warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
+        history = built.fit(
+            train_ds,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=eval_ds,
+            callbacks=[counter, *callbacks],
+            verbose=verbose,
+            shuffle=False,  # make_dataset shuffles files and records
+        ).history
+        seconds = time.perf_counter() - start
+        evaluation = (
+            built.evaluate(eval_ds, verbose=0, return_dict=True) if eval_ds is not None else None
+        )
     out = os.fspath(output_dir)
     os.makedirs(out, exist_ok=True)
     model_path = os.path.join(out, MODEL_FILE)
@@ -305,6 +324,7 @@ class _ExampleCounter(keras.callbacks.Callback):  # type: ignore[misc]
 def _build(
     kind: str,
     specs: ColumnSpecs,
+    dnn_specs: ColumnSpecs | None,
     task: str,
     num_classes: int | None,
     hidden_units: Sequence[int],
@@ -334,7 +354,7 @@ def _build(
             dense, hidden_units, dropout=dropout, batch_norm=batch_norm, **extra, **common
         )
         return built, dense
-    wide, deep = split_columns(specs)
+    wide, deep = split_columns(specs) if dnn_specs is None else (specs, dnn_specs)
     extra2: dict[str, Any] = {"dnn_learning_rate": learning_rate} if learning_rate else {}
     built = wide_and_deep_model(
         wide, deep, hidden_units, dropout=dropout, batch_norm=batch_norm,

@@ -18,6 +18,7 @@ from featurepipe.columns._specs import (
     CrossedColumn,
     EmbeddingColumn,
     HashedColumn,
+    IndicatorColumn,
     Normalizer,
     NumericColumn,
     VocabularyColumn,
@@ -136,6 +137,55 @@ def test_train_python_api_linear_regression(workdir: Path, tmp_path: Path) -> No
     assert set(result.metrics["train"]) >= {"loss", "rmse", "mae"}
     assert result.metrics["eval"] is None
     assert os.path.exists(os.path.join(result.export_dir, "saved_model.pb"))
+
+
+def test_train_wide_and_deep_with_explicit_dnn_columns(workdir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    from featurepipe.errors import ConfigError
+    from featurepipe.keras._training import train
+
+    city = VocabularyColumn("city", top_k=10, num_oov_buckets=1)
+    linear = ColumnSpecs((city, CrossedColumn(("city", "dev"), 100)))
+    # split_columns would send the indicator column to the linear part: dnn_columns keeps it
+    # in the DNN, as given.
+    dnn = ColumnSpecs(
+        (
+            NumericColumn("x", default_value=0.0, normalizer=Normalizer("z_score")),
+            IndicatorColumn(HashedColumn("dev", 50)),
+            EmbeddingColumn(city, 4),
+        )
+    )
+    result = train(
+        str(workdir / "train-*"),
+        linear,
+        dnn_columns=dnn,
+        artifacts=workdir / "artifacts",
+        label_key="label",
+        output_dir=tmp_path / "wd",
+        eval_data=str(workdir / "eval.tfrecord"),
+        epochs=3,
+        batch_size=32,
+        hidden_units=(8,),
+        verbose=0,
+    )
+    layer = result.model.get_layer("linear")
+    assert set(layer.categorical) | set(layer.numeric) == set(linear.names)
+    assert sorted(result.model.input) == sorted((*linear.names, *dnn.names))
+    assert sorted(result.columns.names) == sorted((*linear.names, *dnn.names))
+    assert sorted(ColumnSpecs.load(tmp_path / "wd" / "columns.json").names) == sorted(
+        result.columns.names
+    )
+    assert result.metrics["eval"]["auc"] > 0.8, result.metrics["eval"]
+    with pytest.raises(ConfigError, match="`dnn_columns` is the DNN part"):
+        train(
+            str(workdir / "train-0.tfrecord"),
+            linear,
+            dnn_columns=dnn,
+            model="linear",
+            artifacts=workdir / "artifacts",
+            label_key="label",
+            output_dir=tmp_path / "lin",
+        )
 
 
 def test_train_usage_errors_exit_2(
