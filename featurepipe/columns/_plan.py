@@ -240,6 +240,7 @@ def _compile(
         feature = features[label_key]
         if feature.shape is None or feature.kind not in _KIND_DTYPES:
             raise _UnsupportedError(label_key)
+        # _feature_desc refused unknown dimensions: the filter only narrows the type
         label_shape = tuple(int(d) for d in feature.shape if d is not None)
         ops.append(_op(_OP_RAW, index[label_key]))
         names.append(label_key)
