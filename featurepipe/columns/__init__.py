@@ -21,6 +21,13 @@ from featurepipe.columns._hashing import (
     identity_ids,
     vocabulary_ids,
 )
+from featurepipe.columns._plan import (
+    ColumnPlan,
+    PlanFeature,
+    compile_columns,
+    model_columns,
+    native_columns_available,
+)
 from featurepipe.columns._specs import (
     FORMAT_VERSION,
     Artifacts,
@@ -58,6 +65,7 @@ __all__ = [
     "BucketizedColumn",
     "CategoricalSpec",
     "ColumnOutput",
+    "ColumnPlan",
     "ColumnSpec",
     "ColumnSpecs",
     "CrossedColumn",
@@ -67,6 +75,7 @@ __all__ = [
     "IndicatorColumn",
     "Normalizer",
     "NumericColumn",
+    "PlanFeature",
     "Ragged",
     "RaggedLike",
     "VocabularyColumn",
@@ -78,6 +87,7 @@ __all__ = [
     "categorical_ids",
     "column_from_config",
     "combine_embeddings",
+    "compile_columns",
     "cross_ids",
     "dense_keys_from_schema",
     "encode_indicator",
@@ -87,6 +97,8 @@ __all__ = [
     "hash_bucket",
     "hash_bucket_ids",
     "identity_ids",
+    "model_columns",
+    "native_columns_available",
     "numeric_values",
     "transform_features",
     "vocabulary_ids",

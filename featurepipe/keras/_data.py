@@ -7,7 +7,8 @@ the first bytes), records shuffled, repeated, batched, parsed with
 ``tf.io.parse_example`` (the parse spec comes from a featurepipe schema, from
 column specs, or is given), optionally turned into model inputs by
 :class:`~featurepipe.keras.ColumnTransform` (by default both in one
-compiled call per batch, :mod:`featurepipe.keras._compiled`), and prefetched.
+compiled call per batch, :mod:`featurepipe.keras._compiled`; local files through
+the compiled reader, :mod:`featurepipe.keras._reader`), and prefetched.
 :func:`make_input_fn` wraps it in the zero-argument callable that
 Estimator-style training code expects.
 """
@@ -23,12 +24,9 @@ import tensorflow as tf
 from featurepipe.columns import ColumnSpecs
 from featurepipe.errors import ConfigError
 from featurepipe.example import Schema
-from featurepipe.keras._compiled import (
-    CompiledTransform,
-    native_columns_available,
-    record_batches_dataset,
-)
+from featurepipe.keras._compiled import CompiledTransform, native_columns_available
 from featurepipe.keras._preprocessing import ColumnTransform, parse_spec
+from featurepipe.keras._reader import record_batches_dataset
 from featurepipe.tfrecord import detect_compression
 
 __all__ = ["make_dataset", "make_input_fn", "parse_spec_from_schema"]
@@ -244,7 +242,7 @@ def make_dataset(
         # The whole pipeline in a generator, a batch at a time, with no tf.data
         # element per record (reading, shuffling and batching records one by one
         # costs tf.data about as much CPU as parsing them). Shuffled, records are
-        # drawn from a buffer of references (see _compiled._shuffled_batches):
+        # drawn from a buffer of references (see featurepipe.tfrecord.shuffled_unit_batches):
         # the same records per epoch as tf.data's shuffle, in an order of its own.
         element_spec = ds.map(parse).element_spec
         cycle = num_parallel_reads if num_parallel_reads > 0 else (os.cpu_count() or 1)

@@ -31,13 +31,12 @@ from featurepipe.columns import (
     ColumnSpec,
     ColumnSpecs,
     CrossedColumn,
-    EmbeddingColumn,
     HashedColumn,
     IdentityColumn,
-    IndicatorColumn,
     NumericColumn,
     VocabularyColumn,
     WeightedColumn,
+    model_columns,
     walk_columns,
 )
 from featurepipe.errors import ConfigError
@@ -103,7 +102,7 @@ def transform_inputs(specs: ColumnSpecs) -> dict[str, tuple[tuple[int | None, ..
     Shapes leave out the batch dimension; ``None`` is a variable number of ids.
     """
     out: dict[str, tuple[tuple[int | None, ...], str]] = {}
-    for name, spec in _model_columns(specs):
+    for name, spec in model_columns(specs):
         if isinstance(spec, NumericColumn):
             out[name] = ((spec.size,), "float32")
         elif isinstance(spec, WeightedColumn):
@@ -168,7 +167,7 @@ class ColumnTransform(tf.Module):
     def __call__(self, features: Mapping[str, Any]) -> dict[str, tf.Tensor]:
         """Returns ``{input name: tensor}`` for a batch of parsed features."""
         out: dict[str, tf.Tensor] = {}
-        for name, spec in _model_columns(self.specs):
+        for name, spec in model_columns(self.specs):
             if isinstance(spec, NumericColumn):
                 out[name] = self._numeric(spec, features)
             elif isinstance(spec, WeightedColumn):
@@ -324,22 +323,6 @@ def _dense_to_sparse_all(x: tf.Tensor) -> tf.SparseTensor:
     shape = tf.shape(x, out_type=tf.int64)
     indices = tf.where(tf.ones_like(x, dtype=tf.bool))
     return tf.SparseTensor(indices, tf.reshape(x, [-1]), shape)
-
-
-def _model_columns(specs: ColumnSpecs) -> list[tuple[str, ColumnSpec]]:
-    """``(input name, spec computed for it)`` for every column the model consumes.
-
-    Embedding and indicator columns get the ids of their categorical column
-    under their own (unique) name, so two views of differently configured
-    columns on the same feature never clash.
-    """
-    out: list[tuple[str, ColumnSpec]] = []
-    for spec in specs:
-        if isinstance(spec, EmbeddingColumn | IndicatorColumn):
-            out.append((spec.name, spec.categorical_column))
-        else:
-            out.append((spec.name, spec))
-    return out
 
 
 def _all_columns(specs: ColumnSpecs) -> list[ColumnSpec]:

@@ -39,8 +39,10 @@ __all__ = [
     "Record",
     "RecordIndex",
     "RecordRange",
+    "RecordUnit",
     "SkippedRange",
     "TFRecordWriter",
+    "batch_payloads",
     "batch_records",
     "build_index",
     "count_frames",
@@ -56,9 +58,13 @@ __all__ = [
     "masked_crc32c",
     "read_record_at",
     "read_records",
+    "record_units",
     "shard_name",
     "sharded_paths",
+    "shuffled_unit_batches",
     "split_records",
+    "unit_batches",
+    "unit_count",
     "write_records",
 ]
 
@@ -75,6 +81,14 @@ if TYPE_CHECKING:
         read_record_at,
         split_records,
     )
+    from featurepipe.tfrecord._windows import (
+        RecordUnit,
+        batch_payloads,
+        record_units,
+        shuffled_unit_batches,
+        unit_batches,
+        unit_count,
+    )
 
 # The index needs numpy; `featurepipe inspect` must start without it (PEP 562).
 _INDEX_NAMES = (
@@ -89,7 +103,19 @@ _INDEX_NAMES = (
     "read_record_at",
     "split_records",
 )
-_LAZY = dict.fromkeys(_INDEX_NAMES, "featurepipe.tfrecord._index")
+# The mapped-window reader (references to records, batched and shuffled) needs numpy too.
+_WINDOW_NAMES = (
+    "RecordUnit",
+    "batch_payloads",
+    "record_units",
+    "shuffled_unit_batches",
+    "unit_batches",
+    "unit_count",
+)
+_LAZY = {
+    **dict.fromkeys(_INDEX_NAMES, "featurepipe.tfrecord._index"),
+    **dict.fromkeys(_WINDOW_NAMES, "featurepipe.tfrecord._windows"),
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""featurepipe.keras._compiled: the compiled parse + transform equals the TF ops, id for id.
+"""featurepipe.keras._compiled and _reader: the compiled path equals the TF ops, id for id.
 
 The TF-op path (``make_dataset(native=False)``) is checked against
 ``tf.feature_column`` in test_id_parity / test_columns_parity; here the compiled
@@ -303,10 +303,10 @@ def test_fingerprint64_matches_tf_and_pyfarmhash() -> None:
 def test_in_order_reader_small_chunks_and_damage(
     files: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from featurepipe.keras import _compiled
+    from featurepipe.tfrecord import _windows
 
     # Records cross chunk boundaries, and some are bigger than a chunk.
-    monkeypatch.setattr(_compiled, "_CHUNK_BYTES", 64)
+    monkeypatch.setattr(_windows, "_CHUNK_BYTES", 64)
     kw: dict[str, Any] = {"columns": _specs(), "label_key": "label", "batch_size": 16}
     _assert_same(
         make_dataset(files[0], native=True, shuffle=False, schema=_schema(), **kw),
@@ -326,9 +326,9 @@ def test_in_order_reader_small_chunks_and_damage(
 def test_in_order_reader_inline_and_on_runner_threads(
     files: list[str], threads: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from featurepipe.keras import _compiled
+    from featurepipe.keras import _reader
 
-    monkeypatch.setattr(_compiled, "_THREADS", threads)
+    monkeypatch.setattr(_reader, "_THREADS", threads)
     kw: dict[str, Any] = {"columns": _specs(), "label_key": "label", "batch_size": 8}
     options: dict[str, Any] = {"shuffle": False, "num_parallel_reads": 1, "num_epochs": 3}
     _assert_same(
@@ -354,7 +354,7 @@ def _plan() -> Any:
         spec, ColumnTransform(_specs(), dense_keys=dense), "label", lambda s: s
     )
     assert compiled is not None
-    return compiled._plan
+    return compiled.plan.handle
 
 
 def _framed(records: list[bytes]) -> bytes:
@@ -513,9 +513,9 @@ def ordered(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 def test_shuffled_reads_are_seeded_reshuffled_and_complete(
     ordered: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from featurepipe.keras import _compiled
+    from featurepipe.tfrecord import _windows
 
-    monkeypatch.setattr(_compiled, "_SHUFFLE_CHUNK_BYTES", 512)  # several windows per file
+    monkeypatch.setattr(_windows, "_SHUFFLE_CHUNK_BYTES", 512)  # several windows per file
     kw: dict[str, Any] = {
         "columns": _specs(),
         "label_key": "label",
