@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
 
+from featurepipe._util import json_float
 from featurepipe._version import __version__
 from featurepipe.analysis._accumulators import (
     Moments,
@@ -48,7 +49,6 @@ from featurepipe.analysis._accumulators import (
 )
 from featurepipe.analysis._stats import StatisticsAccumulator, StatsOptions
 from featurepipe.errors import ConfigError, DataError
-from featurepipe.example import json_float
 
 __all__ = [
     "ANALYSIS_FORMAT_VERSION",

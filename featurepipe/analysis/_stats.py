@@ -21,6 +21,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from featurepipe._util import json_float, json_value
 from featurepipe._version import __version__
 from featurepipe.analysis._accumulators import (
     CountAccumulator,
@@ -35,7 +36,6 @@ from featurepipe.analysis._accumulators import (
     hash_values,
 )
 from featurepipe.errors import ConfigError
-from featurepipe.example import json_float, json_value
 
 __all__ = [
     "STATS_FORMAT_VERSION",

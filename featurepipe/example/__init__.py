@@ -5,6 +5,7 @@ of a dataset of Examples.
 
 from __future__ import annotations
 
+from featurepipe._util import json_float, json_value
 from featurepipe.example._codec import (
     KINDS,
     Column,
@@ -16,8 +17,6 @@ from featurepipe.example._codec import (
     encode_example,
     feature_to_json,
     float32_repr,
-    json_float,
-    json_value,
     wire_order,
 )
 from featurepipe.example._schema import (

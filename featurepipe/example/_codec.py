@@ -20,7 +20,6 @@ empty.
 from __future__ import annotations
 
 import dataclasses
-import math
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
@@ -29,6 +28,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from featurepipe._native import speedups
+from featurepipe._util import json_float, json_value
 from featurepipe.errors import ConfigError, ExampleDecodeError
 from featurepipe.example.proto import example_pb2
 
@@ -527,38 +527,6 @@ def decode_examples(
             kindless=np.frombuffer(kindless, dtype=np.bool_),
         )
     return ColumnBatch(n, columns)
-
-
-def json_float(x: float) -> float | str:
-    """JSON form of a float: a number, or ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"``.
-
-    The one place featurepipe spells non-finite floats for strict JSON (the
-    ``inspect head`` contract, statistics and analysis artifacts).
-
-    >>> json_float(1.5), json_float(float("-inf"))
-    (1.5, '-Infinity')
-    """
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return float(x)
-
-
-def json_value(v: bytes | int | str) -> str | int | dict[str, str]:
-    """JSON form of a feature value: UTF-8 text when it decodes, else ``{"base64": ...}``.
-
-    >>> json_value(b"ok"), json_value(b"\\xff"), json_value(7)
-    ('ok', {'base64': '/w=='}, 7)
-    """
-    if isinstance(v, bytes):
-        try:
-            return v.decode("utf-8")
-        except UnicodeDecodeError:
-            import base64
-
-            return {"base64": base64.b64encode(v).decode("ascii")}
-    return v
 
 
 def float32_repr(x: float) -> float | str:

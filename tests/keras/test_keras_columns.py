@@ -50,7 +50,7 @@ from featurepipe.keras import (  # noqa: E402
     make_input_fn,
     model_inputs,
 )
-from featurepipe.tfrecord._records import write_records  # noqa: E402
+from featurepipe.tfrecord import write_records  # noqa: E402
 
 pytestmark = pytest.mark.tf
 WORDS = ["", "a", "b", "é", "日本", "zz", "🙂"]
