@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
 
-from featurepipe._util import json_float
+from featurepipe._util import AtomicFile, json_float
 from featurepipe._version import __version__
 from featurepipe.analysis._accumulators import (
     Moments,
@@ -352,7 +352,7 @@ class Analysis:
             directory: the output directory (created if needed when ``opener``
                 is the default).
             opener: opens a path for writing bytes; defaults to a local file
-                written to ``PATH.tmp-PID`` and renamed on close. Beam passes
+                written atomically (`featurepipe._util.AtomicFile`). Beam passes
                 one built on ``FileSystems.create``.
             join: joins a directory and a file name. Defaults to `os.path.join`.
         """
@@ -723,29 +723,7 @@ def _is_text_blob(blob: bytes, num_values: int) -> bool:
 
 
 def _local_opener(path: str) -> BinaryWriter:
-    return _AtomicFile(path)
-
-
-class _AtomicFile:
-    """A binary file written as ``PATH.tmp-PID`` and renamed to ``PATH`` on a clean close."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.tmp = f"{path}.tmp-{os.getpid()}"
-        self.f = open(self.tmp, "wb")  # noqa: SIM115 - closed in __exit__
-
-    def write(self, data: bytes) -> int:
-        return self.f.write(data)
-
-    def __enter__(self) -> _AtomicFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.f.close()
-        if exc[0] is None:
-            os.replace(self.tmp, self.path)
-        else:
-            os.unlink(self.tmp)
+    return AtomicFile(path)
 
 
 def _read_vocabulary(root: str, key: str, meta: Mapping[str, Any]) -> VocabularyResult:

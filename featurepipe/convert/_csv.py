@@ -57,17 +57,8 @@ from featurepipe.convert._encode import (
     encode_columns,
 )
 from featurepipe.convert._infer import RawSchemaInferrer, _bump_len, _classify, _ColumnStats
-from featurepipe.convert._sources import (
-    WHOLE_FILE,
-    Opener,
-    ReadOptions,
-    RowBatch,
-    Split,
-    _csv_header,
-    _csv_reader,
-    _csv_rows,
-    _open_split,
-)
+from featurepipe.convert._rows import WHOLE_FILE, Opener, ReadOptions, RowBatch, Split
+from featurepipe.convert._sources import _csv_header, _csv_reader, _csv_rows, _open_split
 from featurepipe.errors import ConfigError
 from featurepipe.example import Schema, wire_order
 

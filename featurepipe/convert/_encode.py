@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from featurepipe.convert._sources import DeadLetter, RowBatch
+from featurepipe.convert._rows import DeadLetter, RowBatch
 from featurepipe.errors import ConfigError
 from featurepipe.example import FeatureSchema, Schema
 

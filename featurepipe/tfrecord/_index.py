@@ -42,6 +42,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from featurepipe._util import AtomicFile
 from featurepipe._version import __version__
 from featurepipe.errors import ConfigError, CorruptRecordError
 from featurepipe.tfrecord._compression import Compression, detect_compression
@@ -156,11 +157,9 @@ class RecordIndex:
             "stream_bytes": self.stream_bytes,
             "access_points": [list(a) for a in self.access_points],
         }
-        tmp = f"{dest}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
+        with AtomicFile(dest) as f:
             f.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
             f.write(self.offsets.astype("<u8").tobytes())
-        os.replace(tmp, dest)
         return dest
 
     def is_current(self) -> bool:
