@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from featurepipe.cli._common import READ_COMPRESSIONS
 from pipelines._args import add_inputs, option_adder
 
 __all__ = ["add_arguments", "read_spec", "run", "run_with_args"]
@@ -47,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, cli: bool = False) -> None
     opt("batch_size", type=int, default=1024, help="records per Beam element (default 1024)")
     opt(
         "compression",
-        choices=("auto", "none", "gzip", "zlib"),
+        choices=READ_COMPRESSIONS,
         default="auto",
         help="input compression (default: detect from the first bytes)",
     )

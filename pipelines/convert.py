@@ -21,6 +21,7 @@ import argparse
 import sys
 from typing import Any
 
+from featurepipe.cli._common import WRITE_COMPRESSIONS
 from pipelines._args import add_inputs, option_adder
 
 __all__ = ["add_arguments", "run", "run_with_args"]
@@ -65,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, cli: bool = False) -> None
     )
     opt(
         "compression",
-        choices=("none", "gzip", "zlib"),
+        choices=WRITE_COMPRESSIONS,
         default="none",
         help="output compression (default none)",
     )

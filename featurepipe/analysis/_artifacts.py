@@ -407,7 +407,7 @@ class Analysis:
                 }
                 for _, q in sorted(self.quantiles.items())
             ],
-            "moments": {k: _moments_json(m) for k, m in sorted(self.moments_by_key.items())},
+            "moments": {k: m.to_json() for k, m in sorted(self.moments_by_key.items())},
             "statistics": STATISTICS_FILE if self.statistics is not None else None,
         }
 
@@ -748,18 +748,6 @@ def _read_vocabulary(root: str, key: str, meta: Mapping[str, Any]) -> Vocabulary
     return VocabularyResult(key, meta["kind"], values, freqs, meta["num_distinct"], meta["total"])
 
 
-def _moments_json(m: Moments) -> dict[str, Any]:
-    return {
-        "count": m.count,
-        "mean": json_float(m.mean),
-        "variance": json_float(m.variance),
-        "std": json_float(m.std),
-        "min": json_float(m.min),
-        "max": json_float(m.max),
-        "num_nan": m.num_nan,
-        "num_inf": m.num_inf,
-        "num_zeros": m.num_zeros,
-    }
 
 
 def _float(x: Any) -> float:

@@ -206,15 +206,7 @@ class FeatureStatistics:
         if self.numeric is not None:
             m = self.numeric.moments
             out["numeric"] = {
-                "count": m.count,
-                "mean": json_float(m.mean),
-                "variance": json_float(m.variance),
-                "std": json_float(m.std),
-                "min": json_float(m.min),
-                "max": json_float(m.max),
-                "num_nan": m.num_nan,
-                "num_inf": m.num_inf,
-                "num_zeros": m.num_zeros,
+                **m.to_json(),
                 "eps": self.numeric.eps,
                 "quantiles": [[q, json_float(v)] for q, v in self.numeric.quantiles],
                 "histogram": {

@@ -41,6 +41,7 @@ __all__ = [
     "decode_example",
     "decode_examples",
     "encode_example",
+    "encode_varint",
 ]
 
 Kind = Literal["int64", "float", "bytes"]
@@ -77,8 +78,14 @@ class Feature(NamedTuple):
 # --------------------------------------------------------------------------- encoding
 
 
-def _varint(n: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative int (< 2**64)."""
+def encode_varint(n: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int (< 2**64): the wire format's one encoder.
+
+    See https://protobuf.dev/programming-guides/encoding/#varints.
+
+    >>> encode_varint(1), encode_varint(300)
+    (b'\\x01', b'\\xac\\x02')
+    """
     if n < 0x80:
         return bytes((n,))
     out = bytearray()
@@ -89,17 +96,18 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-_SMALL_VARINTS = [_varint(i) for i in range(1 << 14)]
+_SMALL_VARINTS = [encode_varint(i) for i in range(1 << 14)]
 
 
 def _len_prefix(n: int) -> bytes:
-    return _SMALL_VARINTS[n] if n < 16384 else _varint(n)
+    return _SMALL_VARINTS[n] if n < 16384 else encode_varint(n)
 
 
 def _int64_list_body(values: Sequence[int] | np.ndarray[Any, Any]) -> bytes:
     # int64 is encoded as the varint of its two's complement uint64.
     packed = b"".join(
-        _SMALL_VARINTS[v] if 0 <= v < 16384 else _varint(v & 0xFFFFFFFFFFFFFFFF) for v in values
+        _SMALL_VARINTS[v] if 0 <= v < 16384 else encode_varint(v & 0xFFFFFFFFFFFFFFFF)
+        for v in values
     )
     if not packed:
         return b""

@@ -47,6 +47,7 @@ import tensorflow as tf
 
 from featurepipe._native import speedups
 from featurepipe.columns import (
+    DEFAULT_HASH_KEY,
     BucketizedColumn,
     CategoricalSpec,
     ColumnSpec,
@@ -60,7 +61,6 @@ from featurepipe.keras._preprocessing import ColumnTransform, _model_columns
 
 __all__ = ["CompiledTransform", "native_columns_available", "record_batches_dataset"]
 
-DEFAULT_HASH_KEY = 0xDECAFCAFFE  # tf.sparse.cross_hashed's key when hash_key is None or 0
 
 _K_BYTES, _K_FLOAT, _K_INT64 = 1, 2, 3
 _OP_NUMERIC, _OP_BUCKET, _OP_HASH, _OP_VOCAB, _OP_IDENTITY, _OP_CROSS, _OP_RAW = range(1, 8)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from featurepipe.tfrecord._compression import (
     COMPRESSIONS,
     Compression,
+    check_compression,
     detect_compression,
 )
 from featurepipe.tfrecord._crc import (
@@ -44,6 +45,7 @@ __all__ = [
     "TFRecordWriter",
     "batch_records",
     "build_index",
+    "check_compression",
     "count_frames",
     "count_records",
     "crc32c",
