@@ -54,11 +54,14 @@ def print_json(obj: Any, *, indent: int | None = 2) -> None:
     print(json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False))
 
 
-def _integer(text: str) -> int:
+def _int_at_least(text: str, low: int) -> int:
     try:
-        return int(text)
+        n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < low:
+        raise argparse.ArgumentTypeError(f"{n} is not >= {low}")
+    return n
 
 
 def non_negative_int(text: str) -> int:
@@ -67,10 +70,7 @@ def non_negative_int(text: str) -> int:
     >>> non_negative_int("0")
     0
     """
-    n = _integer(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{n} is not >= 0")
-    return n
+    return _int_at_least(text, 0)
 
 
 def positive_int(text: str) -> int:
@@ -79,10 +79,7 @@ def positive_int(text: str) -> int:
     >>> positive_int("3")
     3
     """
-    n = _integer(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n} is not >= 1")
-    return n
+    return _int_at_least(text, 1)
 
 
 def fraction(text: str) -> float:

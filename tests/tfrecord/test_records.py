@@ -275,3 +275,63 @@ def test_count_frames_verifies_like_the_reader(tmp_path, monkeypatch, mapped):
     assert (ei.value.record, ei.value.offset, ei.value.reason) == (
         ej.value.record, ej.value.offset, ej.value.reason
     )
+
+
+def test_one_framing_everywhere(monkeypatch):
+    # the writer, Beam's pieces and the tests all frame through _framing.frame_records:
+    # compiled when built, and the same bytes as the pure-Python twin
+    from featurepipe.tfrecord import _framing
+
+    recs = [b"", b"a", bytes(range(256)) * 5, bytearray(b"xy"), memoryview(b"mv")]
+    want = _framing.frame_records_py(recs)
+    assert _framing.frame_records(recs) == want
+    buf = io.BytesIO()
+    with TFRecordWriter(buf) as w:
+        w.write_many(recs)
+    assert buf.getvalue() == want
+    seen = []
+
+    def spy(records):
+        seen.append(len(records))
+        return _framing.frame_records_py(records)
+
+    monkeypatch.setattr("featurepipe.tfrecord._writer.frame_records", spy)
+    with TFRecordWriter(io.BytesIO()) as w:
+        w.write(b"z")
+    assert seen == [1]
+    assert _framing.scan_records_py(want, 0, True, 1 << 20)[0] == [bytes(r) for r in recs]
+
+
+def test_compressions_is_the_compression_type():
+    import typing
+
+    from featurepipe.tfrecord import COMPRESSIONS, Compression, check_compression
+
+    assert COMPRESSIONS == typing.get_args(Compression) == ("none", "gzip", "zlib")
+    check_compression("auto", auto=True)
+    with pytest.raises(ConfigError, match=r"Allowed values are: \('none', 'gzip', 'zlib'\)"):
+        check_compression("auto")
+
+
+def test_sharded_spec_is_recognised(tmp_path):
+    from featurepipe.tfrecord import is_sharded_spec, sharded_paths
+
+    assert is_sharded_spec(str(tmp_path / "x@2"))
+    for p in sharded_paths(str(tmp_path / "x"), 2):
+        write_records(p, [b"r"])
+    assert expand_paths(str(tmp_path / "x@2")) == sharded_paths(str(tmp_path / "x"), 2)
+    (tmp_path / "y@2").write_bytes(b"")  # a real file named like a spec is a file
+    assert not is_sharded_spec(str(tmp_path / "y@2"))
+    assert expand_paths(str(tmp_path / "y@2")) == [str(tmp_path / "y@2")]
+
+
+def test_atomic_writer_leaves_no_temporary_on_error(tmp_path):
+    p = tmp_path / "out.tfrecord"
+    with pytest.raises(RuntimeError), TFRecordWriter(p) as w:
+        w.write(b"a")
+        assert [n for n in os.listdir(tmp_path) if n.startswith(".out.tfrecord.tmp-")]
+        raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []
+    write_records(p, [b"a"], "gzip")
+    assert os.listdir(tmp_path) == ["out.tfrecord"]
+    assert list(read_records(p)) == [b"a"]
