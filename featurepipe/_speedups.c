@@ -2,7 +2,7 @@
  * featurepipe._speedups: optional compiled hot loops for featurepipe's core.
  *
  * Plain CPython C API (no numpy C API). Everything here has a pure-Python
- * twin that gives the same results: featurepipe.tfrecord._scan_records_py and
+ * twin that gives the same results: featurepipe.tfrecord._framing.scan_records_py and
  * featurepipe.example._decode_columns_py. The Python side loads this module
  * when it was built and falls back to the pure-Python path when it was not.
  *

@@ -1,7 +1,8 @@
 """Type stubs for the optional C extension ``featurepipe._speedups``.
 
-The pure-Python twins are ``featurepipe.tfrecord._records._scan_records_py`` and
-``featurepipe.example._codec._decode_columns_py``; both give the same results.
+The pure-Python twins are ``featurepipe.tfrecord._framing.scan_records_py`` and
+``frame_records_py``, and ``featurepipe.example._codec._decode_columns_py``; they give
+the same results.
 """
 
 from collections.abc import Sequence

@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from featurepipe.example._codec import encode_example
-from featurepipe.tfrecord._records import TFRecordWriter
+from featurepipe.tfrecord import TFRecordWriter
 
 TESTDATA = pathlib.Path(__file__).parent / "testdata"
 

@@ -65,7 +65,7 @@ def test_standin_encoder_matches_featurepipe(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize("compression", ["none", "gzip", "zlib"])
 def test_tfrecord_files_hold_the_same_records(tmp_path: Path, compression: str) -> None:
-    from featurepipe.tfrecord._records import read_records
+    from featurepipe.tfrecord import read_records
 
     info = datagen.ensure_criteo_tfrecord(0.02, compression=compression, data_dir=tmp_path)
     got = list(read_records(info.path))

@@ -12,7 +12,8 @@ HEAVY = ("tensorflow", "keras", "apache_beam", "pyarrow", "torch", "jax")
 
 def test_core_and_cli_import_no_framework():
     code = (
-        "import sys, featurepipe, featurepipe.tfrecord._records, featurepipe.example._codec, "
+        "import sys, featurepipe, featurepipe.tfrecord._reader, featurepipe.tfrecord._writer, "
+        "featurepipe.example._codec, "
         "featurepipe.example._schema, featurepipe.tfrecord._index, featurepipe.cli.main\n"
         "featurepipe.cli.main.build_parser()\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])"

@@ -2,7 +2,7 @@
 
 Every compiled function is checked against an independent reference: the
 ``crc32c`` package for CRC-32C, a plain-Python TFRecord frame scanner (and the
-lead's ``_scan_records_py`` when present) for ``scan_records``, and protobuf's
+lead's ``scan_records_py`` when present) for ``scan_records``, and protobuf's
 own ``Example.FromString`` for ``decode_columns``. Skipped when the extension
 is not built.
 """
@@ -129,11 +129,11 @@ def _ref_scan(
 
 def _lead_scan() -> Callable[..., tuple[list[bytes], int, int]] | None:
     try:
-        from featurepipe.tfrecord import _records as tfrecord
+        from featurepipe.tfrecord import _framing as tfrecord
     except ImportError:
         return None
     fn: Callable[..., tuple[list[bytes], int, int]] | None = getattr(
-        tfrecord, "_scan_records_py", None
+        tfrecord, "scan_records_py", None
     )
     return fn
 

@@ -63,12 +63,12 @@ def task_fp_read(a: dict[str, Any]) -> dict[str, Any]:
     ``pure`` true: swap the compiled frame scanner for the pure-Python one (the CRC
     itself still comes from the ``crc32c`` package).
     """
-    import featurepipe.tfrecord._records as fp_tfrecord
+    import featurepipe.tfrecord._framing as fp_framing
     from featurepipe.tfrecord import read_records
 
     pure = bool(a.get("pure"))
     if pure:
-        fp_tfrecord._scan_records = fp_tfrecord._scan_records_py
+        fp_framing.scan_records = fp_framing.scan_records_py
 
     n = total = 0
     t0 = time.perf_counter()
@@ -76,7 +76,7 @@ def task_fp_read(a: dict[str, Any]) -> dict[str, Any]:
         n += 1
         total += len(rec)
     out: dict[str, Any] = {"records": n, "bytes": total, "seconds": time.perf_counter() - t0}
-    out["compiled_scan"] = fp_tfrecord._scan_records is not fp_tfrecord._scan_records_py
+    out["compiled_scan"] = fp_framing.scan_records is not fp_framing.scan_records_py
     return out
 
 

@@ -135,10 +135,10 @@ def _scan_file_readinto(path: Path) -> int:
 
 def _py_scan() -> Callable[..., tuple[list[bytes], int, int]] | None:
     try:
-        from featurepipe.tfrecord._records import _scan_records_py
+        from featurepipe.tfrecord._framing import scan_records_py
     except ImportError:
         return None
-    return _scan_records_py
+    return scan_records_py
 
 
 def _scan_memory(data: bytes, verify: bool) -> int:
@@ -185,7 +185,7 @@ def bench_scan(workdir: Path, mb: int, repeat: int) -> list[str]:
         if py is not None:
             rows.append(
                 (
-                    "Python _scan_records_py, file read(), verify",
+                    "Python scan_records_py, file read(), verify",
                     _best(partial(_scan_file, path, py), 1)[0],
                 )
             )

@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from featurepipe._util import json_float
 from featurepipe.analysis._quantiles import Histogram, QuantileSketch
 from featurepipe.errors import ConfigError
 
@@ -251,6 +252,24 @@ class Moments:
     num_nan: int
     num_inf: int
     num_zeros: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form used by statistics and ``analysis.json`` (non-finite floats as strings).
+
+        >>> Moments(0, math.nan, math.nan, math.nan, 1.0, 1.0, 0, 0, 0).to_json()["mean"]
+        'NaN'
+        """
+        return {
+            "count": self.count,
+            "mean": json_float(self.mean),
+            "variance": json_float(self.variance),
+            "std": json_float(self.std),
+            "min": json_float(self.min),
+            "max": json_float(self.max),
+            "num_nan": self.num_nan,
+            "num_inf": self.num_inf,
+            "num_zeros": self.num_zeros,
+        }
 
 
 class MomentsAccumulator:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
 
+from featurepipe._util import AtomicFile, json_float
 from featurepipe._version import __version__
 from featurepipe.analysis._accumulators import (
     Moments,
@@ -48,7 +49,6 @@ from featurepipe.analysis._accumulators import (
 )
 from featurepipe.analysis._stats import StatisticsAccumulator, StatsOptions
 from featurepipe.errors import ConfigError, DataError
-from featurepipe.example import json_float
 
 __all__ = [
     "ANALYSIS_FORMAT_VERSION",
@@ -352,7 +352,7 @@ class Analysis:
             directory: the output directory (created if needed when ``opener``
                 is the default).
             opener: opens a path for writing bytes; defaults to a local file
-                written to ``PATH.tmp-PID`` and renamed on close. Beam passes
+                written atomically (`featurepipe._util.AtomicFile`). Beam passes
                 one built on ``FileSystems.create``.
             join: joins a directory and a file name. Defaults to `os.path.join`.
         """
@@ -407,7 +407,7 @@ class Analysis:
                 }
                 for _, q in sorted(self.quantiles.items())
             ],
-            "moments": {k: _moments_json(m) for k, m in sorted(self.moments_by_key.items())},
+            "moments": {k: m.to_json() for k, m in sorted(self.moments_by_key.items())},
             "statistics": STATISTICS_FILE if self.statistics is not None else None,
         }
 
@@ -723,29 +723,7 @@ def _is_text_blob(blob: bytes, num_values: int) -> bool:
 
 
 def _local_opener(path: str) -> BinaryWriter:
-    return _AtomicFile(path)
-
-
-class _AtomicFile:
-    """A binary file written as ``PATH.tmp-PID`` and renamed to ``PATH`` on a clean close."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.tmp = f"{path}.tmp-{os.getpid()}"
-        self.f = open(self.tmp, "wb")  # noqa: SIM115 - closed in __exit__
-
-    def write(self, data: bytes) -> int:
-        return self.f.write(data)
-
-    def __enter__(self) -> _AtomicFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.f.close()
-        if exc[0] is None:
-            os.replace(self.tmp, self.path)
-        else:
-            os.unlink(self.tmp)
+    return AtomicFile(path)
 
 
 def _read_vocabulary(root: str, key: str, meta: Mapping[str, Any]) -> VocabularyResult:
@@ -770,18 +748,6 @@ def _read_vocabulary(root: str, key: str, meta: Mapping[str, Any]) -> Vocabulary
     return VocabularyResult(key, meta["kind"], values, freqs, meta["num_distinct"], meta["total"])
 
 
-def _moments_json(m: Moments) -> dict[str, Any]:
-    return {
-        "count": m.count,
-        "mean": json_float(m.mean),
-        "variance": json_float(m.variance),
-        "std": json_float(m.std),
-        "min": json_float(m.min),
-        "max": json_float(m.max),
-        "num_nan": m.num_nan,
-        "num_inf": m.num_inf,
-        "num_zeros": m.num_zeros,
-    }
 
 
 def _float(x: Any) -> float:

@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from featurepipe._util import write_text
+
 __all__ = ["render_html", "write_html"]
 
 _BAR_COLOR = "#3b6fb6"
@@ -139,10 +141,7 @@ def write_html(stats: Any, path: str | os.PathLike[str], **kwargs: Any) -> None:
         **kwargs: passed to `render_html`.
     """
     text = render_html(stats, **kwargs)
-    tmp = f"{os.fspath(path)}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def _summary_table(features: Sequence[Mapping[str, Any]]) -> str:

@@ -21,6 +21,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from featurepipe._util import json_float, json_value
 from featurepipe._version import __version__
 from featurepipe.analysis._accumulators import (
     CountAccumulator,
@@ -35,7 +36,6 @@ from featurepipe.analysis._accumulators import (
     hash_values,
 )
 from featurepipe.errors import ConfigError
-from featurepipe.example import json_float, json_value
 
 __all__ = [
     "STATS_FORMAT_VERSION",
@@ -206,15 +206,7 @@ class FeatureStatistics:
         if self.numeric is not None:
             m = self.numeric.moments
             out["numeric"] = {
-                "count": m.count,
-                "mean": json_float(m.mean),
-                "variance": json_float(m.variance),
-                "std": json_float(m.std),
-                "min": json_float(m.min),
-                "max": json_float(m.max),
-                "num_nan": m.num_nan,
-                "num_inf": m.num_inf,
-                "num_zeros": m.num_zeros,
+                **m.to_json(),
                 "eps": self.numeric.eps,
                 "quantiles": [[q, json_float(v)] for q, v in self.numeric.quantiles],
                 "histogram": {

@@ -52,6 +52,7 @@ from featurepipe.convert import (
 )
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.example import Schema
+from featurepipe.tfrecord import COMPRESSIONS, expand_paths
 
 __all__ = [
     "BadFractionError",
@@ -103,9 +104,9 @@ class ShardOptions:
             raise ConfigError(
                 f"`shard_bytes` must be >= 1. Received: shard_bytes={self.shard_bytes}"
             )
-        if self.compression not in ("none", "gzip", "zlib"):
+        if self.compression not in COMPRESSIONS:
             raise ConfigError(
-                "Unknown value for `compression`. Allowed values are: none, gzip, zlib. "
+                f"Unknown value for `compression`. Allowed values are: {', '.join(COMPRESSIONS)}. "
                 f"Received: compression={self.compression!r}"
             )
         f = self.max_bad_fraction
@@ -116,10 +117,13 @@ class ShardOptions:
 
 
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
-    """Expands globs through Beam's FileSystems; sorted, without duplicates.
+    """Expands inputs: local ones as `featurepipe.tfrecord.expand_paths`, remote ones
+    (``gs://``, ``s3://``) through Beam's FileSystems; each pattern's matches
+    sorted, without duplicates.
 
     Args:
-        patterns: paths or glob patterns (``gs://b/day_*.csv.gz``).
+        patterns: paths, glob patterns (``gs://b/day_*.csv.gz``) or, for local
+            files, sharded specs ``PREFIX@N``.
 
     Returns:
         The matching file paths.
@@ -130,8 +134,18 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
     if not patterns:
         raise ConfigError("At least one input path or glob is required. Received: inputs=[]")
     found: dict[str, None] = {}
-    for pattern, result in zip(patterns, FileSystems.match(list(patterns)), strict=True):
-        paths = sorted(m.path for m in result.metadata_list)
+    remote = [p for p in patterns if "://" in p]
+    matched = dict(zip(remote, FileSystems.match(remote), strict=True)) if remote else {}
+    for pattern in patterns:
+        if pattern in matched:
+            paths = sorted(m.path for m in matched[pattern].metadata_list)
+        else:
+            try:
+                paths = sorted(expand_paths(pattern))
+            except ConfigError as e:
+                raise ConfigError(
+                    f"The input pattern matched no files. Received: input={pattern!r} ({e})"
+                ) from None
         if not paths:
             raise ConfigError(f"The input pattern matched no files. Received: input={pattern!r}")
         found.update(dict.fromkeys(paths))

@@ -23,6 +23,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from featurepipe.tfrecord import COMPRESSIONS
+
 __all__ = [
     "ANALYZE_DESCRIPTION",
     "CONVERT_DESCRIPTION",
@@ -126,7 +128,7 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, cli: bool = False)
     )
     opt(
         "compression",
-        choices=("none", "gzip", "zlib"),
+        choices=COMPRESSIONS,
         default="none",
         help="output compression (default none)",
     )
@@ -334,7 +336,7 @@ def add_analyze_arguments(parser: argparse.ArgumentParser, *, cli: bool = False)
     opt("batch_size", type=int, default=1024, help="records per Beam element (default 1024)")
     opt(
         "compression",
-        choices=("auto", "none", "gzip", "zlib"),
+        choices=("auto", *COMPRESSIONS),
         default="auto",
         help="input compression (default: detect from the first bytes)",
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import struct
 import uuid
 import zlib
 from collections.abc import Iterable, Sequence
@@ -20,20 +19,13 @@ from typing import Any
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from featurepipe._native import speedups
 from featurepipe._version import __version__
-from featurepipe.tfrecord import TFRecordWriter, masked_crc32c, shard_name
+from featurepipe.tfrecord import TFRecordWriter, frame_records, shard_name
 
-__all__ = ["OutputLayout", "Piece", "PieceWriter", "copy_pieces", "frame_records", "publish"]
+__all__ = ["OutputLayout", "Piece", "PieceWriter", "copy_pieces", "publish"]
 
 _RAW = CompressionTypes.UNCOMPRESSED
-_U64 = struct.Struct("<Q")  # the record length
-_U32 = struct.Struct("<I")  # a masked CRC32C
 _COPY_CHUNK = 4 << 20
-
-# the compiled framing (both CRCs in C); the loop below is its pure-Python twin
-_native_frame = None if speedups is None else speedups.frame_records
-
 
 @dataclasses.dataclass(frozen=True)
 class OutputLayout:
@@ -148,28 +140,6 @@ class PieceWriter:
             self._f.write(self._z.flush())
         self._f.close()
         return Piece(self.path, self.shard, self.first, self.records, self.nbytes)
-
-
-def frame_records(records: Sequence[bytes]) -> bytes:
-    """TFRecord framing of many records at once (see featurepipe.tfrecord._records for the layout).
-
-    Examples:
-    >>> import io
-    >>> from featurepipe.tfrecord import read_records
-    >>> list(read_records(io.BytesIO(frame_records([b"foo", b""]))))
-    [b'foo', b'']
-    """
-    if _native_frame is not None:
-        return _native_frame(records if isinstance(records, list) else list(records))
-    crc = masked_crc32c
-    pack_len = _U64.pack
-    pack_crc = _U32.pack
-    parts: list[bytes] = []
-    add = parts.extend
-    for r in records:
-        head = pack_len(len(r))
-        add((head, pack_crc(crc(head)), r, pack_crc(crc(r))))
-    return b"".join(parts)
 
 
 def copy_pieces(

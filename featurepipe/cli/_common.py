@@ -1,4 +1,9 @@
-"""Shared pieces of the command line: exit codes, output, progress."""
+"""Shared pieces of the command line: exit codes, output, progress, argument types.
+
+The argument types and choices here are the one set for every verb and for the
+Beam jobs in ``pipelines/`` (which import them; featurepipe never imports
+``pipelines``).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,28 @@ import sys
 import time
 from typing import IO, Any
 
+from featurepipe.tfrecord import COMPRESSIONS
+
 __all__ = [
     "EXIT_DATA",
     "EXIT_OK",
     "EXIT_USAGE",
+    "READ_COMPRESSIONS",
+    "WRITE_COMPRESSIONS",
     "Progress",
     "add_beam_arguments",
     "beam_arguments",
     "error",
+    "fraction",
+    "non_negative_int",
+    "positive_int",
     "print_json",
 ]
+
+#: ``--compression`` choices of a reader (``auto`` detects from the first bytes) ...
+READ_COMPRESSIONS: tuple[str, ...] = ("auto", *COMPRESSIONS)
+#: ... and of a writer.
+WRITE_COMPRESSIONS: tuple[str, ...] = tuple(COMPRESSIONS)
 
 EXIT_OK = 0
 EXIT_DATA = 1
@@ -35,6 +52,49 @@ def error(message: str, *, hint: str | None = None) -> None:
 def print_json(obj: Any, *, indent: int | None = 2) -> None:
     """Print ``obj`` as strict JSON (no NaN literals) to stdout."""
     print(json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False))
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < low:
+        raise argparse.ArgumentTypeError(f"{n} is not >= {low}")
+    return n
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0.
+
+    >>> non_negative_int("0")
+    0
+    """
+    return _int_at_least(text, 0)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1.
+
+    >>> positive_int("3")
+    3
+    """
+    return _int_at_least(text, 1)
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in the open interval (0, 1).
+
+    >>> fraction("0.25")
+    0.25
+    """
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < x < 1.0:
+        raise argparse.ArgumentTypeError(f"{x} is not in the open interval (0, 1)")
+    return x
 
 
 def _human_bytes(n: float) -> str:

@@ -14,7 +14,15 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from featurepipe.cli._common import EXIT_DATA, EXIT_OK, Progress, error, print_json
+from featurepipe.cli._common import (
+    EXIT_DATA,
+    EXIT_OK,
+    READ_COMPRESSIONS,
+    Progress,
+    error,
+    non_negative_int,
+    print_json,
+)
 
 __all__ = ["add_parser"]
 
@@ -60,9 +68,9 @@ def add_parser(subparsers: Any) -> None:
         "featurepipe inspect head data.tfrecord -n 2 --json",
     )
     h.add_argument("path", metavar="PATH")
-    h.add_argument("-n", "--num", type=_non_negative, default=5, help="how many (default 5)")
+    h.add_argument("-n", "--num", type=non_negative_int, default=5, help="how many (default 5)")
     h.add_argument(
-        "--max-values", type=_non_negative, default=10, help="values shown per feature (text)"
+        "--max-values", type=non_negative_int, default=10, help="values shown per feature (text)"
     )
     h.set_defaults(func=_head)
 
@@ -76,7 +84,7 @@ def add_parser(subparsers: Any) -> None:
     )
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument(
-        "--limit", type=_non_negative, default=None, help="infer from the first N records only"
+        "--limit", type=non_negative_int, default=None, help="infer from the first N records only"
     )
     s.set_defaults(func=_schema)
 
@@ -131,20 +139,10 @@ def _verb(verbs: Any, name: str, help_: str, description: str, example: str) -> 
     p.add_argument("--json", action="store_true", help="machine-readable output")
     if name != "index":
         p.add_argument(
-            "--compression", choices=("auto", "none", "gzip", "zlib"), default="auto",
+            "--compression", choices=READ_COMPRESSIONS, default="auto",
             help=_COMPRESSION_HELP,
         )
     return p
-
-
-def _non_negative(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{n} is not >= 0")
-    return n
 
 
 def _paths(patterns: list[str]) -> list[str]:

@@ -11,7 +11,14 @@ import os
 import sys
 from typing import Any
 
-from featurepipe.cli._common import EXIT_OK, Progress, print_json
+from featurepipe.cli._common import (
+    EXIT_OK,
+    READ_COMPRESSIONS,
+    Progress,
+    fraction,
+    positive_int,
+    print_json,
+)
 
 __all__ = ["add_parser"]
 
@@ -49,19 +56,19 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--html", metavar="REPORT.html", help="also write an HTML report here")
     p.add_argument(
         "--compression",
-        choices=("auto", "none", "gzip", "zlib"),
+        choices=READ_COMPRESSIONS,
         default="auto",
         help="compression of the files; default: detect from the first bytes",
     )
     p.add_argument(
-        "--top-k", type=_positive_int, default=20, help="top values kept per feature (default 20)"
+        "--top-k", type=positive_int, default=20, help="top values kept per feature (default 20)"
     )
     p.add_argument(
-        "--bins", type=_positive_int, default=20, help="histogram bins per feature (default 20)"
+        "--bins", type=positive_int, default=20, help="histogram bins per feature (default 20)"
     )
     p.add_argument(
         "--eps",
-        type=_fraction,
+        type=fraction,
         default=0.01,
         help="rank error of quantiles and histograms, in (0, 1) (default 0.01)",
     )
@@ -136,23 +143,3 @@ def _short(v: bytes, limit: int = 24) -> str:
 
         text = f"b64:{base64.b64encode(v).decode()}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n} is not >= 1")
-    return n
-
-
-def _fraction(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 < x < 1.0:
-        raise argparse.ArgumentTypeError(f"{x} is not in the open interval (0, 1)")
-    return x

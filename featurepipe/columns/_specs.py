@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from featurepipe._util import write_text
 from featurepipe._version import __version__
 from featurepipe.columns._base import (
     _COMBINERS,
@@ -758,10 +759,7 @@ class ColumnSpecs:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes :meth:`to_json` to ``path`` (atomically: temporary file, then rename)."""
-        tmp = f"{os.fspath(path)}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.to_json() + "\n")
-        os.replace(tmp, path)
+        write_text(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ColumnSpecs:

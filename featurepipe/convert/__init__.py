@@ -29,7 +29,7 @@ from featurepipe.convert._encode import (
 from featurepipe.convert._infer import (
     RawSchemaInferrer,
 )
-from featurepipe.convert._sources import (
+from featurepipe.convert._rows import (
     FORMATS,
     INVALID_UTF8,
     MALFORMED_ROW,
@@ -38,6 +38,8 @@ from featurepipe.convert._sources import (
     ReadOptions,
     RowBatch,
     Split,
+)
+from featurepipe.convert._sources import (
     guess_format,
     iter_csv_batches,
     iter_jsonl_batches,

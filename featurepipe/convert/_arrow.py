@@ -39,14 +39,14 @@ from featurepipe.convert._encode import (
     convert_batch,
     encode_columns,
 )
-from featurepipe.convert._sources import (
+from featurepipe.convert._rows import (
     WHOLE_FILE,
     Opener,
     ReadOptions,
     RowBatch,
     Split,
-    _default_opener,
-    _import_pyarrow_parquet,
+    default_opener,
+    import_pyarrow_parquet,
 )
 from featurepipe.errors import DataError
 from featurepipe.example import FeatureSchema, Schema
@@ -99,8 +99,8 @@ def iter_arrow_batches(
         DataError: if the file is not a readable Parquet file.
     """
     options = options or ReadOptions()
-    pq = _import_pyarrow_parquet()
-    with (opener or _default_opener)(path) as raw:
+    pq = import_pyarrow_parquet()
+    with (opener or default_opener)(path) as raw:
         try:
             pf = pq.ParquetFile(raw)
         except Exception as e:  # pyarrow raises ArrowInvalid and friends

@@ -52,24 +52,14 @@ from featurepipe.convert._encode import (
     _BadValueError,
     _convert_one,
     _expected_count,
-    _py_varint,
     convert_batch,
     encode_columns,
 )
 from featurepipe.convert._infer import RawSchemaInferrer, _bump_len, _classify, _ColumnStats
-from featurepipe.convert._sources import (
-    WHOLE_FILE,
-    Opener,
-    ReadOptions,
-    RowBatch,
-    Split,
-    _csv_header,
-    _csv_reader,
-    _csv_rows,
-    _open_split,
-)
+from featurepipe.convert._rows import WHOLE_FILE, Opener, ReadOptions, RowBatch, Split
+from featurepipe.convert._sources import _csv_header, _csv_reader, _csv_rows, _open_split
 from featurepipe.errors import ConfigError
-from featurepipe.example import Schema, wire_order
+from featurepipe.example import Schema, encode_varint, wire_order
 
 __all__ = ["CsvChunk", "add_chunk", "convert_chunk", "iter_csv_chunks", "native_csv"]
 
@@ -258,7 +248,7 @@ def csv_plan(
                 column,
                 kind,
                 fs.required,
-                b"\x0a" + _py_varint(len(key)) + key + b"\x12",
+                b"\x0a" + encode_varint(len(key)) + key + b"\x12",
                 entry,
                 tokens,
                 sep,

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from featurepipe.convert._sources import DeadLetter, RowBatch
+from featurepipe.convert._rows import DeadLetter, RowBatch
 from featurepipe.errors import ConfigError
-from featurepipe.example import FeatureSchema, Schema
+from featurepipe.example import FeatureSchema, Schema, encode_varint
 
 __all__ = [
     "ConvertOptions",
@@ -660,7 +660,7 @@ def _feature_pieces(n: int, key: bytes, col: EncodedColumn) -> list[_Piece]:
         ]
         list_lens = np.where(nonempty, 1 + _varint_len(payload) + payload, 0)
     feat_lens = 1 + _varint_len(list_lens) + list_lens
-    key_prefix = bytes([_TAG1]) + _py_varint(len(key)) + key + bytes([_TAG2])
+    key_prefix = bytes([_TAG1]) + encode_varint(len(key)) + key + bytes([_TAG2])
     entry_lens = len(key_prefix) + _varint_len(feat_lens) + feat_lens
     return [
         _const(b"\x0a", present),
@@ -747,11 +747,3 @@ def _varints(u: np.ndarray[Any, np.dtype[np.uint64]]) -> tuple[Any, Any]:
     lens, block = _varint_block(u)
     return _concat_rows(len(u), [(lens, block)])[0], lens
 
-
-def _py_varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from featurepipe.convert._encode import _INT64_MAX, _INT64_MIN, ConvertOptions
-from featurepipe.convert._sources import RowBatch
+from featurepipe.convert._rows import RowBatch
 from featurepipe.example import FeatureSchema, Kind, Schema
 
 __all__ = ["RawSchemaInferrer"]

@@ -18,14 +18,8 @@ from featurepipe.convert._arrow import ArrowBatch, convert_arrow, iter_arrow_bat
 from featurepipe.convert._csv import CsvChunk, add_chunk, convert_chunk, iter_csv_chunks, native_csv
 from featurepipe.convert._encode import ConvertOptions, ConvertResult, convert_batch
 from featurepipe.convert._infer import RawSchemaInferrer
-from featurepipe.convert._sources import (
-    WHOLE_FILE,
-    Opener,
-    ReadOptions,
-    RowBatch,
-    Split,
-    guess_format,
-)
+from featurepipe.convert._rows import WHOLE_FILE, Opener, ReadOptions, RowBatch, Split
+from featurepipe.convert._sources import guess_format
 from featurepipe.convert._sources import read_batches as _read_batches
 from featurepipe.example import Schema
 

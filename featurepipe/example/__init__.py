@@ -5,6 +5,7 @@ of a dataset of Examples.
 
 from __future__ import annotations
 
+from featurepipe._util import json_float, json_value
 from featurepipe.example._codec import (
     KINDS,
     Column,
@@ -14,10 +15,9 @@ from featurepipe.example._codec import (
     decode_example,
     decode_examples,
     encode_example,
+    encode_varint,
     feature_to_json,
     float32_repr,
-    json_float,
-    json_value,
     wire_order,
 )
 from featurepipe.example._schema import (
@@ -43,6 +43,7 @@ __all__ = [
     "decode_example",
     "decode_examples",
     "encode_example",
+    "encode_varint",
     "feature_to_json",
     "float32_repr",
     "infer_schema",

@@ -20,7 +20,6 @@ empty.
 from __future__ import annotations
 
 import dataclasses
-import math
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
@@ -29,6 +28,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from featurepipe._native import speedups
+from featurepipe._util import json_float, json_value
 from featurepipe.errors import ConfigError, ExampleDecodeError
 from featurepipe.example.proto import example_pb2
 
@@ -41,6 +41,7 @@ __all__ = [
     "decode_example",
     "decode_examples",
     "encode_example",
+    "encode_varint",
 ]
 
 Kind = Literal["int64", "float", "bytes"]
@@ -77,8 +78,14 @@ class Feature(NamedTuple):
 # --------------------------------------------------------------------------- encoding
 
 
-def _varint(n: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative int (< 2**64)."""
+def encode_varint(n: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int (< 2**64): the wire format's one encoder.
+
+    See https://protobuf.dev/programming-guides/encoding/#varints.
+
+    >>> encode_varint(1), encode_varint(300)
+    (b'\\x01', b'\\xac\\x02')
+    """
     if n < 0x80:
         return bytes((n,))
     out = bytearray()
@@ -89,17 +96,18 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-_SMALL_VARINTS = [_varint(i) for i in range(1 << 14)]
+_SMALL_VARINTS = [encode_varint(i) for i in range(1 << 14)]
 
 
 def _len_prefix(n: int) -> bytes:
-    return _SMALL_VARINTS[n] if n < 16384 else _varint(n)
+    return _SMALL_VARINTS[n] if n < 16384 else encode_varint(n)
 
 
 def _int64_list_body(values: Sequence[int] | np.ndarray[Any, Any]) -> bytes:
     # int64 is encoded as the varint of its two's complement uint64.
     packed = b"".join(
-        _SMALL_VARINTS[v] if 0 <= v < 16384 else _varint(v & 0xFFFFFFFFFFFFFFFF) for v in values
+        _SMALL_VARINTS[v] if 0 <= v < 16384 else encode_varint(v & 0xFFFFFFFFFFFFFFFF)
+        for v in values
     )
     if not packed:
         return b""
@@ -527,38 +535,6 @@ def decode_examples(
             kindless=np.frombuffer(kindless, dtype=np.bool_),
         )
     return ColumnBatch(n, columns)
-
-
-def json_float(x: float) -> float | str:
-    """JSON form of a float: a number, or ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"``.
-
-    The one place featurepipe spells non-finite floats for strict JSON (the
-    ``inspect head`` contract, statistics and analysis artifacts).
-
-    >>> json_float(1.5), json_float(float("-inf"))
-    (1.5, '-Infinity')
-    """
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return float(x)
-
-
-def json_value(v: bytes | int | str) -> str | int | dict[str, str]:
-    """JSON form of a feature value: UTF-8 text when it decodes, else ``{"base64": ...}``.
-
-    >>> json_value(b"ok"), json_value(b"\\xff"), json_value(7)
-    ('ok', {'base64': '/w=='}, 7)
-    """
-    if isinstance(v, bytes):
-        try:
-            return v.decode("utf-8")
-        except UnicodeDecodeError:
-            import base64
-
-            return {"base64": base64.b64encode(v).decode("ascii")}
-    return v
 
 
 def float32_repr(x: float) -> float | str:

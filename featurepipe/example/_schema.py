@@ -16,10 +16,10 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from featurepipe._util import write_text
 from featurepipe._version import __version__
 from featurepipe.errors import ConfigError, ExampleDecodeError
 from featurepipe.example._codec import KINDS, ColumnBatch, Feature, Kind
@@ -271,7 +271,7 @@ class Schema:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the JSON form to ``path`` atomically."""
-        _atomic_write_text(os.fspath(path), self.to_json() + "\n")
+        write_text(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Schema:
@@ -283,17 +283,6 @@ class Schema:
                 raise ConfigError(f"{os.fspath(path)}: {e}") from None
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @dataclasses.dataclass

@@ -27,7 +27,7 @@ from featurepipe.example import Schema
 from featurepipe.keras._compiled import CompiledTransform, native_columns_available
 from featurepipe.keras._preprocessing import ColumnTransform, parse_spec
 from featurepipe.keras._reader import record_batches_dataset
-from featurepipe.tfrecord import detect_compression
+from featurepipe.tfrecord import check_compression, detect_compression, expand_paths
 
 __all__ = ["make_dataset", "make_input_fn", "parse_spec_from_schema"]
 
@@ -108,8 +108,8 @@ def make_dataset(
     """A ``tf.data.Dataset`` of ``(features, label)`` batches from TFRecord files.
 
     Args:
-        file_pattern: a glob, a path, or a list of them (any ``tf.io.gfile``
-            filesystem).
+        file_pattern: a glob, a path, a sharded spec ``PREFIX@N``, or a list
+            of them; local, or on any ``tf.io.gfile`` filesystem (``gs://...``).
         batch_size: examples per batch.
         schema: the featurepipe schema; gives the parse spec and which features
             are dense. Defaults to `None`.
@@ -168,11 +168,7 @@ def make_dataset(
             "`shard_index` must be in [0, num_shards). "
             f"Received: shard_index={shard_index}, num_shards={num_shards}"
         )
-    if compression not in ("auto", *_TF_COMPRESSION):
-        raise ConfigError(
-            "Unknown value for `compression`. Allowed values are: ('auto', 'none', 'gzip', "
-            f"'zlib'). Received: compression={compression!r}"
-        )
+    check_compression(compression, auto=True)
     files = _list_files(file_pattern)
     files = files[shard_index::num_shards]
     if not files:
@@ -310,7 +306,13 @@ def _list_files(pattern: str | os.PathLike[str] | Sequence[str | os.PathLike[str
     )
     files: list[str] = []
     for p in patterns:
-        matched = tf.io.gfile.glob(p)
+        if "://" in p:  # a remote file system: tf.io.gfile knows the scheme
+            matched = tf.io.gfile.glob(p)
+        else:  # local: the one expansion (paths, globs, PREFIX@N), as `featurepipe inspect`
+            try:
+                matched = expand_paths(p)
+            except ConfigError as e:
+                raise ConfigError(f"No files match {p!r}: {e}") from None
         if not matched:
             raise ConfigError(f"No files match {p!r}.")
         files.extend(matched)

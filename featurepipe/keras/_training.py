@@ -367,10 +367,10 @@ def _label_dtype(data: str | Sequence[str], label_key: str, schema: Schema | Non
     """The label's parse dtype: from the schema, else from the first record that has it."""
     if schema is not None and label_key in schema.names:
         return {"int64": tf.int64, "float": tf.float32}.get(schema[label_key].kind, tf.float32)
-    from featurepipe.keras._data import _list_files, _sniff
+    from featurepipe.keras._data import _TF_COMPRESSION, _list_files, _sniff
 
     files = _list_files(data)
-    comp = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}[_sniff(files[0])]
+    comp = _TF_COMPRESSION[_sniff(files[0])]
     for record in tf.data.TFRecordDataset(files[0], compression_type=comp).take(100):
         example = tf.train.Example.FromString(record.numpy())
         feature = example.features.feature.get(label_key)

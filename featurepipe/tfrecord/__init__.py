@@ -8,30 +8,32 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from featurepipe.tfrecord._compression import (
+    COMPRESSIONS,
+    Compression,
+    check_compression,
+    detect_compression,
+)
 from featurepipe.tfrecord._crc import (
     crc32c,
     crc32c_py,
 )
-from featurepipe.tfrecord._records import (
+from featurepipe.tfrecord._framing import frame_records, masked_crc32c
+from featurepipe.tfrecord._paths import expand_paths, is_sharded_spec, shard_name, sharded_paths
+from featurepipe.tfrecord._reader import (
     DEFAULT_MAX_RECORD_BYTES,
-    Compression,
     CorruptionReport,
     Record,
     SkippedRange,
-    TFRecordWriter,
     batch_records,
     count_frames,
-    detect_compression,
-    expand_paths,
     iter_records,
-    masked_crc32c,
     read_records,
-    shard_name,
-    sharded_paths,
-    write_records,
 )
+from featurepipe.tfrecord._writer import TFRecordWriter, write_records
 
 __all__ = [
+    "COMPRESSIONS",
     "DEFAULT_MAX_RECORD_BYTES",
     "INDEX_SUFFIX",
     "Compression",
@@ -45,13 +47,16 @@ __all__ = [
     "batch_payloads",
     "batch_records",
     "build_index",
+    "check_compression",
     "count_frames",
     "count_records",
     "crc32c",
     "crc32c_py",
     "detect_compression",
     "expand_paths",
+    "frame_records",
     "index_path",
+    "is_sharded_spec",
     "iter_range",
     "iter_records",
     "load_index",

@@ -15,10 +15,29 @@ TensorFlow and ``gzip`` do.
 
 from __future__ import annotations
 
+import os
 import zlib
 from typing import IO, Literal
 
-__all__ = ["DecompressingReader", "StreamError", "inflate_from"]
+from featurepipe.errors import ConfigError
+from featurepipe.tfrecord._framing import HEADER_BYTES, header_verifies
+
+__all__ = [
+    "COMPRESSIONS",
+    "Compression",
+    "DecompressingReader",
+    "StreamError",
+    "check_compression",
+    "detect_compression",
+    "inflate_from",
+    "sniff_compression",
+]
+
+#: A TFRecord file's compression: the whole stream, or none.
+Compression = Literal["none", "gzip", "zlib"]
+
+#: Every value of `Compression`, in the order messages and CLI choices list them.
+COMPRESSIONS: tuple[Compression, ...] = ("none", "gzip", "zlib")
 
 # Compressed bytes read from the file per call.
 _READ_BYTES = 256 * 1024
@@ -202,3 +221,66 @@ def inflate_from(f: IO[bytes], compressed_offset: int) -> DecompressingReader:
     r._started = True
     r._gzip = False
     return r
+
+
+def check_compression(compression: str, *, auto: bool = False) -> None:
+    """Raise `ConfigError` unless ``compression`` is one of `COMPRESSIONS` (or ``"auto"``).
+
+    >>> check_compression("gzip")
+    >>> check_compression("auto", auto=True)
+    """
+    allowed = ("auto", *COMPRESSIONS) if auto else COMPRESSIONS
+    if compression not in allowed:
+        raise ConfigError(
+            f"Unknown value for `compression`. Allowed values are: {allowed}. "
+            f"Received: compression={compression!r}"
+        )
+
+
+def detect_compression(source: str | os.PathLike[str] | bytes) -> Compression:
+    """Tell the compression of a TFRecord file from its first bytes.
+
+    The extension is not trusted. GZIP starts with ``1f 8b``. ZLIB starts with
+    a CMF/FLG pair (``78 01``, ``78 5e``, ``78 9c``, ``78 da``, ...) whose
+    16-bit big-endian value is a multiple of 31 (RFC 1950) -- but a TFRecord
+    frame can start the same way (a record length of 0x..9c78), so a ZLIB
+    guess is only taken when the bytes do *not* also form a frame header whose
+    CRC verifies.
+
+    Args:
+        source: a path, or the file's first bytes (at least 12 for a sure answer).
+
+    Returns:
+        ``"gzip"``, ``"zlib"`` or ``"none"``.
+
+    Examples:
+
+    >>> import gzip, zlib
+    >>> detect_compression(gzip.compress(b"x"))
+    'gzip'
+    >>> detect_compression(zlib.compress(b"x"))
+    'zlib'
+    >>> detect_compression(b"")
+    'none'
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:HEADER_BYTES])
+    else:
+        with open(source, "rb") as f:
+            head = f.read(HEADER_BYTES)
+    return sniff_compression(head)
+
+
+def sniff_compression(head: bytes) -> Compression:
+    """`detect_compression` of a file's first bytes (at least 12 for a sure answer)."""
+    if len(head) >= 2 and head[0] == 0x1F and head[1] == 0x8B:
+        return "gzip"
+    if (
+        len(head) >= 2
+        and (head[0] & 0x0F) == 8  # CM = 8: deflate
+        and (head[0] >> 4) <= 7  # CINFO: window size up to 32 KiB
+        and ((head[0] << 8) | head[1]) % 31 == 0  # FCHECK
+        and not header_verifies(head)
+    ):
+        return "zlib"
+    return "none"

@@ -42,17 +42,17 @@ from typing import IO, Any
 
 import numpy as np
 
+from featurepipe._util import AtomicFile
 from featurepipe._version import __version__
 from featurepipe.errors import ConfigError, CorruptRecordError
-from featurepipe.tfrecord._records import (
-    _FRAME_OVERHEAD,
-    Compression,
+from featurepipe.tfrecord._compression import Compression, detect_compression
+from featurepipe.tfrecord._framing import FRAME_OVERHEAD
+from featurepipe.tfrecord._paths import expand_paths
+from featurepipe.tfrecord._reader import (
+    Budget,
     CorruptionReport,
-    _Budget,
-    _FrameReader,
+    FrameReader,
     count_frames,
-    detect_compression,
-    expand_paths,
     iter_records,
 )
 
@@ -118,7 +118,7 @@ class RecordIndex:
     def length(self, i: int) -> int:
         """Payload length of record ``i``."""
         end = int(self.offsets[i + 1]) if i + 1 < self.count else self.stream_bytes
-        return end - int(self.offsets[i]) - _FRAME_OVERHEAD
+        return end - int(self.offsets[i]) - FRAME_OVERHEAD
 
     @classmethod
     def from_writer(
@@ -157,11 +157,9 @@ class RecordIndex:
             "stream_bytes": self.stream_bytes,
             "access_points": [list(a) for a in self.access_points],
         }
-        tmp = f"{dest}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
+        with AtomicFile(dest) as f:
             f.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
             f.write(self.offsets.astype("<u8").tobytes())
-        os.replace(tmp, dest)
         return dest
 
     def is_current(self) -> bool:
@@ -261,7 +259,7 @@ def build_index(
     end = 0
     for rec in iter_records(p, compression=compression, verify_crc=verify_crc):
         offsets.append(rec.offset)
-        end = rec.offset + len(rec.data) + _FRAME_OVERHEAD
+        end = rec.offset + len(rec.data) + FRAME_OVERHEAD
     idx = RecordIndex(
         p,
         compression,
@@ -282,7 +280,7 @@ def count_records(path: str | os.PathLike[str], *, use_index: bool = True) -> in
     Examples:
 
     >>> import tempfile, os
-    >>> from featurepipe.tfrecord._records import write_records
+    >>> from featurepipe.tfrecord import write_records
     >>> d = tempfile.mkdtemp(); p = os.path.join(d, "x.tfrecord")
     >>> write_records(p, [b"a", b"b", b"c"])
     3
@@ -381,7 +379,7 @@ def iter_range(
     end = int(idx.offsets[stop]) if stop < idx.count else idx.stream_bytes
     with open(p, "rb") as f:
         stream = _stream_at(f, idx, first)
-        reader = _FrameReader(
+        reader = FrameReader(
             _Window(stream, end - first),  # type: ignore[arg-type]
             p,
             "none",
@@ -389,7 +387,7 @@ def iter_range(
             "raise",
             1 << 62,
             CorruptionReport(),
-            _Budget(None),
+            Budget(None),
         )
         reader._base = first
         reader._index = start
@@ -405,7 +403,7 @@ def read_record_at(
     Examples:
 
     >>> import tempfile, os
-    >>> from featurepipe.tfrecord._records import TFRecordWriter
+    >>> from featurepipe.tfrecord import TFRecordWriter
     >>> p = os.path.join(tempfile.mkdtemp(), "x.tfrecord")
     >>> with TFRecordWriter(p, write_index=True) as w:
     ...     for r in (b"a", b"bb", b"ccc"):
@@ -462,7 +460,7 @@ def split_records(
     Examples:
 
     >>> import tempfile, os
-    >>> from featurepipe.tfrecord._records import TFRecordWriter
+    >>> from featurepipe.tfrecord import TFRecordWriter
     >>> p = os.path.join(tempfile.mkdtemp(), "x.tfrecord")
     >>> with TFRecordWriter(p, write_index=True) as w:
     ...     w.write_many([b"r"] * 5)

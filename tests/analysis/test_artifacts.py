@@ -18,7 +18,7 @@ from featurepipe.analysis._artifacts import (
 )
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.example._codec import encode_example
-from featurepipe.tfrecord._records import TFRecordWriter
+from featurepipe.tfrecord import TFRecordWriter
 
 
 def _file(rows: list[dict[str, object]]) -> io.BytesIO:

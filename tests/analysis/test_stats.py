@@ -14,7 +14,7 @@ import pytest
 from featurepipe.analysis._stats import StatisticsAccumulator, StatsOptions, compute_statistics
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.example._codec import decode_examples, encode_example
-from featurepipe.tfrecord._records import TFRecordWriter
+from featurepipe.tfrecord import TFRecordWriter
 
 
 def make_rows(n: int, seed: int = 0) -> list[dict[str, object]]:
@@ -116,7 +116,7 @@ def test_statistics_merge_of_shards_equals_whole(dataset: tuple[list, list[str]]
     parts = []
     for path in paths:
         acc = StatisticsAccumulator()
-        from featurepipe.tfrecord._records import read_records
+        from featurepipe.tfrecord import read_records
 
         acc.add(decode_examples(list(read_records(path))))
         parts.append(pickle.loads(pickle.dumps(acc)))  # as a worker would ship it

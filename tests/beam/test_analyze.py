@@ -21,7 +21,7 @@ from featurepipe.analysis._artifacts import (  # noqa: E402
 )
 from featurepipe.beam._analyze import AnalyzeDataset  # noqa: E402
 from featurepipe.example._codec import encode_example  # noqa: E402
-from featurepipe.tfrecord._records import TFRecordWriter  # noqa: E402
+from featurepipe.tfrecord import TFRecordWriter  # noqa: E402
 
 MULTI = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 SPEC = {

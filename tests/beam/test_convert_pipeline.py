@@ -22,7 +22,7 @@ from featurepipe.convert._sources import ReadOptions  # noqa: E402
 from featurepipe.errors import DataError  # noqa: E402
 from featurepipe.example._codec import decode_example  # noqa: E402
 from featurepipe.example._schema import FeatureSchema, Schema  # noqa: E402
-from featurepipe.tfrecord._records import read_records  # noqa: E402
+from featurepipe.tfrecord import read_records  # noqa: E402
 
 MULTI = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 

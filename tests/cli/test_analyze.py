@@ -12,7 +12,7 @@ import pytest
 from featurepipe.analysis._artifacts import Analysis
 from featurepipe.cli.main import main
 from featurepipe.example._codec import encode_example
-from featurepipe.tfrecord._records import TFRecordWriter
+from featurepipe.tfrecord import TFRecordWriter
 
 SPEC = {
     "format_version": 1,

@@ -12,7 +12,7 @@ import pytest
 
 from featurepipe.cli.main import main
 from featurepipe.example._codec import encode_example
-from featurepipe.tfrecord._records import write_records
+from featurepipe.tfrecord import write_records
 from tests.conftest import TESTDATA
 
 

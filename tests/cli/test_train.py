@@ -24,7 +24,7 @@ from featurepipe.columns._specs import (
     VocabularyColumn,
 )
 from featurepipe.example._codec import encode_example
-from featurepipe.tfrecord._records import write_records
+from featurepipe.tfrecord import write_records
 
 CITIES = ["paris", "rome", "oslo", "lima"]
 

@@ -219,7 +219,7 @@ def test_combine_embeddings() -> None:
 def test_specs_resolve_from_a_local_analysis(tmp_path: Path) -> None:
     from featurepipe.analysis._artifacts import analyze_records, load_requests
     from featurepipe.example._codec import decode_examples, encode_example
-    from featurepipe.tfrecord._records import write_records
+    from featurepipe.tfrecord import write_records
 
     records = [
         encode_example({"c": np.array(["a"] * (i % 2) + ["b"], dtype=object), "x": float(i)})

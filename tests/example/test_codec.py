@@ -17,7 +17,7 @@ from featurepipe.example._codec import (
     feature_to_json,
 )
 from featurepipe.example.proto import example_pb2
-from featurepipe.tfrecord._records import read_records
+from featurepipe.tfrecord import read_records
 from tests.conftest import TESTDATA
 from tests.testdata.make_golden import golden_examples
 

@@ -41,7 +41,7 @@ from featurepipe.example._codec import encode_example  # noqa: E402
 from featurepipe.example._schema import FeatureSchema, Schema  # noqa: E402
 from featurepipe.keras import make_dataset  # noqa: E402
 from featurepipe.keras._compiled import native_columns_available  # noqa: E402
-from featurepipe.tfrecord._records import write_records  # noqa: E402
+from featurepipe.tfrecord import write_records  # noqa: E402
 
 pytestmark = [
     pytest.mark.tf,

@@ -50,7 +50,7 @@ from featurepipe.keras import (  # noqa: E402
     make_input_fn,
     model_inputs,
 )
-from featurepipe.tfrecord._records import write_records  # noqa: E402
+from featurepipe.tfrecord import write_records  # noqa: E402
 
 pytestmark = pytest.mark.tf
 WORDS = ["", "a", "b", "é", "日本", "zz", "🙂"]
@@ -381,3 +381,21 @@ def test_single_id_fast_paths_equal_the_general_reduction() -> None:
         fast = np.asarray(_indicator(ids, 5, mode, None))  # 7 is out of range: ignored
         np.testing.assert_array_equal(fast, np.asarray(_indicator(wide, 5, mode, None)))
         assert fast.sum() == 3
+
+
+def test_make_dataset_reads_a_sharded_spec(tmp_path: Path) -> None:
+    # `featurepipe inspect` accepted PREFIX@N while make_dataset did not: both now use
+    # featurepipe.tfrecord.expand_paths.
+    from featurepipe.tfrecord import sharded_paths
+
+    spec = {"x": tf.io.FixedLenFeature([], tf.float32)}
+    want: list[float] = []
+    for i, p in enumerate(sharded_paths(str(tmp_path / "x"), 2)):
+        recs = _examples(3, seed=10 + i)
+        write_records(p, recs)
+        want.extend(tf.io.parse_example(recs, spec)["x"].numpy().tolist())
+    ds = make_dataset(str(tmp_path / "x@2"), batch_size=100, features=spec, shuffle=False)
+    got = [float(v) for batch in ds for v in batch["x"].numpy()]
+    assert len(got) == 6 and sorted(got) == sorted(want)  # both shards, every record
+    with pytest.raises(ConfigError, match=r"No files match .*x@3"):
+        make_dataset(str(tmp_path / "x@3"), batch_size=1, features=spec)

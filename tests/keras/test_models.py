@@ -37,7 +37,7 @@ from featurepipe.keras._models import (  # noqa: E402
     wide_and_deep_model,
 )
 from featurepipe.keras._optimizers import SparseOptimizer  # noqa: E402
-from featurepipe.tfrecord._records import write_records  # noqa: E402
+from featurepipe.tfrecord import write_records  # noqa: E402
 
 pytestmark = pytest.mark.tf
 CITIES = ["paris", "rome", "oslo", "lima", "nowhere"]

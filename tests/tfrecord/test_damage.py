@@ -9,7 +9,7 @@ other intact record, with exact skipped ranges). See
 ``shared/reference/bad-inputs.md`` §1, §4 and §5 (rows 1-26 and 30).
 
 Reading tests run with both scan loops: the pure-Python
-``_scan_records_py`` and the compiled one when ``featurepipe._speedups`` is
+``scan_records_py`` and the compiled one when ``featurepipe._speedups`` is
 built.
 """
 
@@ -34,16 +34,17 @@ from featurepipe.errors import (
     RecordTooLargeError,
 )
 from featurepipe.example._codec import decode_example, decode_examples
-from featurepipe.tfrecord import _records as tfrecord
-from featurepipe.tfrecord._crc import masked_crc32c
-from featurepipe.tfrecord._records import (
+from featurepipe.tfrecord import (
     CorruptionReport,
     Record,
     SkippedRange,
     TFRecordWriter,
+    _framing,
+    _reader,
     iter_records,
     read_records,
 )
+from featurepipe.tfrecord._crc import masked_crc32c
 from tests.conftest import TESTDATA
 
 GOLDEN = (TESTDATA / "golden.tfrecord").read_bytes()
@@ -81,12 +82,12 @@ def _speedups_scan() -> Any:
 def scan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test with the pure-Python scan loop, then with the compiled one."""
     if request.param == "py":
-        monkeypatch.setattr(tfrecord, "_scan_records", tfrecord._scan_records_py)
+        monkeypatch.setattr(_framing, "scan_records", _framing.scan_records_py)
     else:
         fn = _speedups_scan()
         if fn is None:
             pytest.skip("featurepipe._speedups is not built")
-        monkeypatch.setattr(tfrecord, "_scan_records", fn)
+        monkeypatch.setattr(_framing, "scan_records", fn)
     return str(request.param)
 
 
@@ -549,7 +550,7 @@ def _bomb(comp: str, size: int = 64 << 20) -> bytes:
     hdr = struct.pack("<Q", size)
     hdr += struct.pack("<I", masked_crc32c(hdr))
     footer = struct.pack("<I", masked_crc32c(bytes(size)))
-    after = tfrecord._frames_bytes([b"after"])
+    after = _framing.frame_records([b"after"])
 
     def deflate(data: bytes, mode: int) -> bytes:
         c = zlib.compressobj(9, zlib.DEFLATED, -15)
@@ -687,7 +688,7 @@ def test_large_records_across_every_small_buffer_size(
     for r in recs:
         offsets.append(offsets[-1] + len(r) + 16)
     for chunk in [*range(1, 21), 65536]:
-        monkeypatch.setattr(tfrecord, "_CHUNK_BYTES", chunk)
+        monkeypatch.setattr(_reader, "_CHUNK_BYTES", chunk)
         got, err = read_all(data)
         assert err is None, chunk
         assert [r.data for r in got] == recs, chunk
@@ -717,7 +718,7 @@ def test_damage_with_small_buffers_matches_the_default(
             strict[1] and (strict[1].reason, strict[1].record, strict[1].offset),
             read_skip(data),
         )
-    monkeypatch.setattr(tfrecord, "_CHUNK_BYTES", chunk)
+    monkeypatch.setattr(_reader, "_CHUNK_BYTES", chunk)
     for name, data in cases.items():
         got, err = read_all(data)
         exp_got, exp_err, (exp_skip, exp_report) = expected[name]
@@ -771,7 +772,7 @@ def test_transient_read_error_then_retry(
     new read, and the records before the failure plus the retry's records
     after them are every record exactly once.
     """
-    monkeypatch.setattr(tfrecord, "_CHUNK_BYTES", 64)
+    monkeypatch.setattr(_reader, "_CHUNK_BYTES", 64)
     monkeypatch.setattr("featurepipe.tfrecord._compression._READ_BYTES", 64)
     data = GOLDEN if comp == "none" else GOLDEN_GZ
     for fail_at in (20, len(data) // 3, len(data) // 2, len(data) - 3):

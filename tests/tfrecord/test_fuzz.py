@@ -36,7 +36,7 @@ from featurepipe.errors import DataError, ExampleDecodeError
 from featurepipe.example import _codec as example_mod
 from featurepipe.example._codec import Feature, decode_example, decode_examples, encode_example
 from featurepipe.example.proto import example_pb2
-from featurepipe.tfrecord._records import (
+from featurepipe.tfrecord import (
     CorruptionReport,
     TFRecordWriter,
     iter_records,
@@ -381,7 +381,7 @@ _ATHERIS_TARGET = textwrap.dedent(
     with atheris.instrument_imports():
         from featurepipe.errors import DataError
         from featurepipe.example._codec import decode_example, decode_examples
-        from featurepipe.tfrecord._records import read_records
+        from featurepipe.tfrecord import read_records
 
     def one_input(data: bytes) -> None:
         fdp = atheris.FuzzedDataProvider(data)

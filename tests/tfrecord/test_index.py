@@ -8,6 +8,7 @@ import time
 import pytest
 
 from featurepipe.errors import ConfigError
+from featurepipe.tfrecord import TFRecordWriter, write_records
 from featurepipe.tfrecord._index import (
     build_index,
     count_records,
@@ -17,7 +18,6 @@ from featurepipe.tfrecord._index import (
     read_record_at,
     split_records,
 )
-from featurepipe.tfrecord._records import TFRecordWriter, write_records
 
 RECS = [os.urandom((i * 7919) % 3000) for i in range(500)]
 

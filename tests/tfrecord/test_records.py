@@ -1,4 +1,4 @@
-"""Behaviour of featurepipe.tfrecord._records: framing, CRCs, compression, paths, writer."""
+"""Behaviour of featurepipe.tfrecord: framing, CRCs, compression, paths, writer."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import zlib
 
 import pytest
 
+import featurepipe.tfrecord as tfrecord
 from featurepipe.errors import ConfigError, CorruptRecordError, RecordTooLargeError
-from featurepipe.tfrecord import _records as tfrecord
-from featurepipe.tfrecord._crc import crc32c, crc32c_py, masked_crc32c
-from featurepipe.tfrecord._records import (
+from featurepipe.tfrecord import (
     CorruptionReport,
     TFRecordWriter,
+    _reader,
     detect_compression,
     expand_paths,
     iter_records,
@@ -24,6 +24,7 @@ from featurepipe.tfrecord._records import (
     shard_name,
     write_records,
 )
+from featurepipe.tfrecord._crc import crc32c, crc32c_py, masked_crc32c
 from tests.conftest import TESTDATA
 
 # Beam's golden bytes (apache_beam/io/tfrecordio_test.py): TF wrote b"foo".
@@ -94,7 +95,7 @@ def test_records_straddle_buffer_edges(monkeypatch):
     buf = io.BytesIO()
     write_records(buf, recs)
     for chunk in (1, 2, 5, 11, 12, 13, 20, 65536):
-        monkeypatch.setattr(tfrecord, "_CHUNK_BYTES", chunk)
+        monkeypatch.setattr("featurepipe.tfrecord._reader._CHUNK_BYTES", chunk)
         assert list(read_records(io.BytesIO(buf.getvalue()))) == recs
 
 
@@ -219,9 +220,9 @@ def test_detect_compression_ignores_extension(tmp_path):
 
 
 def _read_damaged(tmp_path, monkeypatch, mapped):
-    monkeypatch.setattr(tfrecord, "_MMAP_MIN_BYTES", 0 if mapped else 1 << 62)
-    monkeypatch.setattr(tfrecord, "_MMAP_WINDOW_BYTES", 4096)  # records straddle windows
-    monkeypatch.setattr(tfrecord, "_CHUNK_BYTES", 1000)
+    monkeypatch.setattr(_reader, "_MMAP_MIN_BYTES", 0 if mapped else 1 << 62)
+    monkeypatch.setattr(_reader, "_MMAP_WINDOW_BYTES", 4096)  # records straddle windows
+    monkeypatch.setattr(_reader, "_CHUNK_BYTES", 1000)
     rng = random.Random(0)
     recs = [rng.randbytes(n) for n in (10, 3000, 0, 50, 200, 7000, 5)]
     offsets = [0]
@@ -255,8 +256,8 @@ def test_mapped_and_buffered_paths_agree_on_damage(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("mapped", [False, True])
 def test_count_frames_verifies_like_the_reader(tmp_path, monkeypatch, mapped):
-    monkeypatch.setattr(tfrecord, "_MMAP_MIN_BYTES", 0 if mapped else 1 << 62)
-    monkeypatch.setattr(tfrecord, "_MMAP_WINDOW_BYTES", 4096)
+    monkeypatch.setattr(_reader, "_MMAP_MIN_BYTES", 0 if mapped else 1 << 62)
+    monkeypatch.setattr(_reader, "_MMAP_WINDOW_BYTES", 4096)
     rng = random.Random(1)
     recs = [rng.randbytes(rng.randrange(0, 9000)) for _ in range(40)]
     p = tmp_path / "f.tfrecord"
@@ -274,3 +275,63 @@ def test_count_frames_verifies_like_the_reader(tmp_path, monkeypatch, mapped):
     assert (ei.value.record, ei.value.offset, ei.value.reason) == (
         ej.value.record, ej.value.offset, ej.value.reason
     )
+
+
+def test_one_framing_everywhere(monkeypatch):
+    # the writer, Beam's pieces and the tests all frame through _framing.frame_records:
+    # compiled when built, and the same bytes as the pure-Python twin
+    from featurepipe.tfrecord import _framing
+
+    recs = [b"", b"a", bytes(range(256)) * 5, bytearray(b"xy"), memoryview(b"mv")]
+    want = _framing.frame_records_py(recs)
+    assert _framing.frame_records(recs) == want
+    buf = io.BytesIO()
+    with TFRecordWriter(buf) as w:
+        w.write_many(recs)
+    assert buf.getvalue() == want
+    seen = []
+
+    def spy(records):
+        seen.append(len(records))
+        return _framing.frame_records_py(records)
+
+    monkeypatch.setattr("featurepipe.tfrecord._writer.frame_records", spy)
+    with TFRecordWriter(io.BytesIO()) as w:
+        w.write(b"z")
+    assert seen == [1]
+    assert _framing.scan_records_py(want, 0, True, 1 << 20)[0] == [bytes(r) for r in recs]
+
+
+def test_compressions_is_the_compression_type():
+    import typing
+
+    from featurepipe.tfrecord import COMPRESSIONS, Compression, check_compression
+
+    assert COMPRESSIONS == typing.get_args(Compression) == ("none", "gzip", "zlib")
+    check_compression("auto", auto=True)
+    with pytest.raises(ConfigError, match=r"Allowed values are: \('none', 'gzip', 'zlib'\)"):
+        check_compression("auto")
+
+
+def test_sharded_spec_is_recognised(tmp_path):
+    from featurepipe.tfrecord import is_sharded_spec, sharded_paths
+
+    assert is_sharded_spec(str(tmp_path / "x@2"))
+    for p in sharded_paths(str(tmp_path / "x"), 2):
+        write_records(p, [b"r"])
+    assert expand_paths(str(tmp_path / "x@2")) == sharded_paths(str(tmp_path / "x"), 2)
+    (tmp_path / "y@2").write_bytes(b"")  # a real file named like a spec is a file
+    assert not is_sharded_spec(str(tmp_path / "y@2"))
+    assert expand_paths(str(tmp_path / "y@2")) == [str(tmp_path / "y@2")]
+
+
+def test_atomic_writer_leaves_no_temporary_on_error(tmp_path):
+    p = tmp_path / "out.tfrecord"
+    with pytest.raises(RuntimeError), TFRecordWriter(p) as w:
+        w.write(b"a")
+        assert [n for n in os.listdir(tmp_path) if n.startswith(".out.tfrecord.tmp-")]
+        raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []
+    write_records(p, [b"a"], "gzip")
+    assert os.listdir(tmp_path) == ["out.tfrecord"]
+    assert list(read_records(p)) == [b"a"]

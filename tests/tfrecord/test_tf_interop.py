@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from featurepipe.example._codec import Feature, decode_example, decode_examples, encode_example
-from featurepipe.tfrecord._records import Compression, TFRecordWriter, iter_records, read_records
+from featurepipe.tfrecord import Compression, TFRecordWriter, iter_records, read_records
 from tests.conftest import TESTDATA
 from tests.testdata.make_golden import INT64_MAX, INT64_MIN, golden_examples
 

@@ -1,16 +1,4 @@
-"""Reading and writing TFRecord files without TensorFlow.
-
-A TFRecord file is a plain concatenation of frames, with no magic number, no
-record count and no end marker::
-
-    uint64  length                      little-endian
-    uint32  masked_crc32c(length)       of the 8 length bytes
-    byte    data[length]
-    uint32  masked_crc32c(data)
-
-``masked_crc32c(x) = ((crc >> 15) | (crc << 17)) + 0xa282ead8`` (mod 2**32),
-with CRC32C the Castagnoli polynomial. Files may be GZIP or ZLIB compressed as
-a whole stream; the framing above then applies to the decompressed bytes.
+"""Reading TFRecord files: the frame reader, its corruption policy and reports.
 
 The reader here is stricter than TensorFlow's (see
 ``shared/reference/bad-inputs.md`` §1 and §5): both CRCs are verified by
@@ -20,24 +8,18 @@ followed by stray bytes is damage (never a clean end), and every error names
 the file, the record index and the byte offset where the damaged record starts.
 With ``on_corrupt="skip"`` the reader resynchronises on the next frame whose
 length CRC *and* data CRC verify, so intact records after damage are kept, and
-each skipped byte range is reported.
+each skipped byte range is reported. The frame layout is in `_framing`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import io
 import mmap
 import os
-import re
-import struct
-import tempfile
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Literal, NamedTuple
 
-from featurepipe._native import speedups
 from featurepipe.errors import (
     ConfigError,
     CorruptionBudgetError,
@@ -45,38 +27,41 @@ from featurepipe.errors import (
     DataError,
     RecordTooLargeError,
 )
-from featurepipe.tfrecord import _crc
-from featurepipe.tfrecord._compression import DecompressingReader
+from featurepipe.tfrecord import _framing
+from featurepipe.tfrecord._compression import (
+    Compression,
+    DecompressingReader,
+    check_compression,
+    sniff_compression,
+)
 from featurepipe.tfrecord._compression import StreamError as _StreamError
+from featurepipe.tfrecord._framing import (
+    DATA_CRC,
+    FOOTER,
+    FOOTER_BYTES,
+    FRAME_OVERHEAD,
+    HEADER_BYTES,
+    NEED_MORE,
+    TOO_LARGE,
+    U64,
+    Scan,
+    masked_crc32c,
+)
+from featurepipe.tfrecord._paths import expand_paths
 
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",
-    "Compression",
+    "Budget",
     "CorruptionReport",
+    "FrameReader",
     "Record",
     "SkippedRange",
-    "TFRecordWriter",
     "batch_records",
     "count_frames",
-    "detect_compression",
-    "expand_paths",
     "iter_records",
-    "masked_crc32c",
     "read_records",
-    "shard_name",
-    "sharded_paths",
-    "write_records",
 ]
 
-Compression = Literal["none", "gzip", "zlib"]
-
-# 12 = 8 (length) + 4 (masked crc of length); 4 more follow the data.
-_HEADER_BYTES = 12
-_FOOTER_BYTES = 4
-_FRAME_OVERHEAD = _HEADER_BYTES + _FOOTER_BYTES
-_HEADER = struct.Struct("<QI")
-_FOOTER = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
 
 #: Largest record the reader accepts unless told otherwise. TensorFlow's
 #: protobuf parser refuses messages over 2 GiB; a bigger length field is
@@ -89,20 +74,11 @@ DEFAULT_MAX_RECORD_BYTES = 256 * 1024 * 1024
 _CHUNK_BYTES = 4 * 1024 * 1024
 
 # Plain files at least this large are scanned through a memory map (see
-# _FrameReader._mapped_records); smaller ones are not worth the mapping.
+# FrameReader._mapped_records); smaller ones are not worth the mapping.
 _MMAP_MIN_BYTES = 1 << 20
 # Bytes mapped at a time (bounds resident memory; widened for a longer record).
 _MMAP_WINDOW_BYTES = 64 << 20
 
-# scan status codes (shared with the C implementation in _speedups.c)
-_NEED_MORE = 0
-_LENGTH_CRC = 1
-_DATA_CRC = 2
-_TOO_LARGE = 3
-
-_SHARD_RE = re.compile(r"^(?P<prefix>.+)@(?P<n>\d+)(?P<suffix>(\.[A-Za-z0-9_.]+)?)$")
-
-masked_crc32c = _crc.masked_crc32c
 
 
 class Record(NamedTuple):
@@ -172,151 +148,7 @@ class CorruptionReport:
         return sum(s.length for s in self.skipped)
 
 
-# --------------------------------------------------------------------------- paths
-
-
-def shard_name(prefix: str, index: int, num_shards: int, suffix: str = "") -> str:
-    """The name of shard ``index`` of ``num_shards``: ``PREFIX-00003-of-00010SUFFIX``.
-
-    Args:
-        prefix: path prefix, e.g. ``"out/train"``.
-        index: 0-based shard index.
-        num_shards: total number of shards (at least 1).
-        suffix: appended as is, e.g. ``".tfrecord.gz"``. Defaults to `""`.
-
-    Returns:
-        The shard's file name.
-
-    Raises:
-        ConfigError: when ``index`` is not in ``[0, num_shards)``.
-
-    Examples:
-
-    >>> shard_name("out/train", 3, 10, ".tfrecord")
-    'out/train-00003-of-00010.tfrecord'
-    """
-    if num_shards < 1 or not 0 <= index < num_shards:
-        raise ConfigError(
-            "`index` must be in [0, num_shards) and `num_shards` >= 1. "
-            f"Received: index={index}, num_shards={num_shards}"
-        )
-    return f"{prefix}-{index:05d}-of-{num_shards:05d}{suffix}"
-
-
-def sharded_paths(prefix: str, num_shards: int, suffix: str = "") -> list[str]:
-    """All shard names for ``prefix``; see `shard_name`.
-
-    Examples:
-
-    >>> sharded_paths("a", 2)
-    ['a-00000-of-00002', 'a-00001-of-00002']
-    """
-    return [shard_name(prefix, i, num_shards, suffix) for i in range(num_shards)]
-
-
-def expand_paths(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Expand paths, globs and sharded specs into a list of existing files.
-
-    Each source may be a plain path, a glob (``data/*.tfrecord``) or a sharded
-    spec ``PREFIX@N[.SUFFIX]`` that names ``PREFIX-00000-of-0000N[.SUFFIX]``
-    and the rest. Globs are sorted; the order of sources is kept; duplicates
-    are dropped.
-
-    Args:
-        sources: one source or an iterable of them.
-
-    Returns:
-        The file paths, as strings.
-
-    Raises:
-        ConfigError: when a source matches no file, or a sharded spec misses shards.
-    """
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    out: list[str] = []
-    seen: set[str] = set()
-    for src in sources:
-        s = os.fspath(src)
-        m = _SHARD_RE.match(s)
-        if m and not os.path.exists(s):
-            names = sharded_paths(m["prefix"], int(m["n"]), m["suffix"])
-            missing = [n for n in names if not os.path.exists(n)]
-            if missing:
-                raise ConfigError(
-                    f"Sharded spec {s!r} names {len(names)} shards but {len(missing)} "
-                    f"are missing, e.g. {missing[0]!r}."
-                )
-            matches = names
-        elif glob.has_magic(s):
-            matches = sorted(glob.glob(s))
-            if not matches:
-                raise ConfigError(f"No file matches the pattern {s!r}.")
-        else:
-            if not os.path.exists(s):
-                raise ConfigError(f"No such file: {s!r}.")
-            matches = [s]
-        for p in matches:
-            if p not in seen:
-                seen.add(p)
-                out.append(p)
-    return out
-
-
-# --------------------------------------------------------------------------- compression sniffing
-
-
-def detect_compression(source: str | os.PathLike[str] | bytes) -> Compression:
-    """Tell the compression of a TFRecord file from its first bytes.
-
-    The extension is not trusted. GZIP starts with ``1f 8b``. ZLIB starts with
-    a CMF/FLG pair (``78 01``, ``78 5e``, ``78 9c``, ``78 da``, ...) whose
-    16-bit big-endian value is a multiple of 31 — but a TFRecord frame can
-    start the same way (a record length of 0x..9c78), so a ZLIB guess is only
-    taken when the bytes do *not* also form a frame header whose CRC verifies.
-
-    Args:
-        source: a path, or the file's first bytes (at least 12 for a sure answer).
-
-    Returns:
-        ``"gzip"``, ``"zlib"`` or ``"none"``.
-
-    Examples:
-
-    >>> import gzip, zlib
-    >>> detect_compression(gzip.compress(b"x"))
-    'gzip'
-    >>> detect_compression(zlib.compress(b"x"))
-    'zlib'
-    >>> detect_compression(b"")
-    'none'
-    """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        head = bytes(source[:_HEADER_BYTES])
-    else:
-        with open(source, "rb") as f:
-            head = f.read(_HEADER_BYTES)
-    return _sniff(head)
-
-
-def _sniff(head: bytes) -> Compression:
-    if len(head) >= 2 and head[0] == 0x1F and head[1] == 0x8B:
-        return "gzip"
-    if (
-        len(head) >= 2
-        and (head[0] & 0x0F) == 8  # CM = 8: deflate
-        and (head[0] >> 4) <= 7  # CINFO: window size up to 32 KiB
-        and ((head[0] << 8) | head[1]) % 31 == 0  # FCHECK
-        and not _header_verifies(head)
-    ):
-        return "zlib"
-    return "none"
-
-
-def _header_verifies(head: bytes) -> bool:
-    if len(head) < _HEADER_BYTES:
-        return False
-    _, crc = _HEADER.unpack_from(head, 0)
-    return bool(masked_crc32c(head[:8]) == crc)
+# --------------------------------------------------------------------------- error hints
 
 
 def _guess_format(head: bytes) -> str:
@@ -325,7 +157,7 @@ def _guess_format(head: bytes) -> str:
         return "it looks like a Parquet file"
     if head.startswith(b"\x1f\x8b"):
         return "it looks GZIP-compressed: pass compression='gzip' (or 'auto')"
-    if _sniff(head) == "zlib" or (len(head) >= 2 and head[0] == 0x78):
+    if sniff_compression(head) == "zlib" or (len(head) >= 2 and head[0] == 0x78):
         return "it may be ZLIB-compressed: pass compression='zlib' (or 'auto')"
     if head.startswith(b"ARROW1"):
         return "it looks like an Arrow IPC file"
@@ -386,6 +218,7 @@ def read_records(
     Examples:
 
     >>> import io
+    >>> from featurepipe.tfrecord import TFRecordWriter
     >>> buf = io.BytesIO()
     >>> with TFRecordWriter(buf) as w:
     ...     w.write(b"foo")
@@ -432,11 +265,11 @@ def _read(
     _check_read_args(compression, on_corrupt, max_corrupt, max_record_bytes)
     if report is None:
         report = CorruptionReport()
-    budget = _Budget(max_corrupt)
+    budget = Budget(max_corrupt)
     if hasattr(sources, "read"):
         f = sources
         name = getattr(f, "name", None)
-        yield from _FrameReader(
+        yield from FrameReader(
             f,  # type: ignore[arg-type]
             name if isinstance(name, str) else None,
             compression,
@@ -449,7 +282,7 @@ def _read(
         return
     for path in expand_paths(sources):
         with open(path, "rb") as fh:
-            yield from _FrameReader(
+            yield from FrameReader(
                 fh, path, compression, verify_crc, on_corrupt, max_record_bytes, report, budget
             ).records(mode)
 
@@ -457,11 +290,7 @@ def _read(
 def _check_read_args(
     compression: str, on_corrupt: str, max_corrupt: int | None, max_record_bytes: int
 ) -> None:
-    if compression not in ("auto", "none", "gzip", "zlib"):
-        raise ConfigError(
-            "Unknown value for `compression`. Allowed values are: "
-            f"('auto', 'none', 'gzip', 'zlib'). Received: compression={compression!r}"
-        )
+    check_compression(compression, auto=True)
     if on_corrupt not in ("raise", "skip"):
         raise ConfigError(
             "Unknown value for `on_corrupt`. Allowed values are: ('raise', 'skip'). "
@@ -477,79 +306,13 @@ def _check_read_args(
         )
 
 
-class _Budget:
+class Budget:
+    """How many damaged ranges a read may still skip (shared by every file of one read)."""
+
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.used = 0
 
-
-def _scan_records_py(
-    buf: bytes | bytearray | memoryview, pos: int, verify_crc: bool, max_record_bytes: int
-) -> tuple[list[bytes], int, int]:
-    """Parse whole frames from ``buf[pos:]``; the reference for the C version.
-
-    Returns ``(records, next_pos, status)``; ``status`` says why it stopped at
-    ``next_pos``: ``_NEED_MORE`` (fewer bytes than a whole frame; the length
-    CRC, when readable, has verified and the length is within bounds),
-    ``_LENGTH_CRC``, ``_DATA_CRC`` or ``_TOO_LARGE``.
-    """
-    out: list[bytes] = []
-    mv = memoryview(buf)
-    n = len(mv)
-    crc = _crc.masked_crc32c
-    unpack_header = _HEADER.unpack_from
-    unpack_footer = _FOOTER.unpack_from
-    while True:
-        if n - pos < _HEADER_BYTES:
-            return out, pos, _NEED_MORE
-        length, length_crc = unpack_header(mv, pos)
-        if crc(mv[pos : pos + 8]) != length_crc:
-            return out, pos, _LENGTH_CRC
-        if length > max_record_bytes:
-            return out, pos, _TOO_LARGE
-        end = pos + _HEADER_BYTES + length
-        if end + _FOOTER_BYTES > n:
-            return out, pos, _NEED_MORE
-        data = bytes(mv[pos + _HEADER_BYTES : end])
-        if verify_crc and crc(data) != unpack_footer(mv, end)[0]:
-            return out, pos, _DATA_CRC
-        out.append(data)
-        pos = end + _FOOTER_BYTES
-
-
-_scan_records: Callable[
-    [bytes | bytearray | memoryview, int, bool, int], tuple[list[bytes], int, int]
-] = _scan_records_py if speedups is None else speedups.scan_records
-
-_Scan = Callable[[bytes | bytearray | memoryview, int, bool, int], tuple[Any, int, int]]
-
-
-def _count_frames_py(
-    buf: bytes | bytearray | memoryview, pos: int, verify_crc: bool, max_record_bytes: int
-) -> tuple[int, int, int]:
-    """Like `_scan_records_py`, but return the number of whole verified frames."""
-    recs, pos, status = _scan_records_py(buf, pos, verify_crc, max_record_bytes)
-    return len(recs), pos, status
-
-
-def _load_count() -> _Scan:
-    """The compiled scanner in count-only mode (no record copies), when built."""
-    if speedups is None:
-        return _count_frames_py
-    fn = speedups.scan_records
-
-    def count(
-        buf: bytes | bytearray | memoryview, pos: int, verify_crc: bool, max_record_bytes: int
-    ) -> tuple[int, int, int]:
-        counted: tuple[int, int, int] = fn(
-            buf, pos, verify_crc, max_record_bytes, False
-        )
-        return counted
-
-    return count
-
-
-_count_frames = _load_count()
 
 
 def count_frames(
@@ -578,6 +341,7 @@ def count_frames(
     Examples:
 
     >>> import io
+    >>> from featurepipe.tfrecord import write_records
     >>> buf = io.BytesIO()
     >>> write_records(buf, [b"a", b"bb"])
     2
@@ -595,7 +359,7 @@ def count_frames(
     return total
 
 
-class _FrameReader:
+class FrameReader:
     """Reads frames from one file object, tracking record index and offsets.
 
     Offsets are positions in the (decompressed) stream. ``self._buf`` holds the
@@ -611,7 +375,7 @@ class _FrameReader:
         on_corrupt: str,
         max_record_bytes: int,
         report: CorruptionReport,
-        budget: _Budget,
+        budget: Budget,
     ) -> None:
         self._path = path
         self._verify = verify_crc
@@ -624,10 +388,10 @@ class _FrameReader:
         self._buf: bytes = b""
         self._eof = False
         self._stream_error: _StreamError | None = None
-        head = _peek(f, _HEADER_BYTES)
+        head = _peek(f, HEADER_BYTES)
         self._head = head
         if compression == "auto":
-            compression = _sniff(head)
+            compression = sniff_compression(head)
         self._compression = compression
         self._raw = f
         self._stream: IO[bytes] | DecompressingReader
@@ -676,7 +440,7 @@ class _FrameReader:
     def records(self, mode: str = "records") -> Iterator[Any]:
         """Yield `Record` tuples (``mode="records"``), payloads (``"payloads"``)
         or, for ``"counts"``, the number of verified records in each chunk."""
-        scan: _Scan = _count_frames if mode == "counts" else _scan_records
+        scan: Scan = _framing.count_scan if mode == "counts" else _framing.scan_records
         if self._compression == "none":
             yield from self._mapped_records(mode)
         while True:
@@ -685,22 +449,22 @@ class _FrameReader:
             if recs:
                 yield from self._emit(recs, mode)
                 self._consume(pos)
-            if status == _NEED_MORE:
+            if status == NEED_MORE:
                 have = len(self._buf)
                 if have == 0 and self._eof:
                     if self._stream_error is not None:
                         self._damage("bad_compressed_stream", 0, None)
                     return
-                if have >= _HEADER_BYTES:
-                    length = _U64.unpack_from(self._buf, 0)[0]
-                    need = length + _FRAME_OVERHEAD
+                if have >= HEADER_BYTES:
+                    length = U64.unpack_from(self._buf, 0)[0]
+                    need = length + FRAME_OVERHEAD
                     if self._known_size is not None and need > self._known_size - self._base:
                         # A plain file too short for the verified length: cut
                         # inside this record. Known without allocating it.
                         left = self._known_size - self._base
                         self._damage(
                             "truncated_data"
-                            if left < _HEADER_BYTES + length
+                            if left < HEADER_BYTES + length
                             else "truncated_footer",
                             left,
                             length,
@@ -710,21 +474,21 @@ class _FrameReader:
                         continue
                     self._damage(
                         "truncated_data"
-                        if len(self._buf) < _HEADER_BYTES + length
+                        if len(self._buf) < HEADER_BYTES + length
                         else "truncated_footer",
                         len(self._buf),
                         length,
                     )
                     continue
-                if self._fill(_HEADER_BYTES) or not self._buf:
+                if self._fill(HEADER_BYTES) or not self._buf:
                     continue  # more bytes, or a clean end (handled above)
                 self._damage("truncated_header", len(self._buf), None)
                 continue
-            if status == _DATA_CRC:
-                length = _U64.unpack_from(self._buf, 0)[0]
-                self._damage("data_crc_mismatch", length + _FRAME_OVERHEAD, length)
-            elif status == _TOO_LARGE:
-                length = _U64.unpack_from(self._buf, 0)[0]
+            if status == DATA_CRC:
+                length = U64.unpack_from(self._buf, 0)[0]
+                self._damage("data_crc_mismatch", length + FRAME_OVERHEAD, length)
+            elif status == TOO_LARGE:
+                length = U64.unpack_from(self._buf, 0)[0]
                 self._damage("record_too_large", None, length)
             else:
                 self._damage("length_crc_mismatch", None, None)
@@ -745,7 +509,7 @@ class _FrameReader:
             for data in recs:
                 yield Record(data, self._path, idx, off)
                 idx += 1
-                off += len(data) + _FRAME_OVERHEAD
+                off += len(data) + FRAME_OVERHEAD
             n = len(recs)
         else:
             yield from recs
@@ -772,18 +536,18 @@ class _FrameReader:
             start = self._raw.tell()
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             return
-        scan: _Scan = _count_frames if mode == "counts" else _scan_records
+        scan: Scan = _framing.count_scan if mode == "counts" else _framing.scan_records
         end = start + size
         pos = start
         gran = mmap.ALLOCATIONGRANULARITY
         while pos < end:
             base = pos - pos % gran  # map offsets must be aligned
             stop = min(end, base + max(_MMAP_WINDOW_BYTES, gran))
-            head = os.pread(fd, _HEADER_BYTES, pos)
-            if len(head) == _HEADER_BYTES:
-                length = _U64.unpack_from(head, 0)[0]
-                if length <= self._max and pos + length + _FRAME_OVERHEAD <= end:
-                    stop = max(stop, pos + length + _FRAME_OVERHEAD)  # one long record
+            head = os.pread(fd, HEADER_BYTES, pos)
+            if len(head) == HEADER_BYTES:
+                length = U64.unpack_from(head, 0)[0]
+                if length <= self._max and pos + length + FRAME_OVERHEAD <= end:
+                    stop = max(stop, pos + length + FRAME_OVERHEAD)  # one long record
             try:
                 mm = mmap.mmap(fd, stop - base, access=mmap.ACCESS_READ, offset=base)
             except (OSError, ValueError):
@@ -801,7 +565,7 @@ class _FrameReader:
             self._base += nxt - pos
             stuck = nxt == pos
             pos = nxt
-            if status != _NEED_MORE or stuck:
+            if status != NEED_MORE or stuck:
                 break
         self._raw.seek(pos)
 
@@ -864,11 +628,11 @@ class _FrameReader:
         skipped = 0
         start = 1
         # At least a header's worth: a smaller window never drops a byte.
-        window = max(_CHUNK_BYTES, _HEADER_BYTES)
+        window = max(_CHUNK_BYTES, HEADER_BYTES)
         while True:
             self._fill(start + window)
             for cand in find_next_frame(self._buf, start, self._max):
-                length = _U64.unpack_from(self._buf, cand)[0]
+                length = U64.unpack_from(self._buf, cand)[0]
                 if self._frame_verifies(cand, length):
                     self._consume(cand)
                     return skipped + cand
@@ -878,21 +642,21 @@ class _FrameReader:
                 return skipped + n
             # Drop what was searched, keeping the last bytes: a header may
             # straddle the window's end.
-            drop = max(0, len(self._buf) - _HEADER_BYTES + 1)
+            drop = max(0, len(self._buf) - HEADER_BYTES + 1)
             self._consume(drop)
             skipped += drop
             start = 0
 
     def _frame_verifies(self, pos: int, length: int) -> bool:
-        end = pos + _HEADER_BYTES + length + _FOOTER_BYTES
+        end = pos + HEADER_BYTES + length + FOOTER_BYTES
         if self._known_size is not None and end > self._known_size - self._base:
             return False
         if not self._fill(end):
             return False
-        data = self._buf[pos + _HEADER_BYTES : end - _FOOTER_BYTES]
+        data = self._buf[pos + HEADER_BYTES : end - FOOTER_BYTES]
         if not self._verify:
             return True
-        return bool(masked_crc32c(data) == _FOOTER.unpack_from(self._buf, end - 4)[0])
+        return bool(masked_crc32c(data) == FOOTER.unpack_from(self._buf, end - 4)[0])
 
     def _tail_is_garbage(self) -> bool:
         """True when the bytes from here to EOF hold no frame that verifies.
@@ -907,7 +671,7 @@ class _FrameReader:
         from featurepipe.tfrecord._resync import find_next_frame
 
         for cand in find_next_frame(self._buf, 1, self._max):
-            length = _U64.unpack_from(self._buf, cand)[0]
+            length = U64.unpack_from(self._buf, cand)[0]
             if self._frame_verifies(cand, length):
                 return False
         return True
@@ -936,12 +700,12 @@ class _FrameReader:
                 + "; pass max_record_bytes= to read larger records on purpose"
             ),
             "truncated_header": (
-                f"the file ends {left} bytes into a {_HEADER_BYTES}-byte record header "
+                f"the file ends {left} bytes into a {HEADER_BYTES}-byte record header "
                 "(the file was cut, or has stray bytes at its end)"
             ),
             "truncated_data": (
                 f"the file ends inside a {length}-byte record "
-                f"({max(0, self._bytes_left() - _HEADER_BYTES)} data bytes present)"
+                f"({max(0, self._bytes_left() - HEADER_BYTES)} data bytes present)"
             ),
             "truncated_footer": "the file ends inside the record's 4-byte data CRC",
             "bad_compressed_stream": (
@@ -991,192 +755,7 @@ def _remaining_size(f: IO[bytes]) -> int | None:
         return None
 
 
-# --------------------------------------------------------------------------- writing
-
-
-class TFRecordWriter:
-    """Writes records in TensorFlow's TFRecord format, optionally compressed.
-
-    To a path, the writer is atomic by default: it writes
-    ``<dir>/.<name>.tmp-XXXX``, flushes and fsyncs it, and renames it to the
-    final name only on a clean `close` (or a clean ``with`` exit). A killed
-    job leaves no file under the final name; an exception inside ``with``
-    removes the temporary file.
-
-    For compressed output the writer makes a *full flush* point every
-    ``flush_every_bytes`` of uncompressed data. TensorFlow, ``gzip`` and
-    ``zlib`` read such streams as usual; featurepipe's index uses the flush
-    points for random access into the compressed file.
-
-    Args:
-        file: a path or an open binary file object.
-        compression: ``"none"``, ``"gzip"`` or ``"zlib"``. Defaults to `"none"`.
-        atomic: write to a temporary name and rename on close (paths only).
-            Defaults to `True`.
-        compression_level: zlib level 0-9. Defaults to `6`.
-        flush_every_bytes: uncompressed bytes between full flush points.
-            Defaults to `1048576`.
-        write_index: also write the index sidecar ``<path>.fpidx`` on close
-            (paths only), so counts and random access need no scan. Defaults to `False`.
-
-    Examples:
-
-    >>> import io
-    >>> buf = io.BytesIO()
-    >>> with TFRecordWriter(buf) as w:
-    ...     w.write(b"abc")
-    ...     w.write(b"defg")
-    >>> len(buf.getvalue())  # 16 bytes of framing per record
-    39
-    """
-
-    def __init__(
-        self,
-        file: str | os.PathLike[str] | IO[bytes],
-        compression: Compression = "none",
-        *,
-        atomic: bool = True,
-        compression_level: int = 6,
-        flush_every_bytes: int = 1 << 20,
-        write_index: bool = False,
-    ) -> None:
-        if compression not in ("none", "gzip", "zlib"):
-            raise ConfigError(
-                "Unknown value for `compression`. Allowed values are: ('none', 'gzip', "
-                f"'zlib'). Received: compression={compression!r}"
-            )
-        if not 0 <= compression_level <= 9:
-            raise ConfigError(
-                "`compression_level` must be in [0, 9]. "
-                f"Received: compression_level={compression_level}"
-            )
-        self.compression: Compression = compression
-        self.records_written = 0
-        self.bytes_written = 0  # uncompressed stream bytes
-        self._closed = False
-        self._final: str | None = None
-        self._tmp: str | None = None
-        self._owns = False
-        self._write_index = write_index
-        self._offsets: list[int] = []
-        self._access: list[tuple[int, int, int]] = [(0, 0, 0)]
-        if hasattr(file, "write"):
-            self._f: IO[bytes] = file  # type: ignore[assignment]
-            if write_index:
-                raise ConfigError("`write_index=True` needs a path, not a file object.")
-        else:
-            final = os.fspath(file)
-            self._final = final
-            self._owns = True
-            if atomic:
-                d, base = os.path.split(os.path.abspath(final))
-                fd, tmp = tempfile.mkstemp(prefix=f".{base}.tmp-", dir=d)
-                self._tmp = tmp
-                self._f = os.fdopen(fd, "wb")
-            else:
-                self._f = open(final, "wb")  # noqa: SIM115 - closed in close()
-        self._flush_every = max(1, flush_every_bytes)
-        self._since_flush = 0
-        self._compressed_out = 0
-        self._z: zlib._Compress | None = None
-        if compression != "none":
-            wbits = 31 if compression == "gzip" else 15
-            self._z = zlib.compressobj(compression_level, zlib.DEFLATED, wbits)
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Append one record."""
-        if self._closed:
-            raise ValueError("write() on a closed TFRecordWriter")
-        n = len(data)
-        frame = b"".join(
-            (
-                _HEADER.pack(n, masked_crc32c(_U64.pack(n))),
-                data,
-                _FOOTER.pack(masked_crc32c(data)),
-            )
-        )
-        self._offsets.append(self.bytes_written)
-        self._emit(frame)
-        self.records_written += 1
-
-    def write_many(self, records: Iterable[bytes]) -> int:
-        """Append many records; returns how many."""
-        k = 0
-        for r in records:
-            self.write(r)
-            k += 1
-        return k
-
-    def _emit(self, frame: bytes) -> None:
-        self.bytes_written += len(frame)
-        if self._z is None:
-            self._f.write(frame)
-            return
-        out = self._z.compress(frame)
-        self._since_flush += len(frame)
-        if self._since_flush >= self._flush_every:
-            out += self._z.flush(zlib.Z_FULL_FLUSH)
-            self._since_flush = 0
-            self._compressed_out += len(out)
-            # the next record starts at a point where decompression can begin
-            point = (self._compressed_out, self.bytes_written, self.records_written + 1)
-            self._access.append(point)
-        else:
-            self._compressed_out += len(out)
-        if out:
-            self._f.write(out)
-
-    def flush(self) -> None:
-        """Flush buffered bytes to the file (compressed streams: a sync flush)."""
-        if self._z is not None:
-            out = self._z.flush(zlib.Z_SYNC_FLUSH)
-            self._compressed_out += len(out)
-            self._f.write(out)
-        self._f.flush()
-
-    def close(self) -> None:
-        """Finish the stream, fsync and (atomic mode) rename into place."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._z is not None:
-            out = self._z.flush(zlib.Z_FINISH)
-            self._compressed_out += len(out)
-            self._f.write(out)
-        if not self._owns:
-            self._f.flush()
-            return
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
-        assert self._final is not None
-        if self._tmp is not None:
-            os.replace(self._tmp, self._final)
-        if self._write_index:
-            from featurepipe.tfrecord._index import RecordIndex
-
-            RecordIndex.from_writer(
-                self._final, self.compression, self._offsets, self.bytes_written, self._access
-            ).save()
-
-    def abort(self) -> None:
-        """Discard the output: close and delete the temporary file (atomic mode)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owns:
-            self._f.close()
-            if self._tmp is not None and os.path.exists(self._tmp):
-                os.unlink(self._tmp)
-
-    def __enter__(self) -> TFRecordWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+# --------------------------------------------------------------------------- batching
 
 
 def batch_records(
@@ -1195,6 +774,7 @@ def batch_records(
     Examples:
 
     >>> import io
+    >>> from featurepipe.tfrecord import write_records
     >>> buf = io.BytesIO()
     >>> write_records(buf, [b"a", b"b", b"c"])
     3
@@ -1214,28 +794,3 @@ def batch_records(
         batch.append(rec.data)
     if batch:
         yield path, first, batch
-
-
-def write_records(
-    path: str | os.PathLike[str] | IO[bytes],
-    records: Iterable[bytes],
-    compression: Compression = "none",
-) -> int:
-    """Write ``records`` to a new TFRecord file, atomically; returns the count.
-
-    Examples:
-
-    >>> import io
-    >>> write_records(io.BytesIO(), [b"a", b"b"])
-    2
-    """
-    with TFRecordWriter(path, compression) as w:
-        return w.write_many(records)
-
-
-def _frames_bytes(records: Sequence[bytes]) -> bytes:
-    """Frame ``records`` in memory (tests and golden data)."""
-    return b"".join(
-        _HEADER.pack(len(r), masked_crc32c(_U64.pack(len(r)))) + r + _FOOTER.pack(masked_crc32c(r))
-        for r in records
-    )
