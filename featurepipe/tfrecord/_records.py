@@ -1149,7 +1149,8 @@ class TFRecordWriter:
         self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
-        assert self._final is not None
+        if self._final is None:  # set whenever the writer owns its file
+            raise RuntimeError("TFRecordWriter owns its file but has no final path (a bug)")
         if self._tmp is not None:
             os.replace(self._tmp, self._final)
         if self._write_index:
