@@ -97,9 +97,13 @@ def cmd_test(args: list[str]) -> int:
     pure_cmd = [*pytest, *args, *PURE_PYTHON_TESTS]
     print("+ FEATUREPIPE_PURE_PYTHON=1", " ".join(str(c) for c in pure_cmd), flush=True)
     pure = subprocess.run([str(c) for c in pure_cmd], cwd=ROOT, env=pure_env, check=False)
-    for leg, rc in (("suite", main.returncode), ("pure-Python leg", pure.returncode)):
+    pure_rc = pure.returncode
+    if pure_rc == 5 and args:  # pytest's "no tests collected": the options selected none here
+        print("pure-Python leg: the pytest options selected no core test")
+        pure_rc = 0
+    for leg, rc in (("suite", main.returncode), ("pure-Python leg", pure_rc)):
         print(f"{leg}: {'passed' if rc == 0 else f'FAILED (pytest exit status {rc})'}")
-    return main.returncode or pure.returncode
+    return main.returncode or pure_rc
 
 
 def cmd_demo(args: list[str]) -> int:
