@@ -6,7 +6,8 @@ virtual environment in ``.venv``, installs the pinned dependencies from
 ``requirements/lock.txt`` and featurepipe itself (editable), then runs:
 
     python3 dev.py demo    # convert -> inspect -> analyze -> train on the bundled sample data
-    python3 dev.py test    # ruff + mypy on the core + the whole pytest suite (what CI runs)
+    python3 dev.py test    # ruff + mypy, the pytest suite with the library's doctests, then the
+                           # core tests again without the compiled extension (what CI runs)
     python3 dev.py bench [NAME ...]   # the benchmarks under bench/ (slow; not part of test)
     python3 dev.py shell CMD ...      # run CMD inside the venv (e.g. featurepipe inspect --help)
 
@@ -65,13 +66,44 @@ def ensure_venv() -> pathlib.Path:
     return py
 
 
+# The second leg of `test`: the core tests again with the compiled extension off
+# (featurepipe/_native.py honours FEATUREPIPE_PURE_PYTHON), so the pure-Python twins
+# of the C code stay exercised. Not tests/keras or tests/beam: they need the
+# extension's speed, and their differential tests compare both paths already.
+PURE_PYTHON_TESTS = (
+    "tests/tfrecord",
+    "tests/example",
+    "tests/convert",
+    "tests/analysis",
+    "tests/columns",
+    "tests/cli",
+)
+
+
 def cmd_test(args: list[str]) -> int:
+    """ruff, mypy, the suite (tests/ and the doctests in featurepipe/), the pure-Python leg.
+
+    Extra arguments are pytest options for both legs (e.g. ``-x`` or ``-k csv``).
+    Non-zero when either leg fails.
+    """
     py = ensure_venv()
     env = dict(os.environ, PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="2")
     _run(py, "-m", "ruff", "check", ".", env=env)
     _run(py, "-m", "mypy", "featurepipe", env=env)
-    cmd: list[str | os.PathLike[str]] = [py, "-m", "pytest", "-q", "-m", "not slow", *args]
-    return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env, check=False).returncode
+    pytest: list[str | os.PathLike[str]] = [py, "-m", "pytest", "-q", "-m", "not slow"]
+    print("+", " ".join(str(c) for c in [*pytest, *args]), flush=True)
+    main = subprocess.run([str(c) for c in [*pytest, *args]], cwd=ROOT, env=env, check=False)
+    pure_env = dict(env, FEATUREPIPE_PURE_PYTHON="1")
+    pure_cmd = [*pytest, *args, *PURE_PYTHON_TESTS]
+    print("+ FEATUREPIPE_PURE_PYTHON=1", " ".join(str(c) for c in pure_cmd), flush=True)
+    pure = subprocess.run([str(c) for c in pure_cmd], cwd=ROOT, env=pure_env, check=False)
+    pure_rc = pure.returncode
+    if pure_rc == 5 and args:  # pytest's "no tests collected": the options selected none here
+        print("pure-Python leg: the pytest options selected no core test")
+        pure_rc = 0
+    for leg, rc in (("suite", main.returncode), ("pure-Python leg", pure_rc)):
+        print(f"{leg}: {'passed' if rc == 0 else f'FAILED (pytest exit status {rc})'}")
+    return main.returncode or pure_rc
 
 
 def cmd_demo(args: list[str]) -> int:

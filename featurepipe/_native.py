@@ -9,8 +9,8 @@ pure-Python twin when it is ``None``; nothing else imports ``_speedups``.
 Which implementation is active is :data:`implementation` (``featurepipe
 --version`` prints it). When the extension is missing, importing featurepipe
 warns once and carries on, slower. ``FEATUREPIPE_PURE_PYTHON=1`` in the
-environment turns it off on purpose (no warning): CI runs the core tests a
-second time that way, so the twins stay exercised.
+environment turns it off on purpose (no warning): ``python3 dev.py test`` (what
+CI runs) runs the core tests a second time that way, so the twins stay exercised.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny generated TFRecord files."""
+"""Shared fixtures: tiny generated TFRecord files.
+
+The hooks that turn a skip for a missing module into a failure under ``CI=true``
+are in the root conftest.py (they apply to tests/ and to the doctests of
+featurepipe/ alike).
+"""
 
 from __future__ import annotations
 

@@ -311,7 +311,8 @@ class _FeatureAccumulator:
         if self.moments is None:
             self.moments = MomentsAccumulator()
             self.sketch = QuantileSketch(self.options.eps)
-        assert self.sketch is not None
+        if self.sketch is None:  # created with the moments
+            raise RuntimeError("numeric feature statistics have moments but no sketch (a bug)")
         self.moments.add(values)
         self.sketch.add(values)
         self.distinct.add_hashes(hash_values(values))

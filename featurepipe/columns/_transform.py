@@ -343,7 +343,11 @@ class _Context:
             depth = spec.categorical_column.num_ids
             if isinstance(inner, WeightedIds):
                 return encode_indicator(inner.ids, depth, spec.output_mode, inner.weights)
-            assert isinstance(inner, Ragged)
+            if not isinstance(inner, Ragged):  # a categorical column's output is ids
+                raise RuntimeError(
+                    f"IndicatorColumn {spec.name!r}: its categorical column gave "
+                    f"{type(inner).__name__}, not ids (a bug)"
+                )
             return encode_indicator(inner, depth, spec.output_mode)
         raise ConfigError(f"Unsupported column spec: {spec!r}")
 
@@ -387,7 +391,11 @@ class _Context:
 
     def ids(self, spec: CategoricalSpec) -> Ragged:
         if isinstance(spec, BucketizedColumn):
-            assert spec.bin_boundaries is not None
+            if spec.bin_boundaries is None:
+                raise ConfigError(
+                    f"Column {spec.name!r} has no bin boundaries: pass them or call "
+                    "`ColumnSpecs.resolve(artifacts)` first."
+                )
             values = self.numeric(spec.source)
             return hashing.bucketized_ids(Ragged.from_dense(values), spec.bin_boundaries)
         if isinstance(spec, WeightedColumn):

@@ -63,7 +63,7 @@ from featurepipe.example import Schema, encode_varint, wire_order
 
 __all__ = ["CsvChunk", "add_chunk", "convert_chunk", "iter_csv_chunks", "native_csv"]
 
-_native: Any = speedups  # None: the pure-Python twins below (FEATUREPIPE_PURE_PYTHON=1 in CI)
+_native: Any = speedups  # None: the pure-Python twins below (dev.py test's pure-Python leg)
 
 _BLOCK = 1 << 20
 _BOM = b"\xef\xbb\xbf"

@@ -71,11 +71,12 @@ NAME = "golden-damaged.tfrecord"
 
 
 def _speedups_scan() -> Any:
+    """The compiled scan loop, None when the extension is not built (a rename fails)."""
     try:
         from featurepipe import _speedups
     except ImportError:
         return None
-    return getattr(_speedups, "scan_records", None)
+    return _speedups.scan_records
 
 
 @pytest.fixture(params=["py", "native"])
