@@ -192,6 +192,28 @@ fail:
     return NULL;
 }
 
+/* Where csv_convert's records go: each a new bytes object the kernel fills. */
+typedef struct {
+    PyObject *records;
+    PyObject *positions;
+} Emit;
+
+static unsigned char *
+emit_record(void *ctx, Py_ssize_t size, Py_ssize_t line)
+{
+    Emit *e = ctx;
+    PyObject *rec = PyBytes_FromStringAndSize(NULL, size);
+    PyObject *ln = rec ? PyLong_FromSsize_t(line) : NULL;
+    if (ln == NULL || PyList_Append(e->records, rec) < 0 || PyList_Append(e->positions, ln) < 0) {
+        Py_XDECREF(rec);
+        Py_XDECREF(ln);
+        return NULL;
+    }
+    Py_DECREF(rec); /* the list holds it: the kernel fills it now */
+    Py_DECREF(ln);
+    return (unsigned char *)PyBytes_AS_STRING(rec);
+}
+
 static PyObject *
 py_csv_convert(PyObject *self, PyObject *args)
 {
@@ -229,31 +251,12 @@ py_csv_convert(PyObject *self, PyObject *args)
         goto done;
     }
     Walk w = {view.buf, 0, view.len, first_line, delim, quote, field_limit, width, 0, 0, &spans};
-    int more;
-    while ((more = fp_csv_next_row(&w, &r)) == 1) {
-        Py_ssize_t body = 0;
-        if (!fp_csv_row_values(&r, feats, nfeat, vals, &body)) {
-            if (fp_csv_defer_row(&w) < 0) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            continue;
-        }
-        PyObject *rec = PyBytes_FromStringAndSize(NULL, fp_csv_record_size(body));
-        if (rec != NULL) {
-            fp_csv_encode_row((unsigned char *)PyBytes_AS_STRING(rec), feats, nfeat, vals, body);
-        }
-        PyObject *ln = rec ? PyLong_FromSsize_t(w.row_line) : NULL;
-        if (ln == NULL || PyList_Append(records, rec) < 0 || PyList_Append(positions, ln) < 0) {
-            Py_XDECREF(rec);
-            Py_XDECREF(ln);
-            goto done;
-        }
-        Py_DECREF(rec);
-        Py_DECREF(ln);
-    }
+    Emit emit = {records, positions};
+    int more = fp_csv_convert_rows(&w, &r, feats, nfeat, vals, emit_record, &emit);
     if (more < 0) {
-        PyErr_NoMemory();
+        if (more == -1) {
+            PyErr_NoMemory();
+        }
         goto done;
     }
     deferred = spans_to_list(&spans);
@@ -280,6 +283,19 @@ done:
  * of cells only Python can classify; settled: one byte per column, nonzero
  * for columns already known to be text (they are only counted present).
  */
+/* A cell only Python can classify: (column, text) appended to the list ctx. */
+static int
+unsure_cell(void *ctx, Py_ssize_t c, const unsigned char *s, Py_ssize_t n)
+{
+    PyObject *u = Py_BuildValue("(ny#)", c, (const char *)s, n);
+    if (u == NULL || PyList_Append((PyObject *)ctx, u) < 0) {
+        Py_XDECREF(u);
+        return -1;
+    }
+    Py_DECREF(u);
+    return 0;
+}
+
 static PyObject *
 py_csv_infer(PyObject *self, PyObject *args)
 {
@@ -317,25 +333,12 @@ py_csv_infer(PyObject *self, PyObject *args)
     }
     Py_ssize_t rows = 0;
     Walk w = {view.buf, 0, view.len, first_line, delim, quote, field_limit, width, 0, 0, &spans};
-    int more;
-    while ((more = fp_csv_next_row(&w, &r)) == 1) {
-        rows++;
-        Py_ssize_t nu = 0;
-        fp_csv_infer_row(&r, width, tokens, ntokens, settled.buf, cnt, unsure_cols, &nu);
-        for (Py_ssize_t i = 0; i < nu; i++) {
-            Py_ssize_t c = unsure_cols[i];
-            const unsigned char *s = r.text + r.off[c];
-            Py_ssize_t n = r.off[c + 1] - r.off[c];
-            PyObject *u = Py_BuildValue("(ny#)", c, (const char *)s, n);
-            if (u == NULL || PyList_Append(unsure, u) < 0) {
-                Py_XDECREF(u);
-                goto done;
-            }
-            Py_DECREF(u);
-        }
-    }
+    int more = fp_csv_infer_rows(&w, &r, tokens, ntokens, settled.buf, cnt, unsure_cols, &rows,
+                                 unsure_cell, unsure);
     if (more < 0) {
-        PyErr_NoMemory();
+        if (more == -1) {
+            PyErr_NoMemory();
+        }
         goto done;
     }
     deferred = spans_to_list(&spans);

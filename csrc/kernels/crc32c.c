@@ -50,8 +50,8 @@ init_sw_table(void)
 }
 
 /* Slicing-by-8: eight table look-ups per 8 input bytes. */
-static uint32_t
-crc_sw(uint32_t crc, const unsigned char *p, size_t n)
+uint32_t
+fp_crc_sw_raw(uint32_t crc, const unsigned char *p, size_t n)
 {
     while (n >= 8) {
         uint64_t w = load_le64(p) ^ crc;
@@ -82,7 +82,9 @@ crc_sw(uint32_t crc, const unsigned char *p, size_t n)
 static uint32_t shift_long[4][256];
 static uint32_t shift_short[4][256];
 static uint32_t shift_tiny[4][256];
-static int have_hw_crc = 0;
+/* Read by the inline dispatch in crc32c.h. */
+int fp_have_hw_crc = 0;
+#define have_hw_crc fp_have_hw_crc
 
 static void
 build_shift_table(uint32_t table[4][256], size_t nzeros)
@@ -94,7 +96,7 @@ build_shift_table(uint32_t table[4][256], size_t nzeros)
         size_t left = nzeros;
         while (left) {
             size_t step = left < sizeof(zeros) ? left : sizeof(zeros);
-            c = crc_sw(c, zeros, step);
+            c = fp_crc_sw_raw(c, zeros, step);
             left -= step;
         }
         basis[bit] = c;
@@ -142,8 +144,8 @@ crc_shift(uint32_t table[4][256], uint32_t crc)
         n -= 3 * (BLK);                                                                   \
     } while (0)
 
-__attribute__((target("sse4.2"))) static uint32_t
-crc_hw(uint32_t crc, const unsigned char *p, size_t n)
+__attribute__((target("sse4.2"))) uint32_t
+fp_crc_hw_raw(uint32_t crc, const unsigned char *p, size_t n)
 {
     uint64_t c0 = crc;
     while (n >= 3 * HW_LONG) {
@@ -170,8 +172,8 @@ crc_hw(uint32_t crc, const unsigned char *p, size_t n)
 }
 
 /* Masked CRC of a frame's 8 length bytes equals the stored 4 bytes? */
-__attribute__((target("sse4.2"))) static int
-header_ok_hw(const unsigned char *h)
+__attribute__((target("sse4.2"))) int
+fp_header_ok_hw(const unsigned char *h)
 {
     uint64_t a;
     memcpy(&a, h, 8);
@@ -196,7 +198,7 @@ init_hw(void)
 static inline uint32_t
 crc_raw(uint32_t crc, const unsigned char *p, size_t n)
 {
-    return have_hw_crc ? crc_hw(crc, p, n) : crc_sw(crc, p, n);
+    return have_hw_crc ? fp_crc_hw_raw(crc, p, n) : fp_crc_sw_raw(crc, p, n);
 }
 
 static inline int header_ok_sw(const unsigned char *h);
@@ -204,7 +206,7 @@ static inline int header_ok_sw(const unsigned char *h);
 static inline int
 header_ok(const unsigned char *h)
 {
-    return have_hw_crc ? header_ok_hw(h) : header_ok_sw(h);
+    return have_hw_crc ? fp_header_ok_hw(h) : header_ok_sw(h);
 }
 #elif defined(FP_ARM_CRC)
 static int have_hw_crc = 1;
@@ -218,7 +220,7 @@ static inline uint32_t
 crc_raw(uint32_t crc, const unsigned char *p, size_t n)
 {
     if (!have_hw_crc) {
-        return crc_sw(crc, p, n);
+        return fp_crc_sw_raw(crc, p, n);
     }
     while (n >= 8) {
         uint64_t a;
@@ -249,7 +251,7 @@ init_hw(void)
 static inline uint32_t
 crc_raw(uint32_t crc, const unsigned char *p, size_t n)
 {
-    return crc_sw(crc, p, n);
+    return fp_crc_sw_raw(crc, p, n);
 }
 
 static inline int header_ok_sw(const unsigned char *h);
@@ -301,15 +303,16 @@ fp_crc_backend(void)
 }
 
 uint32_t
+fp_crc32c_software(uint32_t crc, const unsigned char *p, size_t n)
+{
+    return ~fp_crc_sw_raw(~crc, p, n);
+}
+
+#ifndef FP_CRC_INLINE_DISPATCH /* else inline in crc32c.h */
+uint32_t
 fp_crc32c(uint32_t crc, const unsigned char *p, size_t n)
 {
     return crc32c_value(crc, p, n);
-}
-
-uint32_t
-fp_crc32c_software(uint32_t crc, const unsigned char *p, size_t n)
-{
-    return ~crc_sw(~crc, p, n);
 }
 
 int
@@ -317,3 +320,4 @@ fp_frame_header_ok(const unsigned char *h)
 {
     return header_ok(h);
 }
+#endif

@@ -502,8 +502,8 @@ put_list(unsigned char *o, const Feature *ft, const Value *v)
 }
 
 /* Fills vals for one parsed row; returns 0 when Python must decide the row. */
-int
-fp_csv_row_values(const Row *r, const Feature *feats, fp_ssize nfeat, Value *vals,
+static int
+row_values(const Row *r, const Feature *feats, fp_ssize nfeat, Value *vals,
            fp_ssize *body_len)
 {
     fp_ssize body = 0;
@@ -568,14 +568,8 @@ fp_csv_row_values(const Row *r, const Feature *feats, fp_ssize nfeat, Value *val
     return 1;
 }
 
-fp_ssize
-fp_csv_record_size(fp_ssize body)
-{
-    return 1 + varint_len((uint64_t)body) + body;
-}
-
-void
-fp_csv_encode_row(unsigned char *o, const Feature *feats, fp_ssize nfeat, const Value *vals,
+static void
+encode_row(unsigned char *o, const Feature *feats, fp_ssize nfeat, const Value *vals,
                   fp_ssize body)
 {
     *o++ = 0x0A;
@@ -661,8 +655,8 @@ maybe_number(const unsigned char *s, fp_ssize n)
     return 1;
 }
 
-void
-fp_csv_infer_row(const Row *r, fp_ssize width, const Str *missing, fp_ssize nmissing,
+static void
+infer_row(const Row *r, fp_ssize width, const Str *missing, fp_ssize nmissing,
                  const unsigned char *done_col, fp_ssize *cnt, fp_ssize *unsure,
                  fp_ssize *nunsure)
 {
@@ -694,4 +688,49 @@ fp_csv_infer_row(const Row *r, fp_ssize width, const Str *missing, fp_ssize nmis
         }
     }
     *nunsure = nu;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The walks of csv_convert and csv_infer. */
+
+int
+fp_csv_convert_rows(Walk *w, Row *r, const Feature *feats, fp_ssize nfeat, Value *vals,
+                    FpEmitRecord emit, void *ctx)
+{
+    int more;
+    while ((more = fp_csv_next_row(w, r)) == 1) {
+        fp_ssize body = 0;
+        if (!row_values(r, feats, nfeat, vals, &body)) {
+            if (fp_csv_defer_row(w) < 0) {
+                return -1;
+            }
+            continue;
+        }
+        unsigned char *o = emit(ctx, 1 + varint_len((uint64_t)body) + body, w->row_line);
+        if (o == NULL) {
+            return -2;
+        }
+        encode_row(o, feats, nfeat, vals, body);
+    }
+    return more;
+}
+
+int
+fp_csv_infer_rows(Walk *w, Row *r, const Str *missing, fp_ssize nmissing,
+                  const unsigned char *done_col, fp_ssize *cnt, fp_ssize *unsure,
+                  fp_ssize *rows, FpUnsureCell cell, void *ctx)
+{
+    int more;
+    while ((more = fp_csv_next_row(w, r)) == 1) {
+        (*rows)++;
+        fp_ssize nu = 0;
+        infer_row(r, w->width, missing, nmissing, done_col, cnt, unsure, &nu);
+        for (fp_ssize i = 0; i < nu; i++) {
+            fp_ssize c = unsure[i];
+            if (cell(ctx, c, r->text + r->off[c], r->off[c + 1] - r->off[c]) < 0) {
+                return -2;
+            }
+        }
+    }
+    return more;
 }

@@ -120,24 +120,27 @@ int fp_csv_defer_row(Walk *w);
  * of memory. Blank lines are skipped; rows Python must read are deferred. */
 int fp_csv_next_row(Walk *w, Row *r);
 
-/* Fills vals for one parsed row and the size of its Features message in
- * *body_len; returns 0 when Python must decide the row. */
-int fp_csv_row_values(const Row *r, const Feature *feats, fp_ssize nfeat, Value *vals,
-                      fp_ssize *body_len);
+/* A converted row's record: returns where to write its size bytes (the
+ * serialized Example of the row on line `line`), or NULL to stop (an error). */
+typedef unsigned char *(*FpEmitRecord)(void *ctx, fp_ssize size, fp_ssize line);
 
-/* The size of the serialized Example whose Features message is body bytes. */
-fp_ssize fp_csv_record_size(fp_ssize body);
+/* Converts the rest of w's rows: each row it is sure of goes to emit, every
+ * other one to w->deferred. vals: room for nfeat values. Returns 0 at the
+ * end, -1 when out of memory, -2 when emit returned NULL. */
+int fp_csv_convert_rows(Walk *w, Row *r, const Feature *feats, fp_ssize nfeat, Value *vals,
+                        FpEmitRecord emit, void *ctx);
 
-/* Writes the serialized Example of a row (fp_csv_record_size(body) bytes) at o. */
-void fp_csv_encode_row(unsigned char *o, const Feature *feats, fp_ssize nfeat, const Value *vals,
-                       fp_ssize body);
+/* A cell only Python can classify (column c, text s[0:n]); -1 to stop (an error). */
+typedef int (*FpUnsureCell)(void *ctx, fp_ssize c, const unsigned char *s, fp_ssize n);
 
-/* Schema-inference counts of one row: cnt[4 * c .. 4 * c + 3] += (present,
- * ints, floats, others) per column c; the columns of cells only Python can
- * classify go to unsure (room for width), their number to *nunsure. done_col:
- * one byte per column, nonzero for columns already known to be text. */
-void fp_csv_infer_row(const Row *r, fp_ssize width, const Str *missing, fp_ssize nmissing,
+/* Schema-inference counts of the rest of w's rows (w->width columns):
+ * cnt[4 * c .. 4 * c + 3] += (present, ints, floats, others) per column c,
+ * *rows += the rows read; the cells only Python can classify go to `cell`.
+ * done_col: one byte per column, nonzero for columns already known to be
+ * text (only counted present); unsure: room for width column indices.
+ * Returns 0 at the end, -1 when out of memory, -2 when cell returned -1. */
+int fp_csv_infer_rows(Walk *w, Row *r, const Str *missing, fp_ssize nmissing,
                       const unsigned char *done_col, fp_ssize *cnt, fp_ssize *unsure,
-                      fp_ssize *nunsure);
+                      fp_ssize *rows, FpUnsureCell cell, void *ctx);
 
 #endif

@@ -4,28 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-fp_frame_check(const unsigned char *buf, size_t n, size_t p, long long max_bytes, size_t *len)
-{
-    size_t left = n - p;
-    if (left < 12) {
-        return SCAN_NEED_MORE;
-    }
-    const unsigned char *h = buf + p;
-    uint64_t length = load_le64(h);
-    if (!fp_frame_header_ok(h)) {
-        return SCAN_LENGTH_CRC;
-    }
-    if (length > (uint64_t)max_bytes) {
-        return SCAN_TOO_LARGE;
-    }
-    if (left < 16 || length > (uint64_t)(left - 16)) {
-        return SCAN_NEED_MORE;
-    }
-    *len = (size_t)length;
-    return FRAME_OK;
-}
-
 void
 fp_frame_write(unsigned char *o, const unsigned char *r, size_t len)
 {

@@ -17,7 +17,27 @@ enum { FRAME_OK = -1 };
 
 /* The frame at p of buf[0:n]: FRAME_OK with its data length in *len, or the
  * SCAN_ status that stops a scan there (its data CRC is not checked here). */
-int fp_frame_check(const unsigned char *buf, size_t n, size_t p, long long max_bytes, size_t *len);
+static inline int
+fp_frame_check(const unsigned char *buf, size_t n, size_t p, long long max_bytes, size_t *len)
+{
+    size_t left = n - p;
+    if (left < 12) {
+        return SCAN_NEED_MORE;
+    }
+    const unsigned char *h = buf + p;
+    uint64_t length = load_le64(h);
+    if (!fp_frame_header_ok(h)) {
+        return SCAN_LENGTH_CRC;
+    }
+    if (length > (uint64_t)max_bytes) {
+        return SCAN_TOO_LARGE;
+    }
+    if (left < 16 || length > (uint64_t)(left - 16)) {
+        return SCAN_NEED_MORE;
+    }
+    *len = (size_t)length;
+    return FRAME_OK;
+}
 
 /* Does the data of a frame (len bytes at data) match its stored masked CRC? */
 static inline int
