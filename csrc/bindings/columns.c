@@ -140,7 +140,8 @@ feat_build(Feat *f, PyObject *desc)
     const char *name;
     Py_ssize_t name_len;
     PyObject *def;
-    if (!PyArg_ParseTuple(desc, "y#inO:columns_compile feature", &name, &name_len, &f->kind, &f->fixed, &def)) {
+    if (!PyArg_ParseTuple(desc, "y#inO:columns_compile feature", &name, &name_len, &f->kind,
+                          &f->fixed, &def)) {
         return -1;
     }
     if (f->kind < K_BYTES || f->kind > K_INT64) {
@@ -216,9 +217,9 @@ op_build(Op *o, PyObject *desc, const Plan *pl, int leaf)
     unsigned long long hash_key;
     Py_ssize_t vidx;
     long long num_bins, num_oov;
-    if (!PyArg_ParseTuple(desc, "inpnidd" "OLnLOKO:columns_compile op", &o->op, &o->fidx, &o->drop, &o->size,
-                          &o->norm, &o->na, &o->nb, &bounds, &num_bins, &vidx, &num_oov, &defobj,
-                          &hash_key, &leaves)) {
+    if (!PyArg_ParseTuple(desc, "inpnidd" "OLnLOKO:columns_compile op", &o->op, &o->fidx, &o->drop,
+                          &o->size, &o->norm, &o->na, &o->nb, &bounds, &num_bins, &vidx, &num_oov,
+                          &defobj, &hash_key, &leaves)) {
         return -1;
     }
     o->num_bins = (int64_t)num_bins;
