@@ -41,9 +41,11 @@ def _run(*cmd: str | os.PathLike[str], **kw: object) -> None:
 
 def _digest() -> str:
     h = hashlib.sha256()
-    sources = sorted((ROOT / "featurepipe").glob("_speedups*.[ch]"))
+    # The C extension's sources: csrc/** (kernels and bindings), so that an edit rebuilds it.
+    sources = sorted(p for p in (ROOT / "csrc").rglob("*") if p.is_file())
     for p in (LOCK, ROOT / "pyproject.toml", ROOT / "setup.py", *sources):
         if p.exists():
+            h.update(p.relative_to(ROOT).as_posix().encode())
             h.update(p.read_bytes())
     return h.hexdigest()
 

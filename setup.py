@@ -14,6 +14,7 @@ Environment switches:
 from __future__ import annotations
 
 import os
+import pathlib
 import sys
 
 from setuptools import Extension, setup
@@ -59,15 +60,20 @@ class OptionalBuildExt(build_ext):
 def _ext_modules() -> list[Extension]:
     if os.environ.get("FEATUREPIPE_NO_EXT") == "1":
         return []
-    # One module from several files: _speedups.c (CRC, framing, Example decoding) owns the
-    # module init and calls the register function of each other part (_speedups.h).
-    sources = [
-        "featurepipe/_speedups.c",
-        "featurepipe/_speedups_csv.c",
-        "featurepipe/_speedups_columns.c",
-    ]
+    # One module from several files (csrc/): plain-C kernels that never include Python.h
+    # (csrc/kernels) under a thin CPython binding layer (csrc/bindings; bindings/module.c owns
+    # the module and its multi-phase init and calls the exec function of each other part).
+    root = pathlib.Path(__file__).resolve().parent
+    kernels = sorted(p.relative_to(root).as_posix() for p in (root / "csrc/kernels").glob("*.c"))
+    bindings = sorted(p.relative_to(root).as_posix() for p in (root / "csrc/bindings").glob("*.c"))
+    headers = sorted(p.relative_to(root).as_posix() for p in (root / "csrc").glob("*/*.h"))
     return [
-        Extension("featurepipe._speedups", sources=sources, depends=["featurepipe/_speedups.h"])
+        Extension(
+            "featurepipe._speedups",
+            sources=[*bindings, *kernels],
+            depends=headers,
+            include_dirs=["csrc"],
+        )
     ]
 
 

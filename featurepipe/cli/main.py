@@ -35,6 +35,20 @@ Exit status: 0 fine, 1 a problem with the data, 2 a usage error.
 """
 
 
+def version_string() -> str:
+    """What ``featurepipe --version`` prints: the version and the active implementation.
+
+    The implementation is :data:`featurepipe._native.implementation`: the compiled
+    extension, or the pure-Python paths (and why).
+
+    >>> version_string().startswith("featurepipe ")
+    True
+    """
+    from featurepipe._native import implementation
+
+    return f"featurepipe {__version__} ({implementation})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
     parser = argparse.ArgumentParser(
@@ -43,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"featurepipe {__version__}")
+    parser.add_argument("--version", action="version", version=version_string())
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for mod_name in _VERBS:
         try:

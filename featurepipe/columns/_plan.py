@@ -16,7 +16,7 @@ It computes them exactly or gives up: a plan is built only for what the C code
 computes exactly (hashed, vocabulary, identity, bucketized, numeric and crossed
 columns on fixed-shape or variable-length inputs; :func:`compile_columns`
 returns `None` otherwise), and a batch the C decoder cannot decode exactly like
-``tf.io.parse_example`` (see ``_speedups_columns.c``) gives `None`: the caller
+``tf.io.parse_example`` (see ``csrc/kernels/columns.c``) gives `None`: the caller
 then runs its own path on that batch (the TF ops in :mod:`featurepipe.keras`),
 which also raises that path's errors for bad data.
 """

@@ -49,7 +49,7 @@ Kind = Literal["int64", "float", "bytes"]
 KINDS: tuple[Kind, ...] = ("int64", "float", "bytes")
 
 # Kind codes equal the Feature oneof field numbers (bytes_list=1, float_list=2,
-# int64_list=3); 0 is a Feature with no list set. Shared with _speedups.c.
+# int64_list=3); 0 is a Feature with no list set. Shared with csrc/kernels/example.c.
 _KIND_CODE: dict[str | None, int] = {None: 0, "bytes": 1, "float": 2, "int64": 3}
 _CODE_KIND: dict[int, Kind | None] = {0: None, 1: "bytes", 2: "float", 3: "int64"}
 _ONEOF_KIND: dict[str | None, Kind | None] = {

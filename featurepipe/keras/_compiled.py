@@ -14,7 +14,7 @@ dtypes become its ``"bytes"`` / ``"float"`` / ``"int64"`` kinds) is built only
 for what the C code computes exactly (hashed, vocabulary, identity, bucketized,
 numeric and crossed columns on ``FixedLenFeature`` / ``VarLenFeature``
 inputs); for any batch it cannot decode exactly like ``tf.io.parse_example``
-(see ``_speedups_columns.c``) it falls back to the TF ops, which also raise
+(see ``csrc/kernels/columns.c``) it falls back to the TF ops, which also raise
 TF's own errors for bad data.
 
 Two ways in. :func:`featurepipe.keras._reader.record_batches_dataset` (local

@@ -58,7 +58,7 @@ HEADER = struct.Struct("<QI")
 FOOTER = struct.Struct("<I")
 U64 = struct.Struct("<Q")
 
-# scan status codes (shared with the C implementation in _speedups.c)
+# scan status codes (shared with the C kernel in csrc/kernels/tfrecord.c)
 NEED_MORE = 0
 LENGTH_CRC = 1
 DATA_CRC = 2
