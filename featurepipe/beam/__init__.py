@@ -21,6 +21,7 @@ from featurepipe.beam._analyze import AccumulatorCombineFn, AnalyzeDataset, Read
 from featurepipe.beam._convert import (
     BadFractionError,
     ConvertToExamples,
+    EncodedOutputs,
     EncodeExamples,
     InferRawSchema,
     ReadRawBatches,
@@ -28,17 +29,22 @@ from featurepipe.beam._convert import (
     format_summary,
     read_summary,
 )
+from featurepipe.beam._runners import RUNNER_NAMES, run_pipeline, runner_arguments
 
 __all__ = [
+    "RUNNER_NAMES",
     "AccumulatorCombineFn",
     "AnalyzeDataset",
     "BadFractionError",
     "ConvertToExamples",
     "EncodeExamples",
+    "EncodedOutputs",
     "InferRawSchema",
     "ReadRawBatches",
     "ReadTFRecordBatches",
     "ShardOptions",
     "format_summary",
     "read_summary",
+    "run_pipeline",
+    "runner_arguments",
 ]

@@ -56,6 +56,7 @@ __all__ = [
     "BadFractionError",
     "ConvertToExamples",
     "EncodeExamples",
+    "EncodedOutputs",
     "InferRawSchema",
     "ReadRawBatches",
     "ShardOptions",
