@@ -30,6 +30,7 @@ from featurepipe.beam._jobs import (
     run_analyze,
     run_convert,
 )
+from featurepipe.beam._runners import RUNNER_NAMES, run_pipeline, runner_arguments
 
 if TYPE_CHECKING:
     from featurepipe.beam._analyze import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from featurepipe.beam._convert import (
         BadFractionError,
         ConvertToExamples,
+        EncodedOutputs,
         EncodeExamples,
         InferRawSchema,
         ReadRawBatches,
@@ -56,6 +58,7 @@ _NEED_BEAM = {
     "BadFractionError": "featurepipe.beam._convert",
     "ConvertToExamples": "featurepipe.beam._convert",
     "EncodeExamples": "featurepipe.beam._convert",
+    "EncodedOutputs": "featurepipe.beam._convert",
     "InferRawSchema": "featurepipe.beam._convert",
     "ReadRawBatches": "featurepipe.beam._convert",
     "ShardOptions": "featurepipe.beam._convert",
@@ -66,11 +69,14 @@ _NEED_BEAM = {
 __all__ = [
     "ANALYZE_DESCRIPTION",
     "CONVERT_DESCRIPTION",
+    "RUNNER_NAMES",
     "AccumulatorCombineFn",
     "AnalyzeDataset",
     "BadFractionError",
     "ConvertToExamples",
     "EncodeExamples",
+    "EncodedOutputs",
+    "EncodedOutputs",
     "InferRawSchema",
     "ReadRawBatches",
     "ReadTFRecordBatches",
@@ -84,6 +90,8 @@ __all__ = [
     "read_summary",
     "run_analyze",
     "run_convert",
+    "run_pipeline",
+    "runner_arguments",
 ]
 
 

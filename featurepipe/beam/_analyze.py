@@ -30,7 +30,6 @@ import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
-from apache_beam.transforms.window import GlobalWindows
 
 from featurepipe.analysis import (
     Analysis,
@@ -176,12 +175,12 @@ def _numeric_values(
         yield r.id, column.values
 
 
-class _CountVocabularyFn(beam.DoFn):  # type: ignore[misc]
-    """Counts vocabulary values per bundle, then splits them into shards by a stable hash.
+class _VocabularyCounts:
+    """Counts vocabulary values, then splits them into shards by a stable hash.
 
-    Emits ``((request id, shard), Counter)`` at the end of a bundle, or earlier
-    once the bundle's counts hold ``max_entries`` distinct values, so memory
-    stays bounded.
+    :meth:`add` returns ``((request id, shard), counts)`` parts once the counts hold
+    ``max_entries`` distinct values (so memory stays bounded); :meth:`flush` returns
+    the rest.
     """
 
     def __init__(
@@ -192,11 +191,7 @@ class _CountVocabularyFn(beam.DoFn):  # type: ignore[misc]
         self._max_entries = max_entries
         self._counts: dict[str, Counter[Any]] = {}
 
-    def start_bundle(self) -> None:
-        self._counts = {}
-
-    def process(self, element: tuple[str, Any]) -> Iterator[Any]:
-        path, batch = element
+    def add(self, path: str, batch: Any) -> list[tuple[tuple[str, int], dict[Any, int]]]:
         size = 0
         for r in self._requests:
             column = batch.columns.get(r.key)
@@ -208,15 +203,11 @@ class _CountVocabularyFn(beam.DoFn):  # type: ignore[misc]
                 acc = self._counts[r.id] = Counter()
             acc.update(column.values.tolist())  # Counter's C fast path for a list
             size += len(acc)
-        if size >= self._max_entries:
-            yield from self._flush()
+        return self.flush() if size >= self._max_entries else []
 
-    def finish_bundle(self) -> Iterator[Any]:
-        for item in self._flush():
-            yield GlobalWindows.windowed_value(item)
-
-    def _flush(self) -> Iterator[tuple[tuple[str, int], dict[Any, int]]]:
+    def flush(self) -> list[tuple[tuple[str, int], dict[Any, int]]]:
         counts, self._counts = self._counts, {}
+        out: list[tuple[tuple[str, int], dict[Any, int]]] = []
         for request_id, acc in counts.items():
             keys = list(acc)
             if keys and isinstance(keys[0], int):
@@ -232,8 +223,50 @@ class _CountVocabularyFn(beam.DoFn):  # type: ignore[misc]
                 if part is None:
                     part = parts[shard] = {}
                 part[key] = count
-            for shard, part in parts.items():
-                yield (request_id, shard), part
+            out += [((request_id, shard), part) for shard, part in parts.items()]
+        return out
+
+
+_BATCH, _COUNTS = "batch", "counts"
+
+
+class _ReadDecodeCountFn(beam.DoFn):  # type: ignore[misc]
+    """Reads one file: decoded batches out as they come, vocabulary counts at the end.
+
+    Counting per file inside ``process`` (not per bundle, emitted from
+    ``finish_bundle``) keeps every output in ``process``: Beam's Dask runner
+    drops what ``finish_bundle`` emits (it collects a bundle's outputs before
+    calling it; ``apply_dofn_to_bundle`` in apache_beam/runners/dask/
+    transform_evaluator.py, Beam 2.77). Outputs are ``(tag, value)`` pairs.
+    """
+
+    def __init__(
+        self,
+        read: _ReadBatchesFn,
+        vocabulary: Sequence[AnalyzerRequest],
+        num_shards: int,
+        max_entries: int,
+    ) -> None:
+        self._read = read
+        self._vocabulary = tuple(vocabulary)
+        self._num_shards = num_shards
+        self._max_entries = max_entries
+
+    def process(self, path: str) -> Iterator[tuple[str, Any]]:
+        counts = _VocabularyCounts(self._vocabulary, self._num_shards, self._max_entries)
+        for element in self._read.process(path):
+            decoded = _decode(element)
+            yield _BATCH, decoded
+            if self._vocabulary:
+                for part in counts.add(*decoded):
+                    yield _COUNTS, part
+        for part in counts.flush():
+            yield _COUNTS, part
+
+
+def _pick(element: tuple[str, Any], tag: str) -> Iterator[Any]:
+    if element[0] == tag:
+        yield element[1]
 
 
 class _MergeCountsFn(beam.CombineFn):  # type: ignore[misc]
@@ -377,8 +410,8 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         vocabulary_shards: vocabulary counts are split by a stable hash of the
             value into this many keys, so no worker holds every distinct value.
             Defaults to `64`.
-        max_bundle_entries: distinct values a worker counts per bundle before
-            it emits them. Defaults to `500000`.
+        max_bundle_entries: distinct values a worker counts (per input file) before
+            it emits them, so its memory stays bounded. Defaults to `500000`.
     """
 
     def __init__(
@@ -416,14 +449,12 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         _mkdirs(self.output_dir)
         by_request = {r.id: r for r in self.requests}
 
-        batches = (
-            pbegin
-            | "ReadBatches"
-            >> ReadTFRecordBatches(
-                sources, batch_size=self.batch_size, compression=self.compression
-            )
-            | "Decode" >> beam.Map(_decode)
+        files = pbegin | "Files" >> beam.Create(sources) | "Spread" >> beam.Reshuffle()
+        read = _ReadBatchesFn(self.batch_size, self.compression, True)
+        tagged = files | "ReadDecodeCount" >> beam.ParDo(
+            _ReadDecodeCountFn(read, vocab_reqs, self.vocabulary_shards, self.max_bundle_entries)
         )
+        batches = tagged | "Batches" >> beam.FlatMap(_pick, _BATCH)
 
         quantiles = (
             batches
@@ -444,11 +475,8 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         by_id = {r.id: r for r in vocab_reqs}
         numbers = {r.id: i for i, r in enumerate(vocab_reqs)}  # as Analysis.save numbers them
         counted = (
-            batches
-            | "CountValues"
-            >> beam.ParDo(
-                _CountVocabularyFn(vocab_reqs, self.vocabulary_shards, self.max_bundle_entries)
-            )
+            tagged
+            | "CountValues" >> beam.FlatMap(_pick, _COUNTS)
             | "MergeCounts" >> beam.CombinePerKey(_MergeCountsFn())
             | "ShardVocabularies" >> beam.Map(_shard_vocabulary, by_id)
             | "GroupShards" >> beam.GroupByKey()
@@ -474,7 +502,7 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
         if self.statistics:
             stats = (
                 batches
-                | "Batches" >> beam.Map(lambda pair: pair[1])
+                | "BatchesOnly" >> beam.Map(lambda pair: pair[1])
                 | "Statistics"
                 >> beam.CombineGlobally(
                     AccumulatorCombineFn(

@@ -27,13 +27,12 @@ import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
-from apache_beam.transforms.window import GlobalWindows
 
 from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_pieces, publish
 from featurepipe.convert import (
@@ -58,6 +57,7 @@ __all__ = [
     "BadFractionError",
     "ConvertToExamples",
     "EncodeExamples",
+    "EncodedOutputs",
     "InferRawSchema",
     "ReadRawBatches",
     "ShardOptions",
@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 _NS = "featurepipe.convert"
+# tags of the Encode step's one output (see EncodeExamples.expand)
+_EXAMPLES, _DEAD_LETTERS, _READ_COUNTS = "examples", "dead_letters", "read_counts"
 DEFAULT_SHARD_BYTES = 256 << 20
 
 
@@ -266,14 +268,33 @@ class _EncodeFn(beam.DoFn):  # type: ignore[misc]
         self._unparsed.inc(
             sum(d.reason in (MALFORMED_ROW, INVALID_UTF8) for d in result.dead_letters)
         )
-        yield beam.pvalue.TaggedOutput("read_counts", result.num_read)
+        yield _READ_COUNTS, result.num_read
         self._written.inc(len(result.records))
         self._dead.inc(len(result.dead_letters))
         self._bytes.inc(sum(map(len, result.records)))
         if result.records:
-            yield key, result.records
+            yield _EXAMPLES, (key, result.records)
         if result.dead_letters:
-            yield beam.pvalue.TaggedOutput("dead_letters", (key, result.dead_letters))
+            yield _DEAD_LETTERS, (key, result.dead_letters)
+
+
+def _pick(element: tuple[str, Any], tag: str) -> Iterator[Any]:
+    if element[0] == tag:
+        yield element[1]
+
+
+class EncodedOutputs(NamedTuple):
+    """What :class:`EncodeExamples` gives: three PCollections.
+
+    Attributes:
+        examples: ``(key, list[bytes])``, the serialized Examples of each batch.
+        dead_letters: ``(key, list[DeadLetter])``, the rows that could not be converted.
+        read_counts: rows read per batch (ints).
+    """
+
+    examples: Any
+    dead_letters: Any
+    read_counts: Any
 
 
 class EncodeExamples(beam.PTransform):  # type: ignore[misc]
@@ -285,7 +306,7 @@ class EncodeExamples(beam.PTransform):  # type: ignore[misc]
         options: global conversion choices. Defaults to `ConvertOptions()`.
 
     Returns (from ``expand``):
-        A ``DoOutputsTuple`` with ``examples`` (``(key, list[bytes])``),
+        An :class:`EncodedOutputs` with ``examples`` (``(key, list[bytes])``),
         ``dead_letters`` (``(key, list[DeadLetter])``) and ``read_counts``
         (rows read per batch).
     """
@@ -299,22 +320,29 @@ class EncodeExamples(beam.PTransform):  # type: ignore[misc]
         schema = self._schema
         if not isinstance(schema, Schema):
             schema = beam.pvalue.AsSingleton(schema)
-        return pcoll | "Encode" >> beam.ParDo(_EncodeFn(self._options), schema).with_outputs(
-            "dead_letters", "read_counts", main="examples"
+        # One main output of (tag, value) pairs, split by three FlatMaps, instead of a
+        # multi-output ParDo (`with_outputs`): Beam's Dask runner delivers every tagged
+        # output of a ParDo into its main output (apache/beam#29365 is one of its known
+        # gaps), and this shape is correct on every runner. On the DirectRunner the three
+        # FlatMaps see one element per batch, not per row: no measurable cost.
+        tagged = pcoll | "Encode" >> beam.ParDo(_EncodeFn(self._options), schema)
+        return EncodedOutputs(
+            examples=tagged | "Examples" >> beam.FlatMap(_pick, _EXAMPLES),
+            dead_letters=tagged | "DeadLetters" >> beam.FlatMap(_pick, _DEAD_LETTERS),
+            read_counts=tagged | "ReadCounts" >> beam.FlatMap(_pick, _READ_COUNTS),
         )
 
 
-class _WriteExamplesFn(beam.DoFn):  # type: ignore[misc]
+class _ExampleSink:
+    """The shard pieces of one split: rows dealt over the shards, pieces rolled by size."""
+
     def __init__(self, layout: OutputLayout, shards: ShardOptions) -> None:
         self._layout = layout
         self._shards = shards
-
-    def start_bundle(self) -> None:
         self._open: dict[int, PieceWriter] = {}
         self._done: list[Piece] = []
 
-    def process(self, element: tuple[BatchKey, list[bytes]]) -> None:
-        key, records = element
+    def write(self, key: BatchKey, records: list[bytes]) -> None:
         n = self._shards.num_shards
         if not n:
             self._write(-1, key, records)
@@ -335,18 +363,17 @@ class _WriteExamplesFn(beam.DoFn):  # type: ignore[misc]
             self._done.append(w.close())
             del self._open[shard]
 
-    def finish_bundle(self) -> Iterator[Any]:
-        for w in self._open.values():
-            self._done.append(w.close())
-        for p in self._done:
-            yield GlobalWindows.windowed_value(p)
+    def close(self) -> list[Piece]:
+        done = self._done + [w.close() for w in self._open.values()]
+        self._open, self._done = {}, []
+        return done
 
 
-class _WriteDeadLettersFn(beam.DoFn):  # type: ignore[misc]
+class _DeadLetterSink:
+    """The dead-letter piece of one split (JSON lines), opened at the first bad row."""
+
     def __init__(self, layout: OutputLayout) -> None:
         self._layout = layout
-
-    def start_bundle(self) -> None:
         self._f: Any = None
         self._path = ""
         self._count = 0
@@ -354,8 +381,7 @@ class _WriteDeadLettersFn(beam.DoFn):  # type: ignore[misc]
         self._first: BatchKey = (1 << 62, 0, 0)
         self._reasons: Counter[str] = Counter()
 
-    def process(self, element: tuple[BatchKey, list[DeadLetter]]) -> None:
-        key, dead = element
+    def write(self, key: BatchKey, dead: list[DeadLetter]) -> None:
         if self._f is None:
             self._path = self._layout.new_piece("deadletter")
             self._f = FileSystems.create(self._path, compression_type=CompressionTypes.UNCOMPRESSED)
@@ -366,19 +392,73 @@ class _WriteDeadLettersFn(beam.DoFn):  # type: ignore[misc]
         self._first = min(self._first, key)
         self._reasons.update(d.reason for d in dead)
 
-    def finish_bundle(self) -> Iterator[Any]:
-        if self._f is not None:
-            self._f.close()
-            yield GlobalWindows.windowed_value(
-                Piece(
-                    self._path,
-                    -1,
-                    self._first,
-                    self._count,
-                    self._bytes,
-                    tuple(sorted(self._reasons.items())),
-                )
+    def close(self) -> Piece | None:
+        if self._f is None:
+            return None
+        self._f.close()
+        self._f = None
+        return Piece(
+            self._path, -1, self._first, self._count, self._bytes,
+            tuple(sorted(self._reasons.items())),
+        )
+
+
+class _ConvertSplitFn(beam.DoFn):  # type: ignore[misc]
+    """Reads, converts and writes one split of one input file, in one ``process`` call.
+
+    Every output leaves from ``process``, none from ``finish_bundle``: Beam's
+    Dask runner collects a bundle's outputs before it calls ``finish_bundle``
+    (``apply_dofn_to_bundle`` in apache_beam/runners/dask/transform_evaluator.py,
+    Beam 2.77), so anything emitted there is lost. A split (``ReadOptions.split_bytes``
+    of input) is also the natural unit of retry: a worker lost mid-split leaves
+    only unlisted pieces in the run's temporary folder, which publishing deletes.
+    Outputs are ``(tag, value)`` pairs, split by :func:`_pick` (see EncodeExamples).
+    """
+
+    def __init__(
+        self,
+        read_options: ReadOptions,
+        convert_options: ConvertOptions,
+        layout: OutputLayout,
+        shards: ShardOptions,
+    ) -> None:
+        self._read = read_options
+        self._convert = convert_options
+        self._layout = layout
+        self._shards = shards
+        self._written = Metrics.counter(_NS, "rows_written")
+        self._dead = Metrics.counter(_NS, "rows_dead_lettered")
+        self._bytes = Metrics.counter(_NS, "example_bytes")
+        self._rows = Metrics.counter(_NS, "rows_read")
+        self._unparsed = Metrics.counter(_NS, "rows_unparseable")
+
+    def process(self, element: tuple[int, str, Split], schema: Schema) -> Iterator[Any]:
+        index, path, split = element
+        examples = _ExampleSink(self._layout, self._shards)
+        dead = _DeadLetterSink(self._layout)
+        rows = 0
+        units = read_units(path, self._read, opener=_beam_open, split=split)
+        for k, unit in enumerate(units):
+            key = (index, split.index, k)
+            result = convert_unit(unit, schema, self._convert)
+            rows += result.num_read
+            self._rows.inc(result.num_read)
+            self._unparsed.inc(
+                sum(d.reason in (MALFORMED_ROW, INVALID_UTF8) for d in result.dead_letters)
             )
+            self._written.inc(len(result.records))
+            self._dead.inc(len(result.dead_letters))
+            self._bytes.inc(sum(map(len, result.records)))
+            if result.records:
+                examples.write(key, result.records)
+            if result.dead_letters:
+                dead.write(key, result.dead_letters)
+        for piece in examples.close():
+            yield _EXAMPLES, piece
+        dead_piece = dead.close()
+        if dead_piece is not None:
+            yield _DEAD_LETTERS, dead_piece
+        yield _READ_COUNTS, rows
 
 
 class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
@@ -521,25 +601,37 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, pbegin: Any) -> Any:
         p = pbegin.pipeline if hasattr(pbegin, "pipeline") else pbegin
-        files = p | "Files" >> beam.Create(list(enumerate(self.files)))
+        # The splits are planned here, when the pipeline is built, not in a step of
+        # it: a runner spreads the work of a step by how its input is partitioned,
+        # and Beam's Dask runner partitions only at Create (its Reshuffle is a
+        # no-op), so splits planned inside the pipeline would all run in the task
+        # that planned them. Planning reads each input once (CSV: to cut only at
+        # line ends outside quotes), which the step did as well.
+        plan = [
+            (index, path, split)
+            for index, path in enumerate(self.files)
+            for split in plan_splits(path, self.read_options, opener=_beam_open)
+        ]
+        splits = p | "Splits" >> beam.Create(plan) | "SpreadSplits" >> beam.Reshuffle()
         if self.schema is None:
             schema: Any = (
-                files
-                | "ReadForSchema" >> ReadRawBatches(self.read_options)
+                splits
+                | "ReadForSchema" >> beam.ParDo(_ReadFn(self.read_options))
                 | "InferSchema" >> InferRawSchema(self.convert_options)
             )
             schema_side: Any = beam.pvalue.AsSingleton(schema)
         else:
             schema = self.schema
             schema_side = self.schema
-        batches = files | "Read" >> ReadRawBatches(self.read_options)
-        encoded = batches | "Encode" >> EncodeExamples(schema, self.convert_options)
-        pieces = encoded.examples | "WriteShards" >> beam.ParDo(
-            _WriteExamplesFn(self.layout, self.shard_options)
+        converted = splits | "Convert" >> beam.ParDo(
+            _ConvertSplitFn(
+                self.read_options, self.convert_options, self.layout, self.shard_options
+            ),
+            schema_side,
         )
-        dead = encoded.dead_letters | "WriteDeadLetters" >> beam.ParDo(
-            _WriteDeadLettersFn(self.layout)
-        )
+        pieces = converted | "Pieces" >> beam.FlatMap(_pick, _EXAMPLES)
+        dead = converted | "DeadLetters" >> beam.FlatMap(_pick, _DEAD_LETTERS)
+        read_counts = converted | "ReadCounts" >> beam.FlatMap(_pick, _READ_COUNTS)
         return (
             p
             | "Once" >> beam.Create([None])
@@ -548,7 +640,7 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
                 _FinalizeFn(self.layout, self.shard_options, self.files),
                 beam.pvalue.AsList(pieces),
                 beam.pvalue.AsList(dead),
-                beam.pvalue.AsList(encoded.read_counts),
+                beam.pvalue.AsList(read_counts),
                 schema_side,
             )
         )
