@@ -76,7 +76,6 @@ __all__ = [
     "ConvertToExamples",
     "EncodeExamples",
     "EncodedOutputs",
-    "EncodedOutputs",
     "InferRawSchema",
     "ReadRawBatches",
     "ReadTFRecordBatches",

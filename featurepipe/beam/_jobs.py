@@ -80,6 +80,42 @@ def _inputs(args: argparse.Namespace) -> list[str]:
 # -- convert --------------------------------------------------------------------------------------
 
 
+def _add_runner_arguments(opt: Callable[..., None]) -> None:
+    opt(
+        "dask_address",
+        default=None,
+        metavar="ADDR",
+        help="with --runner dask: the Dask scheduler, e.g. tcp://HOST:8786 "
+        "(default: a new local cluster of --dask-workers processes)",
+    )
+    opt(
+        "dask_workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --runner dask and no --dask-address: worker processes of the local "
+        "cluster (default: one per CPU)",
+    )
+
+
+def _run(transform: Any, args: argparse.Namespace, pipeline_args: Sequence[str]) -> None:
+    """Runs ``transform`` on the runner that ``pipeline_args`` and ``args`` choose."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from featurepipe.beam._runners import run_pipeline, runner_arguments
+
+    with runner_arguments(
+        None,
+        list(pipeline_args),
+        dask_address=getattr(args, "dask_address", None),
+        dask_workers=getattr(args, "dask_workers", None),
+    ) as beam_args:
+        p = beam.Pipeline(options=PipelineOptions(beam_args))
+        _ = p | transform
+        run_pipeline(p)
+
+
 def add_convert_arguments(parser: argparse.ArgumentParser, *, cli: bool = False) -> None:
     """Adds the conversion job's options to ``parser``.
 
@@ -158,6 +194,7 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, cli: bool = False)
         help="cut big uncompressed inputs into parts of this size for parallel reading "
         "(default 32 MiB; 0: one worker per file)",
     )
+    _add_runner_arguments(opt)
 
 
 def run_convert(
@@ -195,10 +232,8 @@ def run_convert(
         >>> summary["rows_read"], summary["rows_written"], summary["rows_dead_lettered"]
         (2, 2, 0)
     """
-    import apache_beam as beam
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from featurepipe.beam._convert import (
         BadFractionError,
@@ -237,10 +272,8 @@ def run_convert(
             max_bad_fraction=args.max_bad_fraction,
         ),
     )
-    options = PipelineOptions(list(pipeline_args))
     try:
-        with beam.Pipeline(options=options) as p:
-            _ = p | "Convert" >> transform
+        _run("Convert" >> transform, args, pipeline_args)
     except Exception as e:
         summary = _try_summary(read_summary, args.output)
         if (
@@ -341,6 +374,7 @@ def add_analyze_arguments(parser: argparse.ArgumentParser, *, cli: bool = False)
         help="input compression (default: detect from the first bytes)",
     )
     opt("no_statistics", action="store_true", help="skip statistics.json")
+    _add_runner_arguments(opt)
 
 
 def read_analysis_spec(path: str, *, beam_filesystems: bool = True) -> list[Any]:
@@ -427,9 +461,7 @@ def run_analyze(args: argparse.Namespace, pipeline_args: Sequence[str]) -> str:
         >>> os.path.basename(run_analyze(args, ["--runner=DirectRunner"]))
         'analysis.json'
     """
-    import apache_beam as beam
     from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from featurepipe.beam._analyze import AnalyzeDataset
 
@@ -443,8 +475,7 @@ def run_analyze(args: argparse.Namespace, pipeline_args: Sequence[str]) -> str:
         statistics=not args.no_statistics,
         compression=args.compression,
     )
-    with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as p:
-        _ = p | "Analyze" >> transform
+    _run("Analyze" >> transform, args, pipeline_args)
     return str(FileSystems.join(args.output, "analysis.json"))
 
 

@@ -42,6 +42,19 @@ def _given(args: list[str], *flags: str) -> bool:
     return any(a == f or a.startswith(f + "=") for a in args for f in flags)
 
 
+def _without(args: list[str], flag: str) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
+
+
 def _value(args: list[str], flag: str) -> str:
     for i, a in enumerate(args):
         if a.startswith(flag + "="):
@@ -63,7 +76,8 @@ def runner_arguments(
 
     Args:
         runner: a short name from :data:`RUNNER_NAMES`, a Beam runner name or
-            class path, or ``None`` to leave ``beam_args`` as they are.
+            class path, or ``None`` for the ``--runner`` in ``beam_args`` (short
+            names work there too), if any.
         beam_args: the other pipeline arguments.
         dask_address: the Dask scheduler (``tcp://HOST:8786``) for ``dask``.
             Defaults to a new local cluster.
@@ -82,9 +96,20 @@ def runner_arguments(
     >>> with runner_arguments("direct", ["--direct_num_workers=2"]) as args:
     ...     args
     ['--runner=DirectRunner', '--direct_num_workers=2']
+    >>> with runner_arguments(None, ["--runner", "dask", "--dask_client_address=tcp://h:8786",
+    ...                              "--dask_npartitions=8"]) as args:
+    ...     args[0]
+    '--runner=apache_beam.runners.dask.dask_runner.DaskRunner'
+    >>> args[1:]
+    ['--dask_client_address=tcp://h:8786', '--dask_npartitions=8']
     """
+    args = list(beam_args)
+    if _given(args, "--runner"):  # in beam_args (a job's pass-through options): take it out
+        given = _value(args, "--runner")
+        runner = runner or given
+        args = _without(args, "--runner")
     name = RUNNER_NAMES.get(runner.lower(), runner) if runner else None
-    args = ([f"--runner={name}"] if name else []) + list(beam_args)
+    args = ([f"--runner={name}"] if name else []) + args
     if name != DASK_RUNNER:
         if dask_address is not None or dask_workers is not None:
             raise ConfigError(
@@ -122,6 +147,8 @@ def runner_arguments(
             dask_address = cluster.scheduler_address
         elif dask_workers is not None:
             workers = dask_workers
+        elif _given(args, "--dask_npartitions", "--dask_partition_size"):
+            workers = 0  # partitions chosen by the caller
         else:  # ask the scheduler how many workers it has
             address = dask_address or _value(args, "--dask_client_address")
             with distributed.Client(address, timeout=30) as client:

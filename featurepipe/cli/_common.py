@@ -167,7 +167,12 @@ class Progress:
 
 def add_beam_arguments(p: argparse.ArgumentParser) -> None:
     """The Beam runner options shared by the verbs that run a Beam job."""
-    p.add_argument("--runner", default=None, help="Beam runner (default DirectRunner)")
+    p.add_argument(
+        "--runner",
+        default=None,
+        help="Beam runner: direct (the default), dask (see --dask-address, --dask-workers), "
+        "dataflow, flink, spark, or a runner name or class path",
+    )
     p.add_argument(
         "--direct-running-mode",
         "--direct_running_mode",

@@ -218,3 +218,45 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(tmp_path: pathlib.
     assert sum(records.values()) == summary["rows_written"] == 3000 - n_bad
     assert len(dead) == summary["rows_dead_lettered"] == n_bad
     _no_leftovers(tmp_path / "out", "x")
+
+
+def test_cli_convert_runner_dask_with_an_address(
+    cluster: Any, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from featurepipe.cli.main import main
+
+    src = tmp_path / "rows.csv"
+    n_bad = _csv(src, 500)
+    args = ["convert", str(src), "--output", str(tmp_path / "o" / "x"), "--num-shards", "3"]
+    assert main([*args, "--json"]) == 0
+    direct = json.loads(capsys.readouterr().out)
+    assert main([*args, "--json", "--runner", "dask", "--dask-address", cluster.scheduler_address]) == 0
+    dask = json.loads(capsys.readouterr().out)
+    assert dask["rows_read"] == direct["rows_read"] == 500
+    assert dask["rows_dead_lettered"] == direct["rows_dead_lettered"] == n_bad
+    assert dask["run_id"] != direct["run_id"]  # really a second run
+
+
+def test_pipeline_entry_point_runner_dask_starts_its_own_cluster(tmp_path: pathlib.Path) -> None:
+    import subprocess
+    import sys
+
+    src = tmp_path / "rows.csv"
+    _csv(src, 300)
+    prefix = tmp_path / "x"
+    _convert(src, prefix, [])
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(
+        {"format_version": 1, "analyzers": [{"analyzer": "vocabulary", "key": "city"}]}
+    ))
+    out = tmp_path / "art"
+    res = subprocess.run(
+        [sys.executable, "-m", "pipelines.analyze", "--input", f"{prefix}-*-of-*.tfrecord",
+         "--spec", str(spec), "--output", str(out), "--runner", "dask", "--dask_workers", "2"],
+        capture_output=True, text=True, timeout=300,
+        cwd=pathlib.Path(__file__).resolve().parents[2],
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    local = analyze_records(sorted(glob.glob(f"{prefix}-*-of-*.tfrecord")), load_requests(spec.read_text()))
+    assert Analysis.load(out).vocabulary("city") == local.vocabulary("city")
+    assert "Traceback" not in res.stderr
