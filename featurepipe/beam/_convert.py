@@ -39,6 +39,7 @@ from featurepipe.convert import (
     INVALID_UTF8,
     MALFORMED_ROW,
     ConvertOptions,
+    ConvertResult,
     DeadLetter,
     RawSchemaInferrer,
     ReadOptions,
@@ -252,26 +253,36 @@ class InferRawSchema(beam.PTransform):  # type: ignore[misc]
         return pcoll | "Infer" >> beam.CombineGlobally(_InferFn(self._options))
 
 
-class _EncodeFn(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, options: ConvertOptions) -> None:
-        self._options = options
+class _RowCounters:
+    """The conversion's Beam counters, counted where rows are converted (once per row)."""
+
+    def __init__(self) -> None:
         self._written = Metrics.counter(_NS, "rows_written")
         self._dead = Metrics.counter(_NS, "rows_dead_lettered")
         self._bytes = Metrics.counter(_NS, "example_bytes")
         self._rows = Metrics.counter(_NS, "rows_read")
         self._unparsed = Metrics.counter(_NS, "rows_unparseable")
 
-    def process(self, element: tuple[BatchKey, Unit], schema: Schema) -> Iterator[Any]:
-        key, batch = element
-        result = convert_unit(batch, schema, self._options)
+    def count(self, result: ConvertResult) -> None:
         self._rows.inc(result.num_read)
         self._unparsed.inc(
             sum(d.reason in (MALFORMED_ROW, INVALID_UTF8) for d in result.dead_letters)
         )
-        yield _READ_COUNTS, result.num_read
         self._written.inc(len(result.records))
         self._dead.inc(len(result.dead_letters))
         self._bytes.inc(sum(map(len, result.records)))
+
+
+class _EncodeFn(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, options: ConvertOptions) -> None:
+        self._options = options
+        self._counters = _RowCounters()
+
+    def process(self, element: tuple[BatchKey, Unit], schema: Schema) -> Iterator[Any]:
+        key, batch = element
+        result = convert_unit(batch, schema, self._options)
+        self._counters.count(result)
+        yield _READ_COUNTS, result.num_read
         if result.records:
             yield _EXAMPLES, (key, result.records)
         if result.dead_letters:
@@ -426,11 +437,7 @@ class _ConvertSplitFn(beam.DoFn):  # type: ignore[misc]
         self._convert = convert_options
         self._layout = layout
         self._shards = shards
-        self._written = Metrics.counter(_NS, "rows_written")
-        self._dead = Metrics.counter(_NS, "rows_dead_lettered")
-        self._bytes = Metrics.counter(_NS, "example_bytes")
-        self._rows = Metrics.counter(_NS, "rows_read")
-        self._unparsed = Metrics.counter(_NS, "rows_unparseable")
+        self._counters = _RowCounters()
 
     def process(self, element: tuple[int, str, Split], schema: Schema) -> Iterator[Any]:
         index, path, split = element
@@ -442,13 +449,7 @@ class _ConvertSplitFn(beam.DoFn):  # type: ignore[misc]
             key = (index, split.index, k)
             result = convert_unit(unit, schema, self._convert)
             rows += result.num_read
-            self._rows.inc(result.num_read)
-            self._unparsed.inc(
-                sum(d.reason in (MALFORMED_ROW, INVALID_UTF8) for d in result.dead_letters)
-            )
-            self._written.inc(len(result.records))
-            self._dead.inc(len(result.dead_letters))
-            self._bytes.inc(sum(map(len, result.records)))
+            self._counters.count(result)
             if result.records:
                 examples.write(key, result.records)
             if result.dead_letters:
