@@ -31,7 +31,8 @@ def add_parser(subparsers: Any) -> None:
     """Register ``inspect`` and its verbs."""
     p = subparsers.add_parser(
         "inspect",
-        help="look inside TFRecord files (count, head, schema, stats, verify, index)",
+        help="look inside TFRecord files (count, head, schema, stats, validate, compare, verify, "
+        "index)",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -132,6 +133,13 @@ def add_parser(subparsers: Any) -> None:
             raise
     else:
         stats.add_parser(verbs)
+    try:
+        validate = importlib.import_module("featurepipe.cli.validate")
+    except ModuleNotFoundError as e:  # pragma: no cover - partial install
+        if e.name != "featurepipe.cli.validate":
+            raise
+    else:
+        validate.add_parser(verbs)
 
 
 def _verb(verbs: Any, name: str, help_: str, description: str, example: str) -> Any:
