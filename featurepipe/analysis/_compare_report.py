@@ -246,8 +246,10 @@ def _card(i: int, f: FeatureComparison) -> str:
     ]
     bnum = (f.baseline or {}).get("numeric")
     cnum = (f.current or {}).get("numeric")
-    if bnum or cnum:
-        out.append(_overlaid_histogram(bnum or {}, cnum or {}, f.name))
+    if f.histograms is not None:
+        out.append(_overlaid_histogram(f.histograms[0], f.histograms[1], f.name, quantile=True))
+    elif bnum or cnum:
+        out.append(_overlaid_histogram(_hist_of(bnum or {}), _hist_of(cnum or {}), f.name))
     bbyt = (f.baseline or {}).get("bytes")
     cbyt = (f.current or {}).get("bytes")
     if bbyt or cbyt:
@@ -263,8 +265,10 @@ def _hist_of(num: Mapping[str, Any]) -> dict[str, Any]:
     return h
 
 
-def _overlaid_histogram(bnum: Mapping[str, Any], cnum: Mapping[str, Any], name: str) -> str:
-    labels, a, b = align_histograms(_hist_of(bnum), _hist_of(cnum))
+def _overlaid_histogram(
+    hist_a: Mapping[str, Any], hist_b: Mapping[str, Any], name: str, *, quantile: bool = False
+) -> str:
+    labels, a, b = align_histograms(hist_a, hist_b)
     if not labels:
         return '<div class="note">No finite values to plot.</div>'
     ta, tb = sum(a) or 1.0, sum(b) or 1.0
@@ -289,7 +293,7 @@ def _overlaid_histogram(bnum: Mapping[str, Any], cnum: Mapping[str, Any], name: 
     right = last.split(", ")[-1].rstrip(")") if last.startswith("[") else last.lstrip("=")
     return (
         '<div class="sub" style="margin-top:6px">histograms on common bins '
-        "(share of each dataset's values)</div>"
+        f"{'(equal pooled mass) ' if quantile else ''}(share of each dataset's values)</div>"
         f'<svg role="img" aria-label="Histograms of {html.escape(name)}" width="100%" '
         f'viewBox="0 0 {w} {h + 2}" preserveAspectRatio="none" style="max-height:{h + 2}px">'
         f'<line x1="0" y1="{h - pad}" x2="{w}" y2="{h - pad}" stroke="#c6ccd6"/>'

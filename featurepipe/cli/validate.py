@@ -200,11 +200,15 @@ def _compare(args: argparse.Namespace) -> int:
     from featurepipe.example import Schema
 
     schema = Schema.load(args.schema) if args.schema else None
-    base = _statistics(args.baseline, args.compression, "baseline")
-    cur = _statistics(args.current, args.compression, "current")
-    result = compare_statistics(
-        base, cur, schema=schema, mode=args.mode, threshold=args.threshold
-    )
+    if _is_stats(args.baseline) or _is_stats(args.current):
+        # a statistics file holds histograms only: numbers are rebinned as TFDV does
+        base = _statistics(args.baseline, args.compression, "baseline")
+        cur = _statistics(args.current, args.compression, "current")
+        result = compare_statistics(
+            base, cur, schema=schema, mode=args.mode, threshold=args.threshold
+        )
+    else:
+        result = _compare_data(args, schema)
     if args.html:
         from featurepipe.analysis import write_compare_html
 
@@ -216,6 +220,45 @@ def _compare(args: argparse.Namespace) -> int:
         if args.html:
             print(f"\nHTML report: {args.html}", file=sys.stderr)
     return EXIT_DATA if result.anomalies else EXIT_OK
+
+
+def _is_stats(arg: str) -> bool:
+    from featurepipe.analysis import is_statistics_file
+
+    return os.path.isfile(arg) and is_statistics_file(arg)
+
+
+def _compare_data(args: argparse.Namespace, schema: Any) -> Any:
+    from featurepipe.analysis import compare_data
+    from featurepipe.tfrecord import expand_paths
+
+    base, cur = expand_paths([args.baseline]), expand_paths([args.current])
+    total = {
+        "baseline": sum(os.path.getsize(p) for p in base),
+        "current": sum(os.path.getsize(p) for p in cur),
+    }
+    bars: dict[str, Progress] = {}
+
+    def progress(side: str, records: int, nbytes: int) -> None:
+        if side not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[side] = Progress(side, total[side])
+        bars[side].update(nbytes + 16 * records, records)
+
+    try:
+        return compare_data(
+            base,
+            cur,
+            schema=schema,
+            mode=args.mode,
+            threshold=args.threshold,
+            compression=args.compression,
+            progress=progress,
+        )
+    finally:
+        for bar in bars.values():
+            bar.close()
 
 
 def _statistics(arg: str, compression: str, label: str) -> Any:

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import featurepipe
@@ -14,6 +15,8 @@ from featurepipe.analysis import (
     StatisticsAccumulator,
     StatsOptions,
     align_histograms,
+    cdf_histograms,
+    compare_data,
     compare_statistics,
     compute_statistics,
     jensen_shannon_divergence,
@@ -156,3 +159,53 @@ def test_statistics_file_gives_the_same_comparison(tmp_path: Path) -> None:
     assert [f.to_json() for f in direct.features] == [f.to_json() for f in via_json.features]
     assert direct["c"].distance == pytest.approx(1 / 3)
     assert 0 < direct["x"].distance < 1  # type: ignore[operator]
+
+
+def test_common_bins_constant_features() -> None:
+    a = stats_of([{"v": 3} for _ in range(10)])
+    b = stats_of([{"v": 4} for _ in range(10)])
+    assert compare_statistics(a, b)["v"].distance == 1.0
+    assert compare_statistics(a, a)["v"].distance == 0.0
+    assert compare_statistics(a, b, bins="tfdv")["v"].distance == 1.0
+
+
+def heavy_tailed(tmp_path: Path) -> tuple[str, str, str]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, scale in (("a", 1.0), ("b", 1.0), ("c", 3.0)):
+        p = tmp_path / f"{name}.tfrecord"
+        with featurepipe.TFRecordWriter(str(p)) as w:
+            for v in rng.lognormal(2.0, 1.5, size=5000):
+                w.write(encode_example({"x": int(v * scale)}))
+        paths.append(str(p))
+    return paths[0], paths[1], paths[2]
+
+
+def test_heavy_tails_two_samples_of_one_distribution(tmp_path: Path) -> None:
+    a, b, shifted = heavy_tailed(tmp_path)
+    same_data = compare_data(a, b)["x"]
+    assert same_data.histograms is not None
+    assert same_data.distance < 0.01  # type: ignore[operator]
+    moved = compare_data(a, shifted)["x"].distance
+    assert moved > 0.05  # type: ignore[operator]
+    sa, sb, sc = (compute_statistics(p) for p in (a, b, shifted))
+    same_stats = compare_statistics(sa, sb)["x"].distance
+    assert same_stats < 0.02  # type: ignore[operator]
+    assert compare_statistics(sa, sc)["x"].distance > 0.05  # type: ignore[operator]
+    # TFDV's rebinning of the equal-width histograms sees far more difference
+    tfdv = compare_statistics(sa, sb, bins="tfdv")["x"].distance
+    assert tfdv > 5 * same_stats  # type: ignore[operator]
+
+
+def test_cdf_histograms_jump_at_repeated_quantiles() -> None:
+    # half the values are 0: the quantiles repeat 0 up to the median
+    num = {
+        "count": 10,
+        "histogram": {"edges": [0.0, 5.0, 10.0], "counts": [7.0, 3.0]},
+        "quantiles": [[0.0, 0.0], [0.25, 0.0], [0.5, 0.0], [0.75, 4.0], [1.0, 10.0]],
+    }
+    ha, hb = cdf_histograms(num, num)
+    assert ha["edges"] == [0.0, 4.0, 5.0, 10.0]
+    assert ha["counts"][0] == pytest.approx(5.0)  # the point mass at 0
+    assert sum(ha["counts"]) == pytest.approx(10.0)
+    assert jensen_shannon_divergence(ha, hb) == 0.0
