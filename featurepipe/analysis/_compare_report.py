@@ -304,6 +304,10 @@ def _overlaid_histogram(
     )
 
 
+def _num_values(f: Mapping[str, Any] | None) -> int:
+    return int(((f or {}).get("value_counts") or {}).get("num_values", 0))
+
+
 def _top_values_both(
     f: FeatureComparison, bbyt: Mapping[str, Any], cbyt: Mapping[str, Any]
 ) -> str:
@@ -311,8 +315,9 @@ def _top_values_both(
         return {_plain(v): (v, int(c)) for v, c in byt.get("top_values", [])}
 
     tb, tc = table(bbyt), table(cbyt)
-    sb = sum(c for _, c in tb.values()) or 1
-    sc = sum(c for _, c in tc.values()) or 1
+    # shares of all values (not only of the listed ones)
+    sb = max(sum(c for _, c in tb.values()), _num_values(f.baseline)) or 1
+    sc = max(sum(c for _, c in tc.values()), _num_values(f.current)) or 1
     keys = sorted(
         set(tb) | set(tc),
         key=lambda k: (-max(tb.get(k, (None, 0))[1] / sb, tc.get(k, (None, 0))[1] / sc), k),
