@@ -131,12 +131,12 @@ def add_parser(subparsers: Any) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from featurepipe.analysis import (
+        ValidationResult,
         is_statistics_file,
         load_statistics,
         validate_data,
         validate_statistics,
     )
-    from featurepipe.analysis._validate import ValidationResult
     from featurepipe.example import Schema
     from featurepipe.tfrecord import expand_paths
 
