@@ -317,7 +317,8 @@ def validate_statistics(
             Defaults to `None`.
 
     Returns:
-        The anomalies, sorted by feature and type; empty when the data fits.
+        The anomalies, sorted by feature (``I2`` before ``I10``) and type;
+        empty when the data fits.
 
     Examples:
         >>> from featurepipe.example import FeatureSchema, decode_examples, encode_example
@@ -350,7 +351,7 @@ def validate_statistics(
                 )
             )
     order = {t: i for i, t in enumerate(ANOMALY_TYPES)}
-    out.sort(key=lambda a: (a.feature, order.get(a.type, len(order))))
+    out.sort(key=lambda a: (_natural_key(a.feature), order.get(a.type, len(order))))
     return tuple(out)
 
 
@@ -666,6 +667,14 @@ def infer_constraints(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _natural_key(name: str) -> list[tuple[int, int, str]]:
+    import re
+
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)
+    ]
 
 
 def _presence_words(min_fraction: float | None, min_count: int | None) -> dict[str, Any]:

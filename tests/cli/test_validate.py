@@ -219,3 +219,32 @@ def test_cli_help_imports_no_heavy_modules() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.strip().splitlines()
     assert out[-1] == "heavy:"
+
+
+@pytest.mark.parametrize("runner", ["--local", "beam"])
+def test_statistics_from_analyze(
+    runner: str, schema_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `featurepipe analyze` (local or on Beam) writes the same statistics document:
+    # validate and compare take it in place of the data
+    if runner == "beam":
+        pytest.importorskip("apache_beam")
+    bad = write(tmp_path / "bad.tfrecord", bad_rows())
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"format_version": 1, "analyzers": [
+        {"analyzer": "vocabulary", "key": "city"}]}), encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["analyze", bad, "--spec", str(spec), "--output", str(out)]
+    assert main([*argv, "--local"] if runner == "--local" else argv) == 0
+    capsys.readouterr()
+    stats = str(out / "statistics.json")
+    assert main(["inspect", "validate", stats, "--schema", str(schema_file), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [(a["type"], a["count"]) for a in doc["anomalies"]] == [
+        ("ENUM_TYPE_UNEXPECTED_STRING_VALUES", 4),
+        ("INT_TYPE_BIG_INT", None),
+        ("SCHEMA_NEW_COLUMN", 60),
+    ]
+    assert main(["inspect", "compare", stats, bad, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert all(f["distance"] in (None, 0.0) for f in doc["features"])
