@@ -10,7 +10,9 @@ TensorFlow Data Validation's skew and drift comparators use
   counts of the top values listed in the statistics, as TFDV normalizes the
   values it lists), and the distance is the largest absolute difference of
   those frequencies over the union of the values. It lies in [0, 1]; the
-  value where it is reached is reported.
+  value where it is reached is reported. When the two lists have different
+  lengths and one is truncated (a statistics file kept 20 values, the other
+  side 1000), both are cut to the same number of most frequent values first.
 * int64 and float features: the **Jensen-Shannon divergence**
   (`jensen_shannon_divergence`) of the histograms, with logarithms in
   **base 2**, so it lies in [0, 1] (TFDV also uses ``log2`` and caps the
@@ -503,7 +505,15 @@ def _compare_feature(
         top_c, complete_c = _top_values(fc)
         metric = "linf"
         if top_b or top_c:
-            distance, key = linf_distance(top_b, top_c)
+            # Lists of different lengths (a stats file kept 20 values, the other side
+            # 1000) are cut to the same number of most frequent values, so both sides
+            # normalize over comparable sets.
+            k = min(len(top_b), len(top_c))
+            if (not complete_b or not complete_c) and len(top_b) != len(top_c) and k:
+                cut_b, cut_c = _most_frequent(top_b, k), _most_frequent(top_c, k)
+            else:
+                cut_b, cut_c = top_b, top_c
+            distance, key = linf_distance(cut_b, cut_c)
             at_value = _unhashable(key)
         if complete_b:
             new = tuple(
@@ -802,6 +812,11 @@ def _top_values(f: Mapping[str, Any]) -> tuple[dict[Any, float], bool]:
     total = float((f.get("value_counts") or {}).get("num_values", 0))
     complete = bool(byt.get("top_values_exact", True)) and sum(listed.values()) >= total
     return listed, complete
+
+
+def _most_frequent(counts: Mapping[Any, float], k: int) -> dict[Any, float]:
+    top = sorted(counts.items(), key=lambda vc: (-vc[1], repr(vc[0])))[:k]
+    return dict(top)
 
 
 def _missing_rate(f: Mapping[str, Any] | None, doc: Mapping[str, Any]) -> float | None:

@@ -209,3 +209,13 @@ def test_cdf_histograms_jump_at_repeated_quantiles() -> None:
     assert ha["counts"][0] == pytest.approx(5.0)  # the point mass at 0
     assert sum(ha["counts"]) == pytest.approx(10.0)
     assert jensen_shannon_divergence(ha, hb) == 0.0
+
+
+def test_linf_with_top_lists_of_different_lengths() -> None:
+    rows = [{"c": b"v%02d" % (i % 30)} for i in range(300)]
+    long = stats_of(rows)  # 30 values listed
+    acc = StatisticsAccumulator(StatsOptions(top_k=5))
+    acc.add(decode_examples([encode_example(r) for r in rows]))
+    short = acc.extract()  # 5 values listed, incomplete
+    assert compare_statistics(long, short)["c"].distance == 0.0
+    assert compare_statistics(short, long)["c"].distance == 0.0
