@@ -736,6 +736,19 @@ def compare_data(
     Raises:
         DataError: damaged records or payloads that are not Examples.
         ConfigError: paths that match nothing, bad options.
+
+    Examples:
+        >>> import os, tempfile
+        >>> from featurepipe.example import encode_example
+        >>> from featurepipe.tfrecord import TFRecordWriter
+        >>> d = tempfile.mkdtemp()
+        >>> for name, xs in (("a", range(100)), ("b", range(50, 150))):
+        ...     with TFRecordWriter(os.path.join(d, name)) as w:
+        ...         for x in xs:
+        ...             w.write(encode_example({"x": float(x)}))
+        >>> f = compare_data(os.path.join(d, "a"), os.path.join(d, "b"), threshold=0.1)["x"]
+        >>> f.metric, round(f.distance, 3), f.flagged
+        ('jensen_shannon', 0.5, True)
     """
     from featurepipe.analysis._stats import StatisticsAccumulator, StatsOptions, expand_sources
     from featurepipe.analysis._validate import VALIDATION_TOP_K

@@ -245,6 +245,13 @@ def statistics_document(stats: DatasetStatistics | Mapping[str, Any]) -> Mapping
 
     Raises:
         ConfigError: if a mapping does not look like a statistics document.
+
+    Examples:
+        >>> doc = statistics_document(StatisticsAccumulator().extract())
+        >>> doc["format_version"], doc["num_examples"], doc["features"]
+        (1, 0, [])
+        >>> statistics_document({"features": [], "format_version": 1})["features"]
+        []
     """
     if isinstance(stats, DatasetStatistics):
         return stats.to_json()
@@ -267,6 +274,14 @@ def is_statistics_file(path: str | os.PathLike[str]) -> bool:
 
     TFRecord files start with an 8-byte length and GZIP / ZLIB files with
     their magic bytes; a ``{`` first byte is also checked to parse as JSON.
+
+    Examples:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> with open(os.path.join(d, "stats"), "w") as f:
+        ...     _ = f.write('{"format_version": 1, "features": []}')
+        >>> is_statistics_file(os.path.join(d, "stats")), is_statistics_file(d + "/missing")
+        (True, False)
     """
     p = os.fspath(path)
     if p.endswith(".json"):
@@ -288,6 +303,14 @@ def load_statistics(path: str | os.PathLike[str]) -> Mapping[str, Any]:
 
     Raises:
         ConfigError: if the file is not JSON or not featurepipe statistics.
+
+    Examples:
+        >>> import json, os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "stats.json")
+        >>> with open(path, "w") as f:
+        ...     json.dump(StatisticsAccumulator().extract().to_json(), f)
+        >>> load_statistics(path)["num_examples"]
+        0
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -575,6 +598,19 @@ def validate_data(
     Raises:
         DataError: damaged records or payloads that are not Examples.
         ConfigError: paths that match nothing, bad options.
+
+    Examples:
+        >>> import os, tempfile
+        >>> from featurepipe.example import FeatureSchema, encode_example
+        >>> from featurepipe.tfrecord import TFRecordWriter
+        >>> path = os.path.join(tempfile.mkdtemp(), "data.tfrecord")
+        >>> with TFRecordWriter(path) as w:
+        ...     for city in [b"Oslo", b"Lima", b"Rome"]:
+        ...         w.write(encode_example({"city": city}))
+        >>> schema = Schema((FeatureSchema("city", "bytes", shape=()),),
+        ...                 (FeatureConstraints("city", values=(b"Oslo", b"Lima")),))
+        >>> [(a.type, a.count, a.values) for a in validate_data(path, schema).anomalies]
+        [('ENUM_TYPE_UNEXPECTED_STRING_VALUES', 1, (('Rome', 1),))]
     """
     from featurepipe.example import decode_examples
     from featurepipe.tfrecord import batch_records, iter_records
@@ -609,7 +645,10 @@ def infer_constraints(
     ``shape`` already says it); a string domain of the exact vocabulary when
     the statistics list every value and there are at most
     ``max_domain_size``; a numeric ``min`` / ``max`` as seen (finite only).
-    Skew / drift thresholds are left for the user.
+    Skew / drift thresholds are left for the user. The numeric ranges are
+    the extremes of *this* data: new data from the same distribution (a
+    heavy tail especially) will often go past them, so widen or drop them
+    when reviewing (TFDV infers no numeric ranges for that reason).
 
     Args:
         stats: a `DatasetStatistics` or its ``to_json()`` document.

@@ -75,7 +75,8 @@ def add_parser(subparsers: Any) -> None:
         "print it; --json prints featurepipe's schema JSON, usable as `convert --schema`. "
         "--with-domains also proposes constraints for `inspect validate`: presence, values "
         "per example, string domains (the exact vocabulary, up to --max-domain-size values) "
-        "and numeric min / max, for you to review and edit.",
+        "and numeric min / max, for you to review and edit (the min / max are this data's "
+        "extremes: widen them, new data often goes past them).",
         "featurepipe inspect schema data/*.tfrecord --json --with-domains > schema.json",
     )
     s.add_argument("paths", nargs="+", metavar="PATH")
