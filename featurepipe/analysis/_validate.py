@@ -53,7 +53,7 @@ from featurepipe.analysis._stats import (
     expand_sources,
 )
 from featurepipe.errors import ConfigError
-from featurepipe.example import FeatureConstraints, Schema, json_value
+from featurepipe.example import FeatureConstraints, Schema, json_float, json_value
 
 __all__ = [
     "ANOMALY_TYPES",
@@ -139,10 +139,19 @@ class Anomaly:
         if self.values:
             out["values"] = [[v, c] for v, c in self.values]
         if self.expected is not None:
-            out["expected"] = self.expected
+            out["expected"] = _json_safe(self.expected)
         if self.observed is not None:
-            out["observed"] = self.observed
+            out["observed"] = _json_safe(self.observed)
         return out
+
+
+def _json_safe(x: Any) -> Any:
+    """``x`` with non-finite floats spelled as strict JSON allows (``"Infinity"``, ...)."""
+    if isinstance(x, float):
+        return json_float(x)
+    if isinstance(x, Mapping):
+        return {k: _json_safe(v) for k, v in x.items()}
+    return x
 
 
 @dataclass(frozen=True)
@@ -538,7 +547,8 @@ def _check_domain(
     if (c.min is not None or c.max is not None) and fs.kind in ("int64", "float"):
         num = f.get("numeric") or {}
         lo_seen, hi_seen = _as_float(num.get("min")), _as_float(num.get("max"))
-        total = int(num.get("count", 0))
+        # values that are not NaN: "count" holds the finite ones
+        total = int(num.get("count", 0)) + int(num.get("num_inf", 0))
         small, big = (
             ("INT_TYPE_SMALL_INT", "INT_TYPE_BIG_INT")
             if fs.kind == "int64"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,25 @@ def test_not_statistics() -> None:
         validate_statistics({"nope": 1}, schema())
     with pytest.raises(ConfigError, match="format_version"):
         validate_statistics({"format_version": 99, "features": []}, schema())
+
+
+def test_infinite_values_out_of_range_and_strict_json(tmp_path: Path) -> None:
+    rows = [{"x": float("inf")}, {"x": float("nan")}, {"x": 1.0}, {"x": -float("inf")}]
+    path = write(tmp_path / "inf.tfrecord", rows)
+    s = Schema((FeatureSchema("x", "float", shape=()),), (FeatureConstraints("x", min=0, max=5),))
+    result = validate_data(path, s)
+    got = {a.type: (a.count, a.fraction, a.observed) for a in result.anomalies}
+    assert got == {
+        "FLOAT_TYPE_SMALL_FLOAT": (1, pytest.approx(1 / 3), -math.inf),
+        "FLOAT_TYPE_BIG_FLOAT": (1, pytest.approx(1 / 3), math.inf),
+    }
+    doc = json.loads(json.dumps(result.to_json(), allow_nan=False))
+    assert {a["observed"] for a in doc["anomalies"]} == {"Infinity", "-Infinity"}
+
+
+def test_empty_data() -> None:
+    s = Schema((FeatureSchema("x", "float", shape=(), required=False),))
+    acc = StatisticsAccumulator()
+    assert validate_statistics(acc.extract(), s) == ()
+    (a,) = validate_statistics(acc.extract(), Schema((FeatureSchema("x", "float", shape=()),)))
+    assert (a.type, a.count) == ("SCHEMA_MISSING_COLUMN", 0)
