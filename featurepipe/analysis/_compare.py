@@ -751,8 +751,7 @@ def compare_data(
         ('jensen_shannon', 0.5, True)
     """
     from featurepipe.analysis._stats import StatisticsAccumulator, StatsOptions, expand_sources
-    from featurepipe.analysis._validate import VALIDATION_TOP_K
-    from featurepipe.example import decode_examples
+    from featurepipe.analysis._validate import VALIDATION_TOP_K, decode_batches
     from featurepipe.tfrecord import batch_records, iter_records
 
     opts = options if options is not None else StatsOptions(top_k=VALIDATION_TOP_K)
@@ -763,7 +762,8 @@ def compare_data(
         done = nbytes = 0
         records = iter_records(srcs, **read_options)
         for path, first, batch in batch_records(records, opts.batch_size):
-            acc.add(decode_examples(batch, path=path, first_index=first))
+            for cols in decode_batches(batch, path=path, first_index=first):
+                acc.add(cols)
             done += len(batch)
             nbytes += sum(map(len, batch))
             if progress is not None:

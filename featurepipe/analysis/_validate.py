@@ -41,7 +41,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -61,6 +61,7 @@ __all__ = [
     "Anomaly",
     "DomainCounter",
     "ValidationResult",
+    "decode_batches",
     "infer_constraints",
     "is_statistics_file",
     "load_statistics",
@@ -622,7 +623,6 @@ def validate_data(
         >>> [(a.type, a.count, a.values) for a in validate_data(path, schema).anomalies]
         [('ENUM_TYPE_UNEXPECTED_STRING_VALUES', 1, (('Rome', 1),))]
     """
-    from featurepipe.example import decode_examples
     from featurepipe.tfrecord import batch_records, iter_records
 
     opts = options if options is not None else StatsOptions(top_k=VALIDATION_TOP_K)
@@ -631,15 +631,56 @@ def validate_data(
     counter = DomainCounter(schema)
     done = nbytes = 0
     for path, first, batch in batch_records(iter_records(srcs, **read_options), opts.batch_size):
-        cols = decode_examples(batch, path=path, first_index=first)
-        acc.add(cols)
-        counter.add(cols)
+        for cols in decode_batches(batch, path=path, first_index=first):
+            acc.add(cols)
+            counter.add(cols)
         done += len(batch)
         nbytes += sum(map(len, batch))
         if progress is not None:
             progress(done, nbytes)
     doc = acc.extract(names).to_json()
     return ValidationResult(doc, validate_statistics(doc, schema, domain_counts=counter))
+
+
+def decode_batches(
+    records: Sequence[bytes], *, path: str | None = None, first_index: int = 0
+) -> Iterator[Any]:
+    """Decodes records into `ColumnBatch` objects, splitting where a feature changes kind.
+
+    `featurepipe.example.decode_examples` refuses a batch in which one feature
+    has two kinds (``mixed_kind``); for validation that is data to report
+    (``UNEXPECTED_DATA_TYPE``), not an error, so such a batch is split in
+    halves until each part decodes.
+
+    Args:
+        records: serialized Examples.
+        path: the file, for error messages. Defaults to `None`.
+        first_index: index of the first record in its file. Defaults to `0`.
+
+    Yields:
+        One or more `ColumnBatch` objects covering ``records`` in order.
+
+    Raises:
+        ExampleDecodeError: a record is not an Example.
+
+    Examples:
+        >>> from featurepipe.example import encode_example
+        >>> recs = [encode_example({"x": 1}), encode_example({"x": 1.5})]
+        >>> [b.columns["x"].kind for b in decode_batches(recs)]
+        ['int64', 'float']
+    """
+    from featurepipe.errors import ExampleDecodeError
+    from featurepipe.example import decode_examples
+
+    try:
+        yield decode_examples(records, path=path, first_index=first_index)
+        return
+    except ExampleDecodeError as e:
+        if e.reason != "mixed_kind" or len(records) < 2:
+            raise
+    half = len(records) // 2
+    yield from decode_batches(records[:half], path=path, first_index=first_index)
+    yield from decode_batches(records[half:], path=path, first_index=first_index + half)
 
 
 def infer_constraints(

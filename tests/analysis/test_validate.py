@@ -239,3 +239,12 @@ def test_empty_data() -> None:
     assert validate_statistics(acc.extract(), s) == ()
     (a,) = validate_statistics(acc.extract(), Schema((FeatureSchema("x", "float", shape=()),)))
     assert (a.type, a.count) == ("SCHEMA_MISSING_COLUMN", 0)
+
+
+def test_kind_changing_inside_a_batch(tmp_path: Path) -> None:
+    # one feature is int64 in some examples and float in others of the same batch
+    rows = [{"n": i} if i % 3 else {"n": float(i)} for i in range(30)]
+    path = write(tmp_path / "mixed.tfrecord", rows)
+    s = Schema((FeatureSchema("n", "int64", shape=()),))
+    (a,) = validate_data(path, s).anomalies
+    assert (a.type, a.observed, a.count) == ("UNEXPECTED_DATA_TYPE", "float|int64", 30)
