@@ -9,6 +9,8 @@ Some peers cannot share the project's virtual environment:
 * ``tfx-bsl`` pulls the full ``tensorflow`` package (not ``tensorflow-cpu``),
   ``apache-beam[gcp]`` and pinned ``pyarrow``; installing it into the project
   venv would replace the project's TensorFlow, so it gets its own venv.
+* ``tensorflow-data-validation`` (TFDV, for ``bench/validate``) pulls the
+  same, plus tensorflow-metadata; its own venv too.
 
 The venvs live under ``bench/.venvs/<name>`` (git-ignored). Each gets a
 ``featurepipe-peer.json`` status file recording the pinned specs, whether the
@@ -72,6 +74,29 @@ PEERS: dict[str, PeerSpec] = {
             "print(example_coder.ExamplesToRecordBatchDecoder)"
         ),
         why="pulls the full 'tensorflow' and apache-beam[gcp]; would replace the project's TF",
+    ),
+    "tfdv": PeerSpec(
+        name="tfdv",
+        # 1.21.0 (the pin) has no wheel for this Python in the registry here (pip:
+        # "from versions: 1.15.1, 1.16.0, 1.16.1"); 1.16.1 with the versions bench/stats pins
+        # (unpinned, pip backtracks for many minutes over apache-beam / pyarrow).
+        requirements=(
+            "tensorflow-data-validation==1.16.1",
+            "tfx-bsl==1.16.1",
+            "tensorflow-metadata==1.16.1",
+            "tensorflow==2.16.2",
+            "pyarrow==10.0.1",
+            "apache-beam[gcp]==2.60.0",
+            "numpy==1.26.4",
+            "pandas==1.5.3",
+            "pyfarmhash==0.3.2",
+            "protobuf==4.25.5",
+        ),
+        probe=(
+            "import tensorflow_data_validation as tfdv; "
+            "print(tfdv.__version__, tfdv.validate_statistics)"
+        ),
+        why="TFDV pulls the full 'tensorflow', tfx-bsl and apache-beam[gcp] (the validate bench)",
     ),
 }
 

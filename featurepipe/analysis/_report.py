@@ -65,6 +65,9 @@ font-size:12.5px}
 svg text{font-size:10px;fill:#5b6475}
 #filter{padding:5px 8px;border:1px solid #c6ccd6;border-radius:4px;width:260px}
 .hidden{display:none}
+td.desc{text-align:left;white-space:normal}
+tr.anomaly td{background:#fff5f5}
+.ok{color:#1d6b3a;font-weight:600}
 """
 
 _JS = """
@@ -83,12 +86,20 @@ _JS = """
 """
 
 
-def render_html(stats: Any, *, title: str = "featurepipe statistics") -> str:
+def render_html(
+    stats: Any,
+    *,
+    title: str = "featurepipe statistics",
+    anomalies: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
     """Renders statistics as one self-contained HTML page.
 
     Args:
         stats: a `featurepipe.analysis.DatasetStatistics`, or its ``to_json()`` document.
         title: the page title. Defaults to `"featurepipe statistics"`.
+        anomalies: anomalies to list above the summary (`featurepipe.analysis.Anomaly`
+            ``to_json()`` dicts, from ``inspect validate``); ``None`` for no
+            such section. Defaults to `None`.
 
     Returns:
         The HTML text.
@@ -121,6 +132,7 @@ def render_html(stats: Any, *, title: str = "featurepipe statistics") -> str:
         "<main>",
         '<p><input id="filter" type="search" placeholder="Filter features by name" '
         'aria-label="Filter features by name"></p>',
+        *(() if anomalies is None else (_anomalies_table(anomalies),)),
         "<h2>Summary</h2>",
         _summary_table(features),
         "<h2>Features</h2>",
@@ -142,6 +154,31 @@ def write_html(stats: Any, path: str | os.PathLike[str], **kwargs: Any) -> None:
     """
     text = render_html(stats, **kwargs)
     write_text(path, text)
+
+
+def _anomalies_table(anomalies: Sequence[Mapping[str, Any]]) -> str:
+    e = html.escape
+    if not anomalies:
+        return '<h2>Anomalies</h2><p class="ok">No anomalies: the data fits the schema.</p>'
+    head = (
+        '<tr><th class="name">feature</th><th class="kind">anomaly</th><th>severity</th>'
+        '<th>count</th><th class="kind">description</th></tr>'
+    )
+    rows = []
+    for a in anomalies:
+        count = a.get("count")
+        shown = "?" if count is None else ("\u2265" if a.get("approximate") else "") + _int(count)
+        rows.append(
+            f'<tr class="anomaly" data-feature="{e(str(a.get("feature", "")))}">'
+            f'<td class="name">{e(str(a.get("feature", "")))}</td>'
+            f'<td class="kind"><code>{e(str(a.get("type", "")))}</code></td>'
+            f'<td>{e(str(a.get("severity", "")))}</td><td>{shown}</td>'
+            f'<td class="desc">{e(str(a.get("description", "")))}</td></tr>'
+        )
+    return (
+        f"<h2>Anomalies ({len(anomalies)})</h2>"
+        f'<div class="tablewrap"><table>{head}{"".join(rows)}</table></div>'
+    )
 
 
 def _summary_table(features: Sequence[Mapping[str, Any]]) -> str:

@@ -39,7 +39,8 @@ def add_parser(subparsers: Any) -> None:
     """Register ``inspect`` and its verbs."""
     p = subparsers.add_parser(
         "inspect",
-        help="look inside TFRecord files (count, head, schema, stats, verify, index)",
+        help="look inside TFRecord files (count, head, schema, stats, validate, compare, verify, "
+        "index)",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -79,12 +80,27 @@ def add_parser(subparsers: Any) -> None:
         "schema",
         "infer the schema",
         "Infer the schema (kind, shape, presence of each feature) from the Examples and "
-        "print it; --json prints featurepipe's schema JSON, usable as `convert --schema`.",
-        "featurepipe inspect schema data/*.tfrecord --json > schema.json",
+        "print it; --json prints featurepipe's schema JSON, usable as `convert --schema`. "
+        "--with-domains also proposes constraints for `inspect validate`: presence, values "
+        "per example, string domains (the exact vocabulary, up to --max-domain-size values) "
+        "and numeric min / max, for you to review and edit (the min / max are this data's "
+        "extremes: widen them, new data often goes past them).",
+        "featurepipe inspect schema data/*.tfrecord --json --with-domains > schema.json",
     )
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument(
         "--limit", type=non_negative_int, default=None, help="infer from the first N records only"
+    )
+    s.add_argument(
+        "--with-domains",
+        action="store_true",
+        help="also infer constraints: presence, value counts, domains (for inspect validate)",
+    )
+    s.add_argument(
+        "--max-domain-size",
+        type=_non_negative,
+        default=100,
+        help="largest vocabulary turned into a string domain (default 100)",
     )
     s.set_defaults(func=_schema)
 
@@ -126,6 +142,13 @@ def add_parser(subparsers: Any) -> None:
             raise
     else:
         stats.add_parser(verbs)
+    try:
+        validate = importlib.import_module("featurepipe.cli.validate")
+    except ModuleNotFoundError as e:  # pragma: no cover - partial install
+        if e.name != "featurepipe.cli.validate":
+            raise
+    else:
+        validate.add_parser(verbs)
 
 
 def _verb(verbs: Any, name: str, help_: str, description: str, example: str) -> Any:
@@ -288,6 +311,13 @@ def _schema(args: argparse.Namespace) -> int:
     from featurepipe.example import SchemaInferrer, add_records
 
     inf = SchemaInferrer()
+    stats_acc = None
+    adder: Any = add_records
+    if args.with_domains:
+        from featurepipe.analysis import VALIDATION_TOP_K, StatisticsAccumulator, StatsOptions
+
+        stats_acc = StatisticsAccumulator(StatsOptions(top_k=VALIDATION_TOP_K))
+        adder = _records_with_statistics(stats_acc)
     left = args.limit
     for path in _paths(args.paths):
         if left is not None and left <= 0:
@@ -302,9 +332,15 @@ def _schema(args: argparse.Namespace) -> int:
                     left -= 1
                 yield rec.data
 
-        add_records(inf, limited(), path=path)
+        adder(inf, limited(), path=path)
     schema = inf.extract()
     conflicts = inf.conflicts
+    if stats_acc is not None:
+        from featurepipe.analysis import infer_constraints
+
+        schema = infer_constraints(
+            stats_acc.extract(), schema, max_domain_size=args.max_domain_size
+        )
     if args.json:
         out = schema.to_dict()
         out["records"] = inf.num_rows
@@ -327,6 +363,10 @@ def _schema(args: argparse.Namespace) -> int:
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        if schema.constraints:
+            print("\nconstraints (edit the --json output to change them):")
+            for fc in schema.constraints:
+                print(f"  {fc.name}: {json.dumps(fc.to_dict(), ensure_ascii=False)}")
     for name, kinds in sorted(conflicts.items()):
         error(
             f"feature {name!r} has more than one kind: "
@@ -334,6 +374,45 @@ def _schema(args: argparse.Namespace) -> int:
             hint="tf.io.parse_example fails on such data; fix the writer or convert again",
         )
     return EXIT_DATA if conflicts else EXIT_OK
+
+
+def _records_with_statistics(acc: Any) -> Any:
+    """An ``add_records`` that also feeds each decoded batch to a statistics accumulator.
+
+    A batch in which a feature has two kinds goes to the schema inferrer
+    Example by Example (as ``add_records`` does) and is left out of the
+    statistics; the schema then reports the kind conflict.
+    """
+    from featurepipe.errors import ExampleDecodeError
+    from featurepipe.example import decode_example, decode_examples
+
+    def add(inferrer: Any, records: Iterator[bytes], *, path: str | None = None) -> None:
+        batch: list[bytes] = []
+        first = 0
+
+        def flush() -> None:
+            nonlocal first
+            try:
+                cols = decode_examples(batch, path=path, first_index=first)
+            except ExampleDecodeError as e:
+                if e.reason != "mixed_kind":
+                    raise
+                for i, data in enumerate(batch):
+                    inferrer.add_example(decode_example(data, path=path, record=first + i))
+            else:
+                inferrer.add_batch(cols)
+                acc.add(cols)
+            first += len(batch)
+            batch.clear()
+
+        for data in records:
+            batch.append(data)
+            if len(batch) >= 4096:
+                flush()
+        if batch:
+            flush()
+
+    return add
 
 
 # --------------------------------------------------------------------------- verify

@@ -22,6 +22,7 @@ from featurepipe.example._codec import (
 )
 from featurepipe.example._schema import (
     FORMAT_VERSION,
+    FeatureConstraints,
     FeatureSchema,
     Schema,
     SchemaInferrer,
@@ -35,6 +36,7 @@ __all__ = [
     "Column",
     "ColumnBatch",
     "Feature",
+    "FeatureConstraints",
     "FeatureSchema",
     "Kind",
     "Schema",

@@ -8,6 +8,15 @@ the Keras input pipeline turns into a parse spec (``shape=None`` is a
 
 `SchemaInferrer` is a mergeable accumulator (add / merge / extract) that
 infers a schema from Examples; `infer_schema` drives it over records.
+
+`FeatureConstraints` says what data is allowed beyond kind and shape:
+presence (``min_fraction``, ``min_count``), the number of values per example,
+a domain (allowed strings, or a numeric min / max) and the skew / drift
+thresholds of ``featurepipe inspect compare``. They live in a top-level
+``"constraints"`` object of the schema JSON, keyed by feature name, so a
+schema with constraints keeps ``format_version`` 1 and stays readable by a
+featurepipe that predates them (it ignores top-level keys it does not know,
+while it rejects unknown keys inside a feature).
 """
 
 from __future__ import annotations
@@ -24,7 +33,14 @@ from featurepipe._version import __version__
 from featurepipe.errors import ConfigError, ExampleDecodeError
 from featurepipe.example._codec import KINDS, ColumnBatch, Feature, Kind
 
-__all__ = ["FORMAT_VERSION", "FeatureSchema", "Schema", "SchemaInferrer", "infer_schema"]
+__all__ = [
+    "FORMAT_VERSION",
+    "FeatureConstraints",
+    "FeatureSchema",
+    "Schema",
+    "SchemaInferrer",
+    "infer_schema",
+]
 
 #: Version of the schema JSON layout this featurepipe writes and reads.
 FORMAT_VERSION = 1
@@ -177,6 +193,221 @@ are: ('int64', 'float', 'bytes'). Received: kind='int'
         )
 
 
+_CONSTRAINT_KEYS = ("presence", "value_count", "domain", "skew_threshold", "drift_threshold")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConstraints:
+    """What values of one feature are allowed (checked by ``inspect validate``).
+
+    Every field is optional; ``None`` means "no constraint". Presence and value
+    counts also follow from `FeatureSchema` (``required`` means a
+    ``min_fraction`` of 1; ``shape=()`` means exactly one value): the fields
+    here add to those.
+
+    Args:
+        name: the feature name (must be in the schema).
+        min_fraction: least fraction of examples that have the feature.
+        min_count: least number of examples that have the feature.
+        min_values: least number of values in an example that has the feature.
+        max_values: most values in an example that has the feature.
+        values: the allowed values of a bytes feature (its string domain).
+        max_fraction_outside: the fraction of a bytes feature's values that
+            may lie outside ``values`` before it is an anomaly. Defaults to
+            `None` (none may).
+        min: least allowed value of an int64 / float feature.
+        max: largest allowed value of an int64 / float feature.
+        skew_threshold: largest allowed distance between training and serving
+            data (L-infinity for bytes features, Jensen-Shannon divergence for
+            numeric ones).
+        drift_threshold: the same, between consecutive spans of data.
+
+    Raises:
+        ConfigError: for an out-of-range value.
+
+    Examples:
+
+    >>> c = FeatureConstraints("city", min_fraction=0.9, values=(b"Lima", b"Oslo"))
+    >>> c.to_dict()
+    {'presence': {'min_fraction': 0.9}, 'domain': {'values': ['Lima', 'Oslo']}}
+    >>> FeatureConstraints.from_dict("city", c.to_dict()) == c
+    True
+    >>> FeatureConstraints("x", min_values=3, max_values=2)
+    Traceback (most recent call last):
+    ...
+    featurepipe.errors.ConfigError: Feature 'x': `min_values` (3) is larger than `max_values` (2).
+    """
+
+    name: str
+    min_fraction: float | None = None
+    min_count: int | None = None
+    min_values: int | None = None
+    max_values: int | None = None
+    values: tuple[bytes, ...] | None = None
+    max_fraction_outside: float | None = None
+    min: float | None = None
+    max: float | None = None
+    skew_threshold: float | None = None
+    drift_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("min_fraction", "max_fraction_outside"):
+            v = getattr(self, key)
+            if v is not None and not (_is_number(v) and 0.0 <= v <= 1.0):
+                raise ConfigError(
+                    f"Feature {self.name!r}: `{key}` must be a number in [0, 1]. "
+                    f"Received: {key}={v!r}"
+                )
+        for key in ("min_count", "min_values", "max_values"):
+            v = getattr(self, key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ConfigError(
+                    f"Feature {self.name!r}: `{key}` must be an integer >= 0. "
+                    f"Received: {key}={v!r}"
+                )
+        for key in ("min", "max", "skew_threshold", "drift_threshold"):
+            v = getattr(self, key)
+            if v is not None and not _is_number(v):
+                raise ConfigError(
+                    f"Feature {self.name!r}: `{key}` must be a number. Received: {key}={v!r}"
+                )
+        for key in ("skew_threshold", "drift_threshold"):
+            v = getattr(self, key)
+            if v is not None and v < 0:
+                raise ConfigError(
+                    f"Feature {self.name!r}: `{key}` must be >= 0. Received: {key}={v!r}"
+                )
+        for lo, hi in (("min_values", "max_values"), ("min", "max")):
+            a, b = getattr(self, lo), getattr(self, hi)
+            if a is not None and b is not None and a > b:
+                raise ConfigError(
+                    f"Feature {self.name!r}: `{lo}` ({a}) is larger than `{hi}` ({b})."
+                )
+        if self.values is not None:
+            vals = tuple(v.encode("utf-8") if isinstance(v, str) else v for v in self.values)
+            if not all(isinstance(v, bytes) for v in vals):
+                raise ConfigError(
+                    f"Feature {self.name!r}: domain `values` must be str or bytes. "
+                    f"Received: {self.values!r}"
+                )
+            object.__setattr__(self, "values", vals)
+        if self.max_fraction_outside is not None and self.values is None:
+            raise ConfigError(
+                f"Feature {self.name!r}: `max_fraction_outside` needs domain `values`."
+            )
+        if self.values is not None and (self.min is not None or self.max is not None):
+            raise ConfigError(
+                f"Feature {self.name!r}: a domain is either string `values` or a numeric "
+                "`min` / `max`, not both."
+            )
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no field besides the name is set."""
+        return all(
+            getattr(self, f.name) is None for f in dataclasses.fields(self) if f.name != "name"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form (only the set fields; no name: it is the key)."""
+        from featurepipe.example._codec import json_value
+
+        d: dict[str, Any] = {}
+        presence = {
+            k: v for k in ("min_fraction", "min_count") if (v := getattr(self, k)) is not None
+        }
+        if presence:
+            d["presence"] = presence
+        counts = {
+            k: v
+            for k, attr in (("min", "min_values"), ("max", "max_values"))
+            if (v := getattr(self, attr)) is not None
+        }
+        if counts:
+            d["value_count"] = counts
+        domain: dict[str, Any] = {}
+        if self.values is not None:
+            domain["values"] = [json_value(v) for v in self.values]
+            if self.max_fraction_outside is not None:
+                domain["max_fraction_outside"] = self.max_fraction_outside
+        for k in ("min", "max"):
+            if (v := getattr(self, k)) is not None:
+                domain[k] = v
+        if domain:
+            d["domain"] = domain
+        for k in ("skew_threshold", "drift_threshold"):
+            if (v := getattr(self, k)) is not None:
+                d[k] = v
+        return d
+
+    @classmethod
+    def from_dict(cls, name: str, d: Mapping[str, Any]) -> FeatureConstraints:
+        """Build from `to_dict`'s form; unknown keys are an error."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(
+                f"The constraints of feature {name!r} must be an object. Received: {d!r}"
+            )
+        _check_keys(name, "constraints", d, _CONSTRAINT_KEYS)
+        presence = d.get("presence") or {}
+        counts = d.get("value_count") or {}
+        domain = d.get("domain") or {}
+        _check_keys(name, "presence", presence, ("min_fraction", "min_count"))
+        _check_keys(name, "value_count", counts, ("min", "max"))
+        _check_keys(name, "domain", domain, ("values", "max_fraction_outside", "min", "max"))
+        values = domain.get("values")
+        if values is not None:
+            if not isinstance(values, list):
+                raise ConfigError(
+                    f"Feature {name!r}: domain `values` must be a list. Received: {values!r}"
+                )
+            values = tuple(_value_from_json(name, v) for v in values)
+        return cls(
+            name=name,
+            min_fraction=presence.get("min_fraction"),
+            min_count=presence.get("min_count"),
+            min_values=counts.get("min"),
+            max_values=counts.get("max"),
+            values=values,
+            max_fraction_outside=domain.get("max_fraction_outside"),
+            min=domain.get("min"),
+            max=domain.get("max"),
+            skew_threshold=d.get("skew_threshold"),
+            drift_threshold=d.get("drift_threshold"),
+        )
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_keys(name: str, what: str, d: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"Feature {name!r}: `{what}` must be an object. Received: {d!r}")
+    unknown = sorted(set(d) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) {unknown} in `{what}` of feature {name!r}. "
+            f"Allowed keys are: {allowed}."
+        )
+
+
+def _value_from_json(name: str, v: Any) -> bytes:
+    if isinstance(v, str):
+        return v.encode("utf-8")
+    if isinstance(v, Mapping) and set(v) == {"base64"} and isinstance(v["base64"], str):
+        import base64
+        import binascii
+
+        try:
+            return base64.b64decode(v["base64"], validate=True)
+        except binascii.Error:
+            pass
+    raise ConfigError(
+        f"Feature {name!r}: a domain value must be a string or {{\"base64\": ...}}. "
+        f"Received: {v!r}"
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Schema:
     """An ordered set of `FeatureSchema`, with a JSON form.
@@ -190,9 +421,15 @@ class Schema:
     True
     >>> s["x"].kind
     'float'
+    >>> s2 = s.with_constraints([FeatureConstraints("x", min=0.0, max=1.0)])
+    >>> s2.constraints_for("x").max, s2.constraints_for("tags")
+    (1.0, None)
+    >>> Schema.from_json(s2.to_json()) == s2
+    True
     """
 
     features: tuple[FeatureSchema, ...]
+    constraints: tuple[FeatureConstraints, ...] = ()
 
     def __post_init__(self) -> None:
         feats = tuple(self.features)
@@ -206,6 +443,46 @@ class Schema:
             if f.name in seen:
                 raise ConfigError(f"Feature {f.name!r} appears twice in the schema.")
             seen.add(f.name)
+        cons = tuple(c for c in self.constraints if not c.is_empty)
+        object.__setattr__(self, "constraints", cons)
+        kinds = {f.name: f.kind for f in feats}
+        named: set[str] = set()
+        for c in cons:
+            if not isinstance(c, FeatureConstraints):
+                raise ConfigError(
+                    "`constraints` must hold FeatureConstraints objects. "
+                    f"Received: {type(c).__name__}"
+                )
+            if c.name not in kinds:
+                raise ConfigError(
+                    f"The constraints name feature {c.name!r}, which is not in the schema."
+                )
+            if c.name in named:
+                raise ConfigError(f"Feature {c.name!r} has constraints twice.")
+            named.add(c.name)
+            if c.values is not None and kinds[c.name] != "bytes":
+                raise ConfigError(
+                    f"Feature {c.name!r} of kind {kinds[c.name]!r}: domain `values` are for "
+                    "bytes features; use `min` / `max` for numbers."
+                )
+            if (c.min is not None or c.max is not None) and kinds[c.name] == "bytes":
+                raise ConfigError(
+                    f"Feature {c.name!r} is bytes: a numeric domain `min` / `max` is for "
+                    "int64 and float features; use `values`."
+                )
+
+    def constraints_for(self, name: str) -> FeatureConstraints | None:
+        """The `FeatureConstraints` of feature ``name``, or ``None``."""
+        for c in self.constraints:
+            if c.name == name:
+                return c
+        return None
+
+    def with_constraints(self, constraints: Iterable[FeatureConstraints]) -> Schema:
+        """A copy with these constraints (replacing those of the same features)."""
+        new = {c.name: c for c in constraints}
+        kept = tuple(c for c in self.constraints if c.name not in new)
+        return Schema(self.features, kept + tuple(new.values()))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -228,12 +505,22 @@ class Schema:
         return len(self.features)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-able form, with ``format_version`` and ``featurepipe_version``."""
-        return {
+        """The JSON-able form, with ``format_version`` and ``featurepipe_version``.
+
+        ``"constraints"`` (feature name -> `FeatureConstraints.to_dict`) is
+        written only when there are some, in schema order.
+        """
+        d: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "featurepipe_version": __version__,
             "features": [f.to_dict() for f in self.features],
         }
+        if self.constraints:
+            by_name = {c.name: c for c in self.constraints}
+            d["constraints"] = {
+                n: by_name[n].to_dict() for n in self.names if n in by_name
+            }
+        return d
 
     def to_json(self, indent: int | None = 2) -> str:
         """Serialize to JSON text."""
@@ -256,7 +543,15 @@ class Schema:
         feats = d.get("features")
         if not isinstance(feats, list):
             raise ConfigError("The schema JSON needs a `features` list.")
-        return cls(tuple(FeatureSchema.from_dict(f) for f in feats))
+        cons = d.get("constraints") or {}
+        if not isinstance(cons, Mapping):
+            raise ConfigError(
+                "The schema's `constraints` must be an object: feature name -> constraints."
+            )
+        return cls(
+            tuple(FeatureSchema.from_dict(f) for f in feats),
+            tuple(FeatureConstraints.from_dict(str(n), c) for n, c in cons.items()),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Schema:
