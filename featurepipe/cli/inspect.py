@@ -98,7 +98,7 @@ def add_parser(subparsers: Any) -> None:
     )
     s.add_argument(
         "--max-domain-size",
-        type=_non_negative,
+        type=non_negative_int,
         default=100,
         help="largest vocabulary turned into a string domain (default 100)",
     )

@@ -310,7 +310,7 @@ class FeatureConstraints:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form (only the set fields; no name: it is the key)."""
-        from featurepipe.example._codec import json_value
+        from featurepipe._util import json_value
 
         d: dict[str, Any] = {}
         presence = {
