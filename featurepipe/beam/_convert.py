@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, NamedTuple
@@ -38,6 +39,7 @@ from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_piec
 from featurepipe.convert import (
     INVALID_UTF8,
     MALFORMED_ROW,
+    ColumnRename,
     ConvertOptions,
     ConvertResult,
     DeadLetter,
@@ -46,9 +48,13 @@ from featurepipe.convert import (
     Split,
     Unit,
     convert_unit,
+    file_columns,
+    guess_format,
     infer_unit,
     plan_splits,
+    present_columns,
     read_units,
+    select_schema,
 )
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.example import Schema
@@ -66,8 +72,12 @@ __all__ = [
 ]
 
 _NS = "featurepipe.convert"
+_LOG = logging.getLogger("featurepipe.convert")
 # tags of the Encode step's one output (see EncodeExamples.expand)
 _EXAMPLES, _DEAD_LETTERS, _READ_COUNTS = "examples", "dead_letters", "read_counts"
+_UNEXPECTED = "unexpected_columns"
+#: TFDV's anomaly type for a column the schema lacks (tensorflow/metadata, anomalies.proto).
+SCHEMA_NEW_COLUMN = "SCHEMA_NEW_COLUMN"
 DEFAULT_SHARD_BYTES = 256 << 20
 
 
@@ -444,11 +454,16 @@ class _ConvertSplitFn(beam.DoFn):  # type: ignore[misc]
         examples = _ExampleSink(self._layout, self._shards)
         dead = _DeadLetterSink(self._layout)
         rows = 0
+        unexpected: Counter[str] = Counter()
+        wanted = set(schema.names)
         units = read_units(path, self._read, opener=_beam_open, split=split)
         for k, unit in enumerate(units):
             key = (index, split.index, k)
             result = convert_unit(unit, schema, self._convert)
             rows += result.num_read
+            for name, n in present_columns(unit, result.num_read).items():
+                if n and name not in wanted and self._read.keeps(name):
+                    unexpected[name] += n
             self._counters.count(result)
             if result.records:
                 examples.write(key, result.records)
@@ -460,18 +475,37 @@ class _ConvertSplitFn(beam.DoFn):  # type: ignore[misc]
         if dead_piece is not None:
             yield _DEAD_LETTERS, dead_piece
         yield _READ_COUNTS, rows
+        if unexpected:
+            yield _UNEXPECTED, dict(unexpected)
 
 
 class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, layout: OutputLayout, shards: ShardOptions, inputs: list[str]) -> None:
+    def __init__(
+        self,
+        layout: OutputLayout,
+        shards: ShardOptions,
+        inputs: list[str],
+        renamed: list[dict[str, Any]] | None = None,
+    ) -> None:
         self._layout = layout
         self._shards = shards
         self._inputs = inputs
+        self._renamed = renamed or []
 
     def process(
-        self, _: Any, pieces: list[Piece], dead: list[Piece], read: list[int], schema: Schema
+        self,
+        _: Any,
+        pieces: list[Piece],
+        dead: list[Piece],
+        read: list[int],
+        schema: Schema,
+        unexpected: list[dict[str, int]],
     ) -> Iterator[dict[str, Any]]:
         layout, shards = self._layout, self._shards
+        new_columns: Counter[str] = Counter()
+        for part in unexpected:
+            new_columns.update(part)
+        schema_json = _schema_json(schema, self._renamed)
         rows_read = sum(read)
         written = sum(p.records for p in pieces)
         dead_total = sum(p.records for p in dead)
@@ -492,6 +526,8 @@ class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
             "rows_written": written,
             "rows_dead_lettered": dead_total,
             "dead_letters_by_reason": dict(sorted(reasons.items())),
+            "unexpected_columns": dict(sorted(new_columns.items())),
+            "renamed_columns": self._renamed,
         }
         moves: list[tuple[str, str]] = []
         dl_final = layout.deadletter(0, 1)
@@ -508,7 +544,7 @@ class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
                 dead_letter_files=[dl_final],
                 max_bad_fraction=limit,
             )
-            publish(layout, moves, summary, schema.to_json())
+            publish(layout, moves, summary, schema_json)
             raise BadFractionError(
                 f"{dead_total} of {rows_read} rows were dead-lettered "
                 f"({dead_total / rows_read:.2%}), more than max_bad_fraction={limit}; "
@@ -529,8 +565,30 @@ class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
         summary.update(
             shards=shard_info, shards_written=len(shard_info), dead_letter_files=[dl_final]
         )
-        publish(layout, moves, summary, schema.to_json())
+        publish(layout, moves, summary, schema_json)
         yield summary
+
+
+def _schema_json(schema: Schema, renamed: list[dict[str, Any]]) -> str:
+    """``PREFIX.schema.json``: the schema, plus ``renamed_columns`` when header names changed.
+
+    A new top-level key: `featurepipe.example.Schema.from_json` reads only the
+    keys it knows, so the file stays a schema for ``--schema`` and older readers.
+    """
+    if not renamed:
+        return schema.to_json()
+    d = schema.to_dict()
+    d["renamed_columns"] = renamed
+    return json.dumps(d, indent=2, ensure_ascii=False)
+
+
+def _by_index(r: ColumnRename) -> tuple[int, str, str]:
+    return r.index, r.header, r.name
+
+
+def _renamed_json(renames: dict[ColumnRename, int]) -> list[dict[str, Any]]:
+    """Renamed header names, once each, with the number of input files where they were."""
+    return [{**r.to_dict(), "files": renames[r]} for r in sorted(renames, key=_by_index)]
 
 
 def _group_pieces(pieces: Sequence[Piece], shards: ShardOptions) -> list[list[Piece]]:
@@ -594,11 +652,69 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.files = expand_inputs(list(inputs))
-        self.schema = schema
         self.read_options = read_options or ReadOptions()
         self.convert_options = convert_options or ConvertOptions()
         self.shard_options = shard_options or ShardOptions()
         self.layout = OutputLayout(output_prefix, self.shard_options.compression)
+        self.renamed_columns = self._check_columns()
+        self.schema = None if schema is None else select_schema(schema, self.read_options)
+        if self.schema is not None:
+            self._check_new_columns(self.schema)
+
+    def _check_columns(self) -> list[dict[str, Any]]:
+        """Reads each input's header now (bad headers fail here, naming the file) and
+        returns the renamed header names; says once (a warning) when some were renamed."""
+        self.file_columns: dict[str, list[str]] = {}
+        renames: Counter[ColumnRename] = Counter()
+        for path in self.files:
+            names, changed = file_columns(path, self.read_options, opener=_beam_open)
+            self.file_columns[path] = names
+            renames.update(changed)
+        auto = [r for r in renames if r.reason != "rename"]
+        if auto:
+            shown = ", ".join(f"{r.header!r} -> {r.name!r}" for r in sorted(auto, key=_by_index))
+            _LOG.warning(
+                "the CSV header has empty or duplicate column names, named as pandas names "
+                "them: %s (recorded in the summary and the schema JSON as `renamed_columns`; "
+                "rename them with --rename OLD=NEW)",
+                shown,
+            )
+        if self.read_options.chooses_columns:
+            known = {n for names in self.file_columns.values() for n in names}
+            closed = all(
+                (self.read_options.format or guess_format(p)) != "jsonl" for p in self.files
+            )
+            if closed:  # CSV and Parquet files name all their columns up front
+                chosen = [*(self.read_options.columns or ()), *self.read_options.drop_columns]
+                unknown = [c for c in chosen if c not in known]
+                if unknown:
+                    raise ConfigError(
+                        f"Column(s) {unknown!r} chosen with --columns / --drop-columns are "
+                        f"in none of the input files. The columns are: {sorted(known)!r}"
+                    )
+        return _renamed_json(dict(renames))
+
+    def _check_new_columns(self, schema: Schema) -> None:
+        """Columns of the files that the schema lacks: an error up front with
+        ``on_new_column="error"`` (JSON lines: the keys of each file's first rows)."""
+        if self.convert_options.on_new_column != "error":
+            return
+        wanted = set(schema.names)
+        by_file = {
+            path: [n for n in names if n not in wanted and self.read_options.keeps(n)]
+            for path, names in self.file_columns.items()
+        }
+        bad = {p: n for p, n in by_file.items() if n}
+        if bad:
+            path, names = next(iter(bad.items()))
+            more = f" (and {len(bad) - 1} more file(s))" if len(bad) > 1 else ""
+            raise DataError(
+                f"{SCHEMA_NEW_COLUMN}: column(s) {names!r} are not in the schema{more}. "
+                "Add them to the schema, leave them out with --drop-columns, or pass "
+                "--on-new-column ignore to convert without them.",
+                path=path,
+                reason=SCHEMA_NEW_COLUMN,
+            )
 
     def expand(self, pbegin: Any) -> Any:
         p = pbegin.pipeline if hasattr(pbegin, "pipeline") else pbegin
@@ -619,6 +735,7 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
                 splits
                 | "ReadForSchema" >> beam.ParDo(_ReadFn(self.read_options))
                 | "InferSchema" >> InferRawSchema(self.convert_options)
+                | "ChooseColumns" >> beam.Map(select_schema, self.read_options)
             )
             schema_side: Any = beam.pvalue.AsSingleton(schema)
         else:
@@ -633,16 +750,18 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
         pieces = converted | "Pieces" >> beam.FlatMap(_pick, _EXAMPLES)
         dead = converted | "DeadLetters" >> beam.FlatMap(_pick, _DEAD_LETTERS)
         read_counts = converted | "ReadCounts" >> beam.FlatMap(_pick, _READ_COUNTS)
+        unexpected = converted | "NewColumns" >> beam.FlatMap(_pick, _UNEXPECTED)
         return (
             p
             | "Once" >> beam.Create([None])
             | "Publish"
             >> beam.ParDo(
-                _FinalizeFn(self.layout, self.shard_options, self.files),
+                _FinalizeFn(self.layout, self.shard_options, self.files, self.renamed_columns),
                 beam.pvalue.AsList(pieces),
                 beam.pvalue.AsList(dead),
                 beam.pvalue.AsList(read_counts),
                 schema_side,
+                beam.pvalue.AsList(unexpected),
             )
         )
 
@@ -671,6 +790,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  shards:       {first}" + (f" .. {last}" if last != first else ""))
     for f in summary.get("dead_letter_files", []):
         lines.append(f"  dead letters: {f}")
+    new = summary.get("unexpected_columns") or {}
+    if new:
+        cols = ", ".join(f"{k} ({v} rows)" for k, v in new.items())
+        lines.append(
+            f"  not in the schema, not converted ({SCHEMA_NEW_COLUMN}): {cols}; "
+            "--on-new-column error makes this an error"
+        )
     return "\n".join(lines)
 
 

@@ -19,10 +19,16 @@ when a job runs, so the CLI builds its parser without loading Beam.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from featurepipe.errors import FeaturepipeError
 from featurepipe.tfrecord import COMPRESSIONS
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "add_convert_arguments",
     "analyze_job",
     "convert_job",
+    "quiet_third_party_noise",
     "read_analysis_spec",
     "run_analyze",
     "run_convert",
@@ -98,8 +105,98 @@ def _add_runner_arguments(opt: Callable[..., None]) -> None:
     )
 
 
-def _run(transform: Any, args: argparse.Namespace, pipeline_args: Sequence[str]) -> None:
-    """Runs ``transform`` on the runner that ``pipeline_args`` and ``args`` choose."""
+# -- what the user sees while a job runs ----------------------------------------------------------
+
+# Third-party messages that are about the environment, not the user's job. Beam logs the
+# first on the root logger whenever its GCP modules import without the optional
+# apitools package (apache_beam/io/gcp/bigquery.py), even on jobs that never touch GCP.
+_NOISE = (re.compile(r"^apitools not found"),)
+
+
+class _NoiseFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(p.search(message) for p in _NOISE)
+
+
+_NOISE_FILTER = _NoiseFilter()
+_KNOWN_ERRORS = (FeaturepipeError, KeyboardInterrupt)
+
+
+def quiet_third_party_noise() -> None:
+    """Drops known third-party log noise (``apitools not found ...``) on the root logger.
+
+    Idempotent; real warnings (anything not in the list) pass.
+
+    >>> quiet_third_party_noise(); quiet_third_party_noise()
+    >>> logging.getLogger().filters.count(_NOISE_FILTER)
+    1
+    """
+    root = logging.getLogger()
+    if _NOISE_FILTER not in root.filters:
+        root.addFilter(_NOISE_FILTER)
+
+
+# A Python warning as `warnings.showwarning` prints it: "FILE:LINE: CategoryWarning: text".
+_PY_WARNING = re.compile(r"^\S.*:\d+: \w*Warning: ")
+
+
+@contextlib.contextmanager
+def _quiet_run(verbose: bool) -> Iterator[None]:
+    """While a pipeline runs: Beam's logging off and the process's stderr (file
+    descriptor 2, which the DirectRunner's worker processes inherit) kept aside.
+
+    What featurepipe says about the job comes after, from the summary or the
+    error. On success, Python warnings printed during the run are shown again
+    (they are real); on an error featurepipe does not know, everything kept
+    aside is shown, so nothing is lost. ``verbose`` leaves all as it was.
+    """
+    if verbose:
+        yield
+        return
+    beam_logger = logging.getLogger("apache_beam")
+    level = beam_logger.level
+    beam_logger.setLevel(logging.CRITICAL)
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (an embedding host): only the logging part
+        saved = -1
+    known = False
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        if saved >= 0:
+            os.dup2(sink.fileno(), 2)
+        try:
+            yield
+            known = True
+        except _KNOWN_ERRORS:
+            known = True
+            raise
+        finally:
+            sys.stderr.flush()
+            if saved >= 0:
+                os.dup2(saved, 2)
+                os.close(saved)
+            beam_logger.setLevel(level)
+            sink.seek(0)
+            lines = sink.read().decode("utf-8", "replace").splitlines()
+            shown = [ln for ln in lines if _PY_WARNING.match(ln)] if known else lines[-200:]
+            if shown:
+                print("\n".join(shown), file=sys.stderr)
+
+
+def _run(
+    transform: Any,
+    args: argparse.Namespace,
+    pipeline_args: Sequence[str],
+    recover: Callable[[Exception], Exception | None] | None = None,
+) -> None:
+    """Runs ``transform`` on the runner that ``pipeline_args`` and ``args`` choose.
+
+    A failure is raised as featurepipe's own error where one is behind it:
+    ``recover(e)`` first (e.g. from the job's summary), else the featurepipe
+    error Beam wrapped (see `_featurepipe_error`).
+    """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -113,7 +210,14 @@ def _run(transform: Any, args: argparse.Namespace, pipeline_args: Sequence[str])
     ) as beam_args:
         p = beam.Pipeline(options=PipelineOptions(beam_args))
         _ = p | transform
-        run_pipeline(p)
+        with _quiet_run(bool(getattr(args, "verbose", False))):
+            try:
+                run_pipeline(p)
+            except Exception as e:
+                found = (recover(e) if recover else None) or _featurepipe_error(e)
+                if found is None or found is e:
+                    raise
+                raise found from e
 
 
 def add_convert_arguments(parser: argparse.ArgumentParser, *, cli: bool = False) -> None:
@@ -186,6 +290,50 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, cli: bool = False)
     )
     opt("value_separator", default="|", help="separator inside list cells (default '|')")
     opt("delimiter", default=",", help="CSV delimiter (default ','; use '\\t' for TSV)")
+    opt(
+        "columns",
+        default=None,
+        metavar="A,B,C",
+        help="keep only these columns (names after --rename)",
+    )
+    opt(
+        "drop_columns",
+        default="",
+        metavar="A,B",
+        help="leave these columns out (names after --rename)",
+    )
+    opt(
+        "rename",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="rename a column (repeatable); an empty or duplicate CSV header name is first "
+        "named as pandas names it ('Unnamed: 0', 'a.1'), e.g. --rename 'Unnamed: 0=row_id'",
+    )
+    opt(
+        "no_header",
+        action="store_true",
+        help="the CSV files have no header row (give --column-names)",
+    )
+    opt(
+        "column_names",
+        default=None,
+        metavar="A,B,C",
+        help="with --no-header: the names of the columns, in order",
+    )
+    opt(
+        "on_new_column",
+        choices=("ignore", "error"),
+        default="ignore",
+        help="with --schema: columns of the files that the schema lacks (SCHEMA_NEW_COLUMN) "
+        "are counted in the summary and not converted (ignore, the default), or fail the "
+        "job before it converts (error, exit 1)",
+    )
+    opt(
+        "verbose",
+        action="store_true",
+        help="show Beam's own logging and, on an error, the traceback",
+    )
     opt("batch_size", type=int, default=4096, help="rows per Beam element (default 4096)")
     opt(
         "split_bytes",
@@ -232,6 +380,7 @@ def run_convert(
         >>> summary["rows_read"], summary["rows_written"], summary["rows_dead_lettered"]
         (2, 2, 0)
     """
+    quiet_third_party_noise()
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
@@ -259,11 +408,17 @@ def run_convert(
             delimiter=delimiter,
             batch_size=args.batch_size,
             split_bytes=args.split_bytes,
+            header=not getattr(args, "no_header", False),
+            column_names=_names(getattr(args, "column_names", None)),
+            columns=_names(getattr(args, "columns", None)),
+            drop_columns=_split(getattr(args, "drop_columns", "")),
+            rename=_renames(getattr(args, "rename", None) or ()),
         ),
         convert_options=ConvertOptions(
             missing_values=("", *_split(args.missing_values)),
             list_columns=_split(args.list_columns),
             value_separator=args.value_separator,
+            on_new_column=getattr(args, "on_new_column", "ignore"),
         ),
         shard_options=ShardOptions(
             num_shards=args.num_shards,
@@ -272,23 +427,26 @@ def run_convert(
             max_bad_fraction=args.max_bad_fraction,
         ),
     )
-    try:
-        _run("Convert" >> transform, args, pipeline_args)
-    except Exception as e:
+
+    def recover(e: Exception) -> Exception | None:
         summary = _try_summary(read_summary, args.output)
         if (
             summary
             and summary.get("run_id") == transform.layout.run_id
             and (summary.get("status") == "failed")
         ):
-            raise BadFractionError(
+            return BadFractionError(
                 f"{summary['rows_dead_lettered']} of {summary['rows_read']} rows were "
                 f"dead-lettered, more than max_bad_fraction={args.max_bad_fraction}; no shards "
-                f"were written. Dead letters: {', '.join(summary['dead_letter_files'])}",
+                f"were written. Dead letters: {', '.join(summary['dead_letter_files'])} "
+                "(each with its file, line, column and reason): fix those rows or the "
+                "schema, or allow more with --max-bad-fraction.",
                 path=args.output,
                 reason="max_bad_fraction",
-            ) from e
-        raise
+            )
+        return None
+
+    _run("Convert" >> transform, args, pipeline_args, recover)
     summary = read_summary(args.output)
     if not quiet:
         print(format_summary(summary), file=sys.stderr)
@@ -331,12 +489,84 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(t for t in (text or "").split(",") if t)
 
 
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """``--columns a,b`` -> ``("a", "b")``; not given -> ``None``."""
+    return None if text is None else tuple(t.strip() for t in text.split(","))
+
+
+def _renames(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``--rename OLD=NEW`` values as pairs (split at the last ``=``).
+
+    >>> _renames(["Unnamed: 0=row_id", "a=b"])
+    (('Unnamed: 0', 'row_id'), ('a', 'b'))
+    """
+    from featurepipe.errors import ConfigError
+
+    pairs = []
+    for item in items:
+        old, sep, new = item.rpartition("=")
+        if not sep or not old or not new:
+            raise ConfigError(
+                f"--rename takes OLD=NEW (a column's name, then its new name). Received: {item!r}"
+            )
+        pairs.append((old, new))
+    return tuple(pairs)
+
+
 def _try_summary(read: Any, prefix: str) -> dict[str, Any] | None:
     try:
         out: dict[str, Any] = read(prefix)
     except Exception:
         return None
     return out
+
+
+# Beam re-raises a worker's exception as `type(e)(f"{e} [while running 'STEP']")`, which turns
+# a DataError into one without its path ("<stream>: data_error: PATH, record 0: ..."); across
+# processes only the text arrives. The original featurepipe message is found again here.
+_WHILE = re.compile(r" \[while running '[^']*'\]")
+_WRAPPED = re.compile(r"<stream>: data_error: ")
+_MESSAGE = re.compile(
+    r"(?P<path>[^\s:'\\\[][^\n]*?)(?:, record (?P<record>\d+))?(?:, offset (?P<offset>\d+))?"
+    r": (?P<reason>[A-Za-z_][\w.]*): (?P<detail>[^\n]*)"
+)
+
+
+def _featurepipe_error(e: BaseException) -> Exception | None:
+    """The featurepipe error behind an exception Beam raised, with its path; or ``None``.
+
+    >>> from featurepipe.errors import DataError
+    >>> inner = DataError("The CSV header cannot be parsed.", path="a.csv", record=0,
+    ...                   reason="bad_header")
+    >>> wrapped = RuntimeError(f"Pipeline failed: {inner} [while running 'Convert/Read']")
+    >>> str(_featurepipe_error(wrapped))
+    'a.csv, record 0: bad_header: The CSV header cannot be parsed.'
+    """
+    from featurepipe.errors import ConfigError, DataError
+
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ConfigError):
+            return cur
+        if isinstance(cur, DataError) and cur.path is not None and cur.path != "<stream>":
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    text = _WRAPPED.sub("", _WHILE.sub("", str(e)))
+    for m in _MESSAGE.finditer(text):
+        path = m.group("path").split(": ")[-1].strip()
+        if path.startswith("<") or " " in path.strip("/"):
+            continue
+        record, offset = m.group("record"), m.group("offset")
+        return DataError(
+            m.group("detail").strip(),
+            path=path,
+            record=None if record is None else int(record),
+            offset=None if offset is None else int(offset),
+            reason=m.group("reason"),
+        )
+    return None
 
 
 # -- analyze --------------------------------------------------------------------------------------
@@ -461,6 +691,7 @@ def run_analyze(args: argparse.Namespace, pipeline_args: Sequence[str]) -> str:
         >>> os.path.basename(run_analyze(args, ["--runner=DirectRunner"]))
         'analysis.json'
     """
+    quiet_third_party_noise()
     from apache_beam.io.filesystems import FileSystems
 
     from featurepipe.beam._analyze import AnalyzeDataset

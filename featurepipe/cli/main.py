@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
+import traceback
 
 from featurepipe._version import __version__
 from featurepipe.cli._common import EXIT_DATA, EXIT_USAGE, error
@@ -70,8 +72,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Formatter(logging.Formatter):
+    """featurepipe's warnings as ``Warning: ...``; other libraries' with their logger's name."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            message = f"{message}\n{record.exc_text}"
+        level = record.levelname.capitalize()
+        if record.name == "featurepipe" or record.name.startswith("featurepipe."):
+            return f"{level}: {message}"
+        return f"{level}: {record.name}: {message}"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the ``sys.stderr`` of the moment (tests and callers may replace it)."""
+
+    _featurepipe = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log records to stderr the CLI's way (warnings and above; INFO with ``verbose``).
+
+    One handler on the root logger, so a library's module-level ``logging.warning``
+    does not install Python's default ``LEVEL:name:message`` handler; known
+    third-party noise (``apitools not found ...``) is dropped. Idempotent.
+    """
+    root = logging.getLogger()
+    if not any(getattr(h, "_featurepipe", False) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_Formatter())
+        root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        from featurepipe.beam import quiet_third_party_noise
+    except ImportError:  # pragma: no cover - a partial install
+        return
+    quiet_third_party_noise()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run the verb; returns the exit status."""
+    """Parse ``argv`` and run the verb; returns the exit status.
+
+    Errors print one line, ``Error: ...`` (the file, the record, what to do);
+    the traceback only with ``--verbose`` (where a verb has it).
+    """
     from featurepipe.errors import ConfigError, DataError
 
     parser = build_parser()
@@ -81,12 +132,18 @@ def main(argv: list[str] | None = None) -> int:
         # `featurepipe` or `featurepipe inspect` alone: show the relevant help.
         (getattr(args, "_parser", None) or parser).print_help(sys.stderr)
         return EXIT_USAGE
+    verbose = bool(getattr(args, "verbose", False))
+    setup_logging(verbose)
     try:
         return int(func(args))
     except ConfigError as e:
+        if verbose:
+            traceback.print_exc()
         error(str(e))
         return EXIT_USAGE
     except DataError as e:
+        if verbose:
+            traceback.print_exc()
         error(str(e))
         return EXIT_DATA
     except BrokenPipeError:  # `featurepipe inspect head ... | head -1`

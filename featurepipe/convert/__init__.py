@@ -34,12 +34,15 @@ from featurepipe.convert._rows import (
     INVALID_UTF8,
     MALFORMED_ROW,
     WHOLE_FILE,
+    ColumnRename,
     DeadLetter,
     ReadOptions,
     RowBatch,
     Split,
+    name_columns,
 )
 from featurepipe.convert._sources import (
+    file_columns,
     guess_format,
     iter_csv_batches,
     iter_jsonl_batches,
@@ -52,7 +55,9 @@ from featurepipe.convert._units import (
     as_row_batch,
     convert_unit,
     infer_unit,
+    present_columns,
     read_units,
+    select_schema,
 )
 
 __all__ = [
@@ -61,6 +66,7 @@ __all__ = [
     "MALFORMED_ROW",
     "WHOLE_FILE",
     "ArrowBatch",
+    "ColumnRename",
     "ConvertOptions",
     "ConvertResult",
     "CsvChunk",
@@ -79,6 +85,7 @@ __all__ = [
     "convert_chunk",
     "convert_unit",
     "encode_columns",
+    "file_columns",
     "guess_format",
     "infer_unit",
     "iter_arrow_batches",
@@ -86,9 +93,12 @@ __all__ = [
     "iter_csv_chunks",
     "iter_jsonl_batches",
     "iter_parquet_batches",
+    "name_columns",
     "native_csv",
     "parse_column",
     "plan_splits",
+    "present_columns",
     "read_batches",
     "read_units",
+    "select_schema",
 ]

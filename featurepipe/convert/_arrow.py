@@ -47,6 +47,7 @@ from featurepipe.convert._rows import (
     Split,
     default_opener,
     import_pyarrow_parquet,
+    name_columns,
 )
 from featurepipe.errors import DataError
 from featurepipe.example import FeatureSchema, Schema
@@ -109,7 +110,11 @@ def iter_arrow_batches(
             ) from e
         start = split.first_line if split.end >= 0 else 0
         groups = None if split.end < 0 else list(range(split.start, split.end))
+        names = list(pf.schema_arrow.names)
+        renamed = name_columns(names, options.rename)[0]
         for rb in pf.iter_batches(batch_size=options.batch_size, row_groups=groups):
+            if renamed != names:
+                rb = rb.rename_columns(renamed)
             yield ArrowBatch(path, start, rb)
             start += rb.num_rows
 

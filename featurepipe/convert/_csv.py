@@ -57,7 +57,13 @@ from featurepipe.convert._encode import (
 )
 from featurepipe.convert._infer import RawSchemaInferrer, _bump_len, _classify, _ColumnStats
 from featurepipe.convert._rows import WHOLE_FILE, Opener, ReadOptions, RowBatch, Split
-from featurepipe.convert._sources import _csv_header, _csv_reader, _csv_rows, _open_split
+from featurepipe.convert._sources import (
+    _csv_header,
+    _csv_names,
+    _csv_reader,
+    _csv_rows,
+    _open_split,
+)
 from featurepipe.errors import ConfigError
 from featurepipe.example import Schema, encode_varint, wire_order
 
@@ -150,6 +156,8 @@ def iter_csv_chunks(
         line = split.first_line
         if split.header is not None:
             header = tuple(split.header)
+        elif not options.header:
+            header = tuple(_csv_names(path, list(options.column_names or ()), options)[0])
         else:
             while True:
                 end, n, lines = cut(buf, 0, d, q, 1, limit, eof)
@@ -158,7 +166,7 @@ def iter_csv_chunks(
                 eof = _fill(raw, buf, len(buf) + _BLOCK)
             head = bytes(buf[:end])
             reader, bad_lines, _ = _csv_reader(io.BytesIO(head), options, "utf-8")
-            header = tuple(_csv_header(path, reader, bad_lines))
+            header = tuple(_csv_names(path, _csv_header(path, reader, bad_lines), options)[0])
             del buf[:end]
             line += lines
         pos = 0

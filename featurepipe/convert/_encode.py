@@ -70,9 +70,14 @@ class ConvertOptions:
         list_columns: columns whose text cells hold lists, split on
             ``value_separator`` (used by schema inference). Defaults to `()`.
         value_separator: the separator for ``list_columns``. Defaults to `"|"`.
+        on_new_column: what a conversion with a given schema does with columns
+            of the files that the schema lacks (TFDV's ``SCHEMA_NEW_COLUMN``):
+            ``"ignore"`` them (they are counted in the summary and named once
+            on stderr) or ``"error"`` (the job fails before it converts).
+            Defaults to `"ignore"`.
 
     Raises:
-        ConfigError: if ``value_separator`` is empty.
+        ConfigError: if ``value_separator`` is empty or ``on_new_column`` unknown.
 
     Examples:
     >>> ConvertOptions(missing_values=("", "NA")).missing_values
@@ -82,10 +87,16 @@ class ConvertOptions:
     missing_values: tuple[str, ...] = ("",)
     list_columns: tuple[str, ...] = ()
     value_separator: str = "|"
+    on_new_column: str = "ignore"
 
     def __post_init__(self) -> None:
         if not self.value_separator:
             raise ConfigError("`value_separator` must not be empty. Received: value_separator=''")
+        if self.on_new_column not in ("ignore", "error"):
+            raise ConfigError(
+                "Unknown `on_new_column`. Allowed values are: ignore, error. "
+                f"Received: on_new_column={self.on_new_column!r}"
+            )
         object.__setattr__(self, "missing_values", tuple(self.missing_values))
         object.__setattr__(self, "list_columns", tuple(self.list_columns))
 

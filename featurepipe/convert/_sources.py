@@ -32,6 +32,7 @@ from featurepipe.convert._rows import (
     INVALID_UTF8,
     MALFORMED_ROW,
     WHOLE_FILE,
+    ColumnRename,
     DeadLetter,
     Opener,
     ReadOptions,
@@ -39,6 +40,7 @@ from featurepipe.convert._rows import (
     Split,
     default_opener,
     import_pyarrow_parquet,
+    name_columns,
 )
 from featurepipe.errors import ConfigError, DataError
 
@@ -49,6 +51,7 @@ __all__ = [
     "ReadOptions",
     "RowBatch",
     "Split",
+    "file_columns",
     "guess_format",
     "iter_csv_batches",
     "iter_jsonl_batches",
@@ -177,7 +180,7 @@ def iter_csv_batches(
             header = list(split.header)
             offset = split.first_line - 1
         else:
-            header = _csv_header(path, reader, bad_lines)
+            header = _csv_names(path, _csv_header(path, reader, bad_lines, options), options)[0]
             offset = 0
         yield from _csv_rows(path, options, reader, header, len(header), bad_lines, pending, offset)
 
@@ -197,7 +200,12 @@ def _csv_reader(
     return reader, bad_lines, pending
 
 
-def _csv_header(path: str, reader: Any, bad_lines: set[int]) -> list[str]:
+def _csv_header(
+    path: str, reader: Any, bad_lines: set[int], options: ReadOptions | None = None
+) -> list[str]:
+    """The header row as written (``options.column_names`` for a headerless file)."""
+    if options is not None and not options.header:
+        return list(options.column_names or ())
     try:
         header: list[str] = next(reader)
     except StopIteration:
@@ -214,14 +222,68 @@ def _csv_header(path: str, reader: Any, bad_lines: set[int]) -> list[str]:
         raise DataError(
             "The CSV header is not valid UTF-8.", path=path, record=0, reason=INVALID_UTF8
         )
-    if len(set(header)) != len(header) or "" in header:
-        raise DataError(
-            f"The CSV header must name every column once. Received: header={header!r}",
-            path=path,
-            record=0,
-            reason="bad_header",
-        )
     return header
+
+
+def _csv_names(
+    path: str, header: list[str], options: ReadOptions
+) -> tuple[list[str], list[ColumnRename]]:
+    """The columns' names: empty and duplicate header names named as pandas does, renamed."""
+    try:
+        return name_columns(header, options.rename)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def file_columns(
+    path: str, options: ReadOptions | None = None, *, opener: Opener | None = None
+) -> tuple[list[str], list[ColumnRename]]:
+    """The columns of one file, as the readers name them, and the header names that changed.
+
+    A CSV file's header (or ``options.column_names``), a Parquet file's
+    schema, or the keys of a JSON lines file's first batch of rows (later
+    rows may hold more). Empty and duplicate CSV header names are named as
+    :func:`featurepipe.convert.name_columns` says; ``options.rename`` applies.
+    Column choice (``columns``, ``drop_columns``) does not.
+
+    Args:
+        path: the file.
+        options: parsing options. Defaults to `ReadOptions()`.
+        opener: ``path -> binary file object``. Defaults to `open(path, "rb")`.
+
+    Returns:
+        The column names and the renamed columns.
+
+    Raises:
+        DataError: if the header cannot be read (an empty file, bad quoting, not UTF-8).
+        ConfigError: if ``options.rename`` names a column the file lacks.
+
+    Examples:
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "r.csv")
+    >>> _ = open(p, "w").write('"","a","a"\\n"1",2,3\\n')
+    >>> names, renames = file_columns(p)
+    >>> names, [r.reason for r in renames]
+    (['Unnamed: 0', 'a', 'a.1'], ['empty_name', 'duplicate_name'])
+    """
+    options = options or ReadOptions()
+    fmt = options.format or guess_format(path)
+    if fmt == "csv":
+        with _open_binary(path, options, opener) as raw:
+            reader, bad_lines, _ = _csv_reader(raw, options)
+            return _csv_names(path, _csv_header(path, reader, bad_lines, options), options)
+    if fmt == "parquet":
+        pq = import_pyarrow_parquet()
+        with (opener or default_opener)(path) as raw:
+            try:
+                names = list(pq.ParquetFile(raw).schema_arrow.names)
+            except Exception as e:  # pyarrow raises ArrowInvalid and friends
+                raise DataError(
+                    f"Not a readable Parquet file ({e}).", path=path, reason="bad_parquet"
+                ) from e
+        return _csv_names(path, names, options)
+    first = next(iter_jsonl_batches(path, options, opener=opener), None)
+    return (list(first.columns) if first is not None else []), []
 
 
 def _csv_rows(
@@ -363,6 +425,7 @@ def iter_jsonl_batches(
     ({'a': [1, None], 'b': [[1, 2], None]}, [3])
     """
     options = options or ReadOptions()
+    rename = dict(options.rename)
     with _open_split(path, options, opener, split) as raw:
         objs: list[dict[str, Any]] = []
         positions: list[int] = []
@@ -413,10 +476,10 @@ def iter_jsonl_batches(
                             )
                         )
             if len(objs) + len(dead) >= options.batch_size:
-                yield _jsonl_batch(path, objs, positions, dead)
+                yield _rename_keys(_jsonl_batch(path, objs, positions, dead), rename)
                 objs, positions, dead = [], [], []
         if objs or dead:
-            yield _jsonl_batch(path, objs, positions, dead)
+            yield _rename_keys(_jsonl_batch(path, objs, positions, dead), rename)
 
 
 def _jsonl_batch(
@@ -427,6 +490,12 @@ def _jsonl_batch(
         names.update(dict.fromkeys(obj))
     columns = {name: [obj.get(name) for obj in objs] for name in names}
     return RowBatch(path, "jsonl", "line", positions, columns, dead)
+
+
+def _rename_keys(batch: RowBatch, rename: dict[str, str]) -> RowBatch:
+    """A JSON lines batch with its keys renamed (a key absent from these rows is no error)."""
+    batch.columns = {rename.get(k, k): v for k, v in batch.columns.items()}
+    return batch
 
 
 def iter_parquet_batches(
@@ -511,7 +580,9 @@ def plan_splits(
     if fmt == "csv":
         with _open_split(path, options, opener, Split(0, 0, cuts[0][0])) as raw:
             reader, bad_lines, _ = _csv_reader(raw, options)
-            header = tuple(_csv_header(path, reader, bad_lines))
+            header = tuple(
+                _csv_names(path, _csv_header(path, reader, bad_lines, options), options)[0]
+            )
     bounds = [(0, 1), *cuts]
     return [
         Split(

@@ -261,7 +261,7 @@ def test_gzip_input_and_splits_read_the_same_rows(tmp_path: pathlib.Path) -> Non
 
 
 def test_header_errors_match(tmp_path: pathlib.Path) -> None:
-    for i, data in enumerate([b"", b"\xef\xbb\xbf", b"a,a\n1,2\n", b'"a"x,b\n', b"\xff,b\n1,2\n"]):
+    for i, data in enumerate([b"", b"\xef\xbb\xbf", b'"a"x,b\n', b"\xff,b\n1,2\n"]):
         p = tmp_path / f"h{i}.csv"
         p.write_bytes(data)
         slow = _check(str(p))

@@ -111,8 +111,9 @@ def test_truncated_gzip_raises_data_error_naming_the_file(tmp_path: pathlib.Path
 def test_csv_header_errors(tmp_path: pathlib.Path) -> None:
     with pytest.raises(DataError, match="missing_header"):
         list(iter_csv_batches(_write(tmp_path, "e.csv", b"")))
-    with pytest.raises(DataError, match="name every column once"):
-        list(iter_csv_batches(_write(tmp_path, "f.csv", b"a,a\n1,2\n")))
+    # Issue 12: duplicate (and empty) names are named as pandas names them, not refused.
+    (b,) = iter_csv_batches(_write(tmp_path, "f.csv", b"a,a\n1,2\n"))
+    assert b.columns == {"a": ["1"], "a.1": ["2"]}
 
 
 def test_jsonl_scalars_arrays_nulls_and_bad_lines(tmp_path: pathlib.Path) -> None:
