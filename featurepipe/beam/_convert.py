@@ -625,6 +625,19 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
     Apply it to a pipeline (``p | ConvertToExamples(...)``); the output is a
     PCollection holding the summary dict once the outputs are published.
 
+    Each input's columns are read when the transform is built (a bad header
+    fails here, naming the file): empty and duplicate CSV header names are
+    named as pandas names them (logged once as a warning and recorded as
+    ``renamed_columns`` in the summary and the schema JSON),
+    ``read_options.columns`` / ``drop_columns`` choose the features, and with
+    ``convert_options.on_new_column="error"`` a column the given schema lacks
+    fails here with reason ``SCHEMA_NEW_COLUMN``; otherwise such columns are
+    counted in the summary's ``unexpected_columns``.
+
+    Raises:
+        DataError: an unreadable header, or a new column with ``on_new_column="error"``.
+        ConfigError: a chosen or renamed column that the inputs do not have.
+
     Examples:
     >>> import apache_beam as beam, tempfile, os
     >>> d = tempfile.mkdtemp(); src = os.path.join(d, "in.csv")

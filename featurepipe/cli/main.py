@@ -90,8 +90,6 @@ class _Formatter(logging.Formatter):
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to the ``sys.stderr`` of the moment (tests and callers may replace it)."""
 
-    _featurepipe = True
-
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr
         super().emit(record)
@@ -105,11 +103,14 @@ def setup_logging(verbose: bool = False) -> None:
     third-party noise (``apitools not found ...``) is dropped. Idempotent.
     """
     root = logging.getLogger()
-    if not any(getattr(h, "_featurepipe", False) for h in root.handlers):
+    level = logging.INFO if verbose else logging.WARNING
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
         handler = _StderrHandler()
         handler.setFormatter(_Formatter())
         root.addHandler(handler)
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    handler.setLevel(level)
+    root.setLevel(level)
     try:
         from featurepipe.beam import quiet_third_party_noise
     except ImportError:  # pragma: no cover - a partial install
