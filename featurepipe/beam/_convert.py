@@ -486,11 +486,13 @@ class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
         shards: ShardOptions,
         inputs: list[str],
         renamed: list[dict[str, Any]] | None = None,
+        on_new_column: str = "ignore",
     ) -> None:
         self._layout = layout
         self._shards = shards
         self._inputs = inputs
         self._renamed = renamed or []
+        self._on_new_column = on_new_column
 
     def process(
         self,
@@ -535,10 +537,28 @@ class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
         copy_pieces(sorted(dead, key=lambda p: p.first), dl_tmp, layout, tfrecord=False)
         moves.append((dl_tmp, dl_final))
         limit = shards.max_bad_fraction
+        if self._on_new_column == "error" and new_columns:
+            # Only JSON lines get here: a key first seen after a file's first rows
+            # (CSV and Parquet columns are checked before the job starts).
+            summary.update(
+                status="failed",
+                failure=SCHEMA_NEW_COLUMN,
+                shards=[],
+                shards_written=0,
+                dead_letter_files=[dl_final],
+            )
+            publish(layout, moves, summary, schema_json)
+            raise DataError(
+                f"column(s) {sorted(new_columns)!r} are not in the schema; no shards were "
+                "written. Add them to the schema, leave them out with --drop-columns, or "
+                "pass --on-new-column ignore to convert without them.",
+                reason=SCHEMA_NEW_COLUMN,
+            )
         failed = limit is not None and rows_read > 0 and dead_total > limit * rows_read
         if failed:
             summary.update(
                 status="failed",
+                failure="max_bad_fraction",
                 shards=[],
                 shards_written=0,
                 dead_letter_files=[dl_final],
@@ -769,7 +789,13 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
             | "Once" >> beam.Create([None])
             | "Publish"
             >> beam.ParDo(
-                _FinalizeFn(self.layout, self.shard_options, self.files, self.renamed_columns),
+                _FinalizeFn(
+                    self.layout,
+                    self.shard_options,
+                    self.files,
+                    self.renamed_columns,
+                    self.convert_options.on_new_column,
+                ),
                 beam.pvalue.AsList(pieces),
                 beam.pvalue.AsList(dead),
                 beam.pvalue.AsList(read_counts),

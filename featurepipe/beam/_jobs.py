@@ -385,6 +385,7 @@ def run_convert(
     from apache_beam.io.filesystems import FileSystems
 
     from featurepipe.beam._convert import (
+        SCHEMA_NEW_COLUMN,
         BadFractionError,
         ConvertToExamples,
         ShardOptions,
@@ -392,6 +393,7 @@ def run_convert(
         read_summary,
     )
     from featurepipe.convert import ConvertOptions, ReadOptions
+    from featurepipe.errors import DataError
     from featurepipe.example import Schema
 
     schema = None
@@ -430,21 +432,30 @@ def run_convert(
 
     def recover(e: Exception) -> Exception | None:
         summary = _try_summary(read_summary, args.output)
-        if (
+        if not (
             summary
             and summary.get("run_id") == transform.layout.run_id
             and (summary.get("status") == "failed")
         ):
-            return BadFractionError(
-                f"{summary['rows_dead_lettered']} of {summary['rows_read']} rows were "
-                f"dead-lettered, more than max_bad_fraction={args.max_bad_fraction}; no shards "
-                f"were written. Dead letters: {', '.join(summary['dead_letter_files'])} "
-                "(each with its file, line, column and reason): fix those rows or the "
-                "schema, or allow more with --max-bad-fraction.",
+            return None
+        if summary.get("failure") == SCHEMA_NEW_COLUMN:
+            new = sorted(summary.get("unexpected_columns") or {})
+            return DataError(
+                f"column(s) {new!r} of the inputs are not in the schema; no shards were "
+                "written. Add them to the schema, leave them out with --drop-columns, or "
+                "pass --on-new-column ignore to convert without them.",
                 path=args.output,
-                reason="max_bad_fraction",
+                reason=SCHEMA_NEW_COLUMN,
             )
-        return None
+        return BadFractionError(
+            f"{summary['rows_dead_lettered']} of {summary['rows_read']} rows were "
+            f"dead-lettered, more than max_bad_fraction={args.max_bad_fraction}; no shards "
+            f"were written. Dead letters: {', '.join(summary['dead_letter_files'])} "
+            "(each with its file, line, column and reason): fix those rows or the "
+            "schema, or allow more with --max-bad-fraction.",
+            path=args.output,
+            reason="max_bad_fraction",
+        )
 
     _run("Convert" >> transform, args, pipeline_args, recover)
     summary = read_summary(args.output)

@@ -125,6 +125,31 @@ def test_columns_the_schema_lacks(tmp_path: pathlib.Path, capsys: pytest.Capture
     assert "'yy'" in capsys.readouterr().err
 
 
+def test_jsonl_key_after_the_first_rows_fails_with_on_new_column_error(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from featurepipe.cli.main import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"x": 1}\n{"x": 2}\n{"x": 3, "extra": 1}\n{"x": 4}\n')
+    schema = tmp_path / "s.json"
+    Schema((FeatureSchema("x", "int64", shape=()),)).save(schema)
+    prefix = str(tmp_path / "o" / "j")
+    base = ["convert", str(src), "--output", prefix, "--schema", str(schema), "--batch-size", "2"]
+    assert main([*base, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["unexpected_columns"] == {"extra": 1} and summary["rows_written"] == 4
+    assert main([*base, "--on-new-column", "error"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"Error: {prefix}: SCHEMA_NEW_COLUMN: column(s) ['extra'] of the inputs are not in the "
+        "schema; no shards were written. Add them to the schema, leave them out with "
+        "--drop-columns, or pass --on-new-column ignore to convert without them."
+    ]
+    summary = json.loads(pathlib.Path(f"{prefix}.summary.json").read_text())
+    assert (summary["status"], summary["failure"], summary["shards"]) == ("failed", "SCHEMA_NEW_COLUMN", [])
+
+
 def _cli(args: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(

@@ -133,9 +133,8 @@ def test_headerless_file_every_line_a_row(tmp_path: pathlib.Path) -> None:
         assert [decode_example(r)["id"].values.tolist() for r in res.records] == [[1], [2], [4]]
 
 
+@pytest.mark.skipif(not native_csv(ReadOptions()), reason="featurepipe._speedups is not built")
 def test_compiled_and_python_paths_convert_renamed_columns_alike(tmp_path: pathlib.Path) -> None:
-    if not native_csv(ReadOptions()):
-        pytest.skip("the compiled CSV path is not active (pure-Python leg)")
     from featurepipe.convert import convert_batch, iter_csv_chunks
     from featurepipe.convert._csv import convert_chunk
 
