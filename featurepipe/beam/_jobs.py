@@ -615,6 +615,11 @@ def add_analyze_arguments(parser: argparse.ArgumentParser, *, cli: bool = False)
         help="input compression (default: detect from the first bytes)",
     )
     opt("no_statistics", action="store_true", help="skip statistics.json")
+    opt(
+        "verbose",
+        action="store_true",
+        help="show Beam's own logging and, on an error, the traceback",
+    )
     _add_runner_arguments(opt)
 
 

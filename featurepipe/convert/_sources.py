@@ -216,11 +216,20 @@ def _csv_header(
         ) from None
     except csv.Error as e:
         raise DataError(
-            f"The CSV header cannot be parsed ({e}).", path=path, record=0, reason="bad_header"
+            f"The CSV header (line 1) cannot be parsed ({e}); check its quoting and the "
+            "delimiter (--delimiter), or, for a file without a header, pass --no-header "
+            "--column-names.",
+            path=path,
+            record=0,
+            reason="bad_header",
         ) from e
     if bad_lines:
         raise DataError(
-            "The CSV header is not valid UTF-8.", path=path, record=0, reason=INVALID_UTF8
+            "The CSV header (line 1) is not valid UTF-8; convert the file to UTF-8 "
+            "(e.g. iconv -f latin1 -t utf-8).",
+            path=path,
+            record=0,
+            reason=INVALID_UTF8,
         )
     return header
 
