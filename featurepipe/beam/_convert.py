@@ -602,6 +602,14 @@ def _schema_json(schema: Schema, renamed: list[dict[str, Any]]) -> str:
     return json.dumps(d, indent=2, ensure_ascii=False)
 
 
+def _choose_inferred(schema: Schema, options: ReadOptions) -> Schema:
+    """The chosen columns of an inferred schema. A chosen column the data never had is
+    not an error here: CSV and Parquet inputs were checked when the job was built, and
+    a JSON lines key may simply not occur."""
+    chosen = [*(options.columns or ()), *options.drop_columns]
+    return select_schema(schema, options, known=chosen)
+
+
 def _by_index(r: ColumnRename) -> tuple[int, str, str]:
     return r.index, r.header, r.name
 
@@ -768,7 +776,7 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
                 splits
                 | "ReadForSchema" >> beam.ParDo(_ReadFn(self.read_options))
                 | "InferSchema" >> InferRawSchema(self.convert_options)
-                | "ChooseColumns" >> beam.Map(select_schema, self.read_options)
+                | "ChooseColumns" >> beam.Map(_choose_inferred, self.read_options)
             )
             schema_side: Any = beam.pvalue.AsSingleton(schema)
         else:
