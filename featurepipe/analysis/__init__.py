@@ -68,6 +68,7 @@ from featurepipe.analysis._stats import (
     StatsOptions,
     compute_statistics,
     expand_sources,
+    is_unique_count,
 )
 from featurepipe.analysis._validate import (
     ANOMALY_TYPES,
@@ -132,6 +133,7 @@ __all__ = [
     "hash_values",
     "infer_constraints",
     "is_statistics_file",
+    "is_unique_count",
     "jensen_shannon_divergence",
     "linf_distance",
     "load_requests",
