@@ -123,7 +123,8 @@ def embedding_dimension(cardinality: int) -> int:
         >>> embedding_dimension(1000), embedding_dimension(50), embedding_dimension(1)
         (34, 16, 6)
     """
-    return math.ceil(6.0 * float(max(1, cardinality)) ** 0.25)
+    root: float = math.sqrt(math.sqrt(max(1, cardinality)))
+    return math.ceil(6.0 * root)
 
 
 def is_skewed(p01: float, median: float, p99: float) -> bool:
