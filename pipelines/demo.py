@@ -18,7 +18,9 @@ Steps, each printed under its own heading with what it did:
 3. **analyze**: vocabularies, quantile boundaries and moments of the training
    shards (Beam, through `featurepipe.beam.run_analyze`, the job of ``python -m
    pipelines.analyze``), checked against the local engine.
-4. **train**: column specs resolved from those artifacts, then
+4. **train**: column specs suggested from the statistics of those artifacts
+   (:func:`featurepipe.analysis.suggest_columns`, what ``featurepipe columns
+   suggest`` prints), then
    :func:`featurepipe.keras.train` (what ``featurepipe train`` runs): a
    ``tf.data`` input pipeline (:func:`featurepipe.keras.make_dataset`) and
    featurepipe's canned wide-and-deep model, trained on the training shards and
@@ -402,19 +404,9 @@ def _step_train(state: _State) -> None:
 
         from featurepipe.keras import make_dataset, train
 
-    from featurepipe.analysis import Analysis
-    from featurepipe.columns import (
-        BucketizedColumn,
-        ColumnSpecs,
-        CrossedColumn,
-        EmbeddingColumn,
-        HashedColumn,
-        IndicatorColumn,
-        Normalizer,
-        NumericColumn,
-        VocabularyColumn,
-    )
+    from featurepipe.analysis import load_statistics, suggest_columns
     from featurepipe.example import Schema
+    from featurepipe.keras import merge_columns, split_columns
 
     print(
         f"imported TensorFlow {tf.__version__} and Keras {keras.__version__} "
@@ -428,38 +420,26 @@ def _step_train(state: _State) -> None:
         f"{_rel(held_out[0])} ({n_eval} examples)"
     )
 
-    # Column specs: the analyzer fills vocabularies, boundaries and moments.
-    age = BucketizedColumn(NumericColumn("age"), num_bins=AGE_BINS)
-    hours = BucketizedColumn(NumericColumn("hours_per_week"), num_bins=HOURS_BINS)
-    education = VocabularyColumn("education", num_oov_buckets=1)
-    occupation = VocabularyColumn("occupation", num_oov_buckets=1)
-    country = VocabularyColumn("native_country", num_oov_buckets=1)
-    workclass = VocabularyColumn("workclass", num_oov_buckets=1)
-    wide_specs = ColumnSpecs(
-        (
-            age,
-            IndicatorColumn(workclass),
-            IndicatorColumn(CrossedColumn((age, "education"), num_bins=64)),
-            IndicatorColumn(CrossedColumn(("education", "occupation"), num_bins=64)),
-        )
+    # Column specs: suggested from the statistics `analyze` wrote (what `featurepipe columns
+    # suggest DATA --label label --artifacts DIR` prints), every value filled in from them.
+    stats_path = os.path.join(state.artifacts, "statistics.json")
+    suggestion = suggest_columns(load_statistics(stats_path), LABEL)
+    suggested_path = os.path.join(state.out, "suggested_columns.json")
+    with open(suggested_path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(suggestion.to_json(), indent=2) + "\n")
+    print(
+        f"$ featurepipe columns suggest <training shards> --label {LABEL} "
+        f"--artifacts {_rel(state.artifacts)} > {_rel(suggested_path)}"
     )
-    deep_specs = ColumnSpecs(
-        (
-            hours,
-            IndicatorColumn(education),
-            EmbeddingColumn(occupation, dimension=4),
-            EmbeddingColumn(country, dimension=3),
-            NumericColumn("capital_gain", normalizer=Normalizer("z_score")),
-            NumericColumn("education_num", dtype="int64"),
-            IndicatorColumn(HashedColumn("hobbies", num_bins=16), output_mode="multi_hot"),
-        )
-    )
-    artifacts = Analysis.load(state.artifacts)
-    wide_specs, deep_specs = wide_specs.resolve(artifacts), deep_specs.resolve(artifacts)
-    all_specs = ColumnSpecs((*wide_specs, *deep_specs))
+    for line in suggestion.lines():
+        print(f"  {line}")
+    # wide_and_deep: categorical and indicator columns to the linear part, embeddings and
+    # numbers to the DNN (featurepipe.keras.split_columns).
+    wide_specs, deep_specs = split_columns(suggestion.specs)
+    all_specs = merge_columns(wide_specs, deep_specs)
     specs_path = os.path.join(state.out, "column_specs.json")
     all_specs.save(specs_path)
-    print(f"column specs resolved from {_rel(state.artifacts)}, saved to {_rel(specs_path)}:")
+    print(f"\ncolumn specs, saved to {_rel(specs_path)}:")
     for part, specs in (("wide", wide_specs), ("deep", deep_specs)):
         for spec in specs:
             print(f"  {part:<4} {spec.name:<38} {_describe(spec)}")
@@ -496,8 +476,7 @@ def _step_train(state: _State) -> None:
 
     result = train(
         train_files,
-        wide_specs,
-        dnn_columns=deep_specs,
+        all_specs,
         label_key=LABEL,
         output_dir=state.out,
         model="wide_and_deep",
@@ -583,6 +562,7 @@ def _step_train(state: _State) -> None:
         "model": path,
         "metrics": os.path.join(result.output_dir, "metrics.json"),
         "column_specs": specs_path,
+        "suggested_columns": suggested_path,
         "reload_max_abs_difference": diff,
         "export": export_dir,
         "served_probability": p_served,

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from featurepipe._util import write_text
+from featurepipe.analysis._stats import is_unique_count
 
 __all__ = ["render_html", "write_html"]
 
@@ -62,6 +63,7 @@ font-size:12.5px}
 .top td.v{text-align:left;max-width:200px;overflow:hidden;text-overflow:ellipsis}
 .top .bar{height:10px;background:#7a3e9d;border-radius:2px;min-width:1px}
 .note{color:#8a5a00;font-size:12px}
+.uniq{color:#8a5a00;font-size:11px;white-space:nowrap}
 svg text{font-size:10px;fill:#5b6475}
 #filter{padding:5px 8px;border:1px solid #c6ccd6;border-radius:4px;width:260px}
 .hidden{display:none}
@@ -201,7 +203,7 @@ def _summary_table(features: Sequence[Mapping[str, Any]]) -> str:
             f"{rate * 100:.1f}%</td>",
             f"<td>{_int(vc.get('min', 0))} · {_num(vc.get('mean', 0.0))} · "
             f"{_int(vc.get('max', 0))}</td>",
-            f"<td>{_int(f.get('distinct_estimate', 0))}</td>",
+            f"<td>{_int(f.get('distinct_estimate', 0))}{_unique_mark(f)}</td>",
         ]
         if num:
             cells += [
@@ -223,6 +225,18 @@ def _summary_table(features: Sequence[Mapping[str, Any]]) -> str:
     return f'<div class="tablewrap"><table>{head}{"".join(rows)}</table></div>'
 
 
+def _unique_mark(f: Mapping[str, Any]) -> str:
+    # From the counts, so that statistics files of older versions (no "unique" key) get it.
+    distinct = int(f.get("distinct_estimate", 0) or 0)
+    num_values = int(f.get("value_counts", {}).get("num_values", 0) or 0)
+    if not is_unique_count(distinct, num_values):
+        return ""
+    return (
+        ' <span class="uniq" title="every value appears once: an id, not a feature to '
+        'learn from">unique (row id?)</span>'
+    )
+
+
 def _card(i: int, f: Mapping[str, Any]) -> str:
     name = html.escape(str(f["name"]))
     vc = f.get("value_counts", {})
@@ -238,7 +252,7 @@ def _card(i: int, f: Mapping[str, Any]) -> str:
     byt = f.get("bytes")
     stats_pairs: list[tuple[str, str]] = [
         ("values", _int(vc.get("num_values", 0))),
-        ("distinct≈", _int(f.get("distinct_estimate", 0))),
+        ("distinct≈", _int(f.get("distinct_estimate", 0)) + _unique_mark(f)),
         ("list len", f"{_int(vc.get('min', 0))}\u2013{_int(vc.get('max', 0))}"),
         ("empty lists", _int(vc.get("num_empty_lists", 0))),
     ]

@@ -24,6 +24,7 @@ _VERBS = (
     "featurepipe.cli.convert",
     "featurepipe.cli.analyze",
     "featurepipe.cli.train",
+    "featurepipe.cli.columns",
 )
 
 _EPILOG = """\

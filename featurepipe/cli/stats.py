@@ -25,7 +25,8 @@ __all__ = ["add_parser"]
 _DESCRIPTION = """\
 Compute statistics of every feature of the tf.Examples in TFRecord files,
 without TensorFlow: presence and missing rate, values per example, distinct
-values (estimate), and for numbers mean, std, min, max, quantiles, NaN / inf
+values (estimate, capped at the number of values; "unique (row id?)" when every
+value appears once), and for numbers mean, std, min, max, quantiles, NaN / inf
 counts and a histogram; for bytes the top values and their lengths.
 --html writes one self-contained HTML report (no network needed to view it).
 """
@@ -129,6 +130,8 @@ def _print_text(stats: Any) -> None:
         if f.bytes is not None:
             top = ", ".join(f"{_short(v)} ({c:,})" for v, c in f.bytes.top_values[:3])
             summary = (summary + "  " if summary else "") + f"top {top}"
+        if f.is_unique:
+            summary = "unique (row id?)" + ("  " + summary if summary else "")
         print(
             f"{f.name:<{width}}  {kind:<6} {f.missing_rate:>8.1%} {f.value_counts.mean:>8.3g} "
             f"{f.distinct:>9,}  {summary}"

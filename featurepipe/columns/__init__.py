@@ -5,6 +5,7 @@ transform of decoded batches to column outputs.
 
 from __future__ import annotations
 
+from featurepipe.columns._compact import COMPACT_TYPES, column_from_compact, is_compact
 from featurepipe.columns._hashing import (
     DEFAULT_HASH_KEY,
     Ragged,
@@ -59,6 +60,7 @@ from featurepipe.columns._transform import (
 )
 
 __all__ = [
+    "COMPACT_TYPES",
     "DEFAULT_HASH_KEY",
     "FORMAT_VERSION",
     "Artifacts",
@@ -85,6 +87,7 @@ __all__ = [
     "bucketize",
     "bucketized_ids",
     "categorical_ids",
+    "column_from_compact",
     "column_from_config",
     "combine_embeddings",
     "compile_columns",
@@ -97,6 +100,7 @@ __all__ = [
     "hash_bucket",
     "hash_bucket_ids",
     "identity_ids",
+    "is_compact",
     "model_columns",
     "native_columns_available",
     "numeric_values",

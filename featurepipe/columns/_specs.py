@@ -47,6 +47,7 @@ from featurepipe.columns._base import (
     _check_key,
     column_from_config,
 )
+from featurepipe.columns._compact import column_from_compact, is_compact
 from featurepipe.errors import ConfigError
 
 __all__ = [
@@ -717,6 +718,17 @@ class ColumnSpecs:
     def from_config(cls, config: Mapping[str, Any]) -> ColumnSpecs:
         """Builds specs from :meth:`get_config`'s output.
 
+        Each column may also be written in the compact spelling, one flat object
+        (``{"key": "cut", "type": "vocabulary", "as": "indicator"}``; see
+        :mod:`featurepipe.columns._compact`), mixed freely with the full form.
+
+        Examples:
+            >>> specs = ColumnSpecs.from_config({"format_version": 1, "columns": [
+            ...     {"key": "cut", "type": "hashed", "num_bins": 8, "as": "indicator"},
+            ...     {"key": "carat", "type": "numeric", "why": "a number"}]})
+            >>> specs.names
+            ('cut_indicator', 'carat')
+
         Raises:
             ConfigError: for a missing or newer ``format_version`` or a bad column.
         """
@@ -734,7 +746,7 @@ class ColumnSpecs:
         columns = config.get("columns")
         if not isinstance(columns, list):
             raise ConfigError(f"`columns` must be a list. Received: columns={columns!r}")
-        return cls(tuple(column_from_config(c) for c in columns))
+        return cls(tuple(_column(c) for c in columns))
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Returns the specs as a JSON document."""
@@ -777,6 +789,11 @@ class ColumnSpecs:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _column(config: Any) -> ColumnSpec:
+    """One column of a specs document, in the full or the compact spelling."""
+    return column_from_compact(config) if is_compact(config) else column_from_config(config)
 
 
 def walk_columns(specs: Sequence[ColumnSpec | str]) -> Iterator[ColumnSpec]:

@@ -16,7 +16,13 @@ except ImportError as e:  # pragma: no cover - exercised without TensorFlow inst
         "`pip install 'featurepipe[keras]'`"
     ) from e
 
-from featurepipe.keras._data import make_dataset, make_input_fn, parse_spec_from_schema
+from featurepipe.keras._data import (
+    label_kind,
+    make_dataset,
+    make_input_fn,
+    parse_spec_from_schema,
+    schema_beside,
+)
 from featurepipe.keras._export import export_serving
 from featurepipe.keras._layers import DenseFeatures, model_inputs
 from featurepipe.keras._models import (
@@ -38,6 +44,7 @@ __all__ = [
     "SparseOptimizer",
     "dnn_model",
     "export_serving",
+    "label_kind",
     "linear_model",
     "make_dataset",
     "make_input_fn",
@@ -45,6 +52,7 @@ __all__ = [
     "model_inputs",
     "parse_spec",
     "parse_spec_from_schema",
+    "schema_beside",
     "split_columns",
     "train",
     "transform_inputs",

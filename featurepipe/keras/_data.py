@@ -16,6 +16,7 @@ Estimator-style training code expects.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -29,12 +30,19 @@ from featurepipe.keras._preprocessing import ColumnTransform, parse_spec
 from featurepipe.keras._reader import record_batches_dataset
 from featurepipe.tfrecord import check_compression, detect_compression, expand_paths
 
-__all__ = ["make_dataset", "make_input_fn", "parse_spec_from_schema"]
+__all__ = ["label_kind", "make_dataset", "make_input_fn", "parse_spec_from_schema", "schema_beside"]
 
 # Batches the in-order compiled path keeps ready for the consumer.
 _PREFETCH_BATCHES = 2
 _TF_COMPRESSION = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}
 _KIND_DTYPES = {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}
+# A shard `featurepipe convert` wrote: PREFIX-SSSSS-of-NNNNN[.tfrecord[.gz]]
+# (featurepipe.tfrecord.shard_name); its schema is PREFIX.schema.json.
+_SHARD_FILE = re.compile(r"^(?P<prefix>.+)-\d{5,}-of-\d{5,}(\.[A-Za-z0-9_]+)*$")
+# Records read per file, and in all, when the kinds come from the data.
+_SNIFF_RECORDS = 100
+_SNIFF_TOTAL = 1000
+_PROTO_KINDS = {"int64_list": "int64", "float_list": "float", "bytes_list": "bytes"}
 
 
 def parse_spec_from_schema(schema: Schema) -> dict[str, Any]:
@@ -120,7 +128,9 @@ def make_dataset(
         label_key: the feature that is the label (popped from the features);
             `None` yields features only. Defaults to `None`.
         label_feature: its parse spec when the schema does not give it.
-            Defaults to `tf.io.FixedLenFeature((), tf.float32)`.
+            Defaults to `None`: a scalar of the label's kind in the data, from
+            :func:`label_kind` (the ``PREFIX.schema.json`` that ``featurepipe
+            convert`` wrote beside the shards, else the first records).
         apply_columns: run :class:`ColumnTransform` in the pipeline (on the CPU).
             Defaults to `True`.
         compression: ``"auto"`` (from each file's first bytes), ``"none"``,
@@ -159,7 +169,8 @@ def make_dataset(
 
     Raises:
         ConfigError: for bad arguments, no parse spec, a pattern matching nothing,
-            or ``native=True`` where the compiled path cannot run.
+            a label whose kind the data does not tell (set ``label_feature`` or
+            ``schema``), or ``native=True`` where the compiled path cannot run.
     """
     if batch_size < 1:
         raise ConfigError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
@@ -181,9 +192,12 @@ def make_dataset(
     ]
     spec = _parse_spec(schema, columns, features)
     if label_key is not None and label_key not in spec:
-        spec[label_key] = (
-            label_feature if label_feature is not None else tf.io.FixedLenFeature((), tf.float32)
-        )
+        if label_feature is None:
+            # The label's kind from the data: the schema `featurepipe convert` wrote beside
+            # the shards, else the first records (an int64 label parsed as float32 fails
+            # inside the graph with "Data types don't match").
+            label_feature = tf.io.FixedLenFeature((), _KIND_DTYPES[label_kind(files, label_key)])
+        spec[label_key] = label_feature
     if dense_keys is None:
         dense_keys = {k for k, v in spec.items() if isinstance(v, tf.io.FixedLenFeature)}
     transform = (
@@ -291,6 +305,101 @@ def make_input_fn(
         return make_dataset(file_pattern, **kwargs)
 
     return input_fn
+
+
+def schema_beside(files: Sequence[str]) -> tuple[Schema, str] | None:
+    """The schema ``featurepipe convert`` wrote beside these shards, and its path.
+
+    Shards named ``PREFIX-SSSSS-of-NNNNN[.tfrecord[.gz]]`` (what ``convert``
+    writes, and what ``PREFIX@N`` expands to) have their schema in
+    ``PREFIX.schema.json``. Files of several prefixes must share one schema.
+
+    Args:
+        files: the data files (local or ``tf.io.gfile`` paths).
+
+    Returns:
+        ``(schema, path)``, or `None` when no file is such a shard, a schema
+        file is missing, or the prefixes' schemas differ.
+
+    Raises:
+        ConfigError: when a schema file is there but is not a valid schema.
+
+    Examples:
+        >>> schema_beside(["data/part.tfrecord"]) is None
+        True
+    """
+    prefixes = set()
+    for path in files:
+        m = _SHARD_FILE.match(path)
+        if m is None:
+            return None
+        prefixes.add(m["prefix"])
+    found: list[tuple[Schema, str]] = []
+    for prefix in sorted(prefixes):
+        path = f"{prefix}.schema.json"
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path, "r") as f:
+            text = f.read()
+        try:
+            found.append((Schema.from_json(text), path))
+        except ConfigError as e:
+            raise ConfigError(f"{path}: not a valid schema ({e}); fix or remove it.") from None
+    if not found or any(schema != found[0][0] for schema, _ in found[1:]):
+        return None
+    return found[0]
+
+
+def label_kind(files: Sequence[str], key: str) -> str:
+    """The kind (``"int64"``, ``"float"``, ``"bytes"``) of feature ``key`` in the data.
+
+    From the ``PREFIX.schema.json`` beside the shards (:func:`schema_beside`),
+    else from the first records (up to 100 of each file, 1,000 in all).
+
+    Args:
+        files: the data files.
+        key: the feature (usually the label).
+
+    Returns:
+        The kind.
+
+    Raises:
+        ConfigError: when the first records do not have the feature, or hold it
+            with more than one kind: the message names the feature, what the
+            data holds and what to set (``label_feature`` / ``schema``).
+    """
+    beside = schema_beside(files)
+    if beside is not None and key in beside[0]:
+        return beside[0][key].kind
+    kinds: dict[str, tuple[str, int]] = {}  # kind -> (first file, record)
+    total = 0
+    for path in files:
+        comp = _TF_COMPRESSION[_sniff(path)]
+        for i, record in enumerate(
+            tf.data.TFRecordDataset(path, compression_type=comp).take(_SNIFF_RECORDS)
+        ):
+            total += 1
+            example = tf.train.Example.FromString(record.numpy())
+            feature = example.features.feature.get(key)
+            which = feature.WhichOneof("kind") if feature is not None else None
+            if which is not None:
+                kinds.setdefault(_PROTO_KINDS[which], (path, i))
+        if total >= _SNIFF_TOTAL or kinds:
+            break
+    hint = (
+        "set `label_feature` (e.g. label_feature=tf.io.FixedLenFeature((), tf.int64)) or "
+        "pass `schema` (the PREFIX.schema.json that `featurepipe convert` writes)"
+    )
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    if not kinds:
+        raise ConfigError(
+            f"No label {key!r} in the first {total:,} records of {files[0]}"
+            + (f" (or {len(files) - 1} more file(s))" if len(files) > 1 else "")
+            + f": its kind is unknown. Check the name (label_key={key!r}), or {hint}."
+        )
+    seen = ", ".join(f"{k} in {p} record {i}" for k, (p, i) in sorted(kinds.items()))
+    raise ConfigError(f"The label {key!r} holds more than one kind in the data ({seen}): {hint}.")
 
 
 def _sniff(path: str) -> str:

@@ -364,31 +364,20 @@ def _build(
 
 
 def _label_dtype(data: str | Sequence[str], label_key: str, schema: Schema | None) -> Any:
-    """The label's parse dtype: from the schema, else from the first record that has it."""
+    """The label's parse dtype: from the schema, else the one beside the shards, else the
+    first records that have it (:func:`~featurepipe.keras.label_kind`)."""
     if schema is not None and label_key in schema.names:
         return {"int64": tf.int64, "float": tf.float32}.get(schema[label_key].kind, tf.float32)
-    from featurepipe.keras._data import _TF_COMPRESSION, _list_files, _sniff
+    from featurepipe.keras._data import _list_files, label_kind
 
     files = _list_files(data)
-    comp = _TF_COMPRESSION[_sniff(files[0])]
-    for record in tf.data.TFRecordDataset(files[0], compression_type=comp).take(100):
-        example = tf.train.Example.FromString(record.numpy())
-        feature = example.features.feature.get(label_key)
-        if feature is None:
-            continue
-        kind = feature.WhichOneof("kind")
-        if kind == "int64_list":
-            return tf.int64
-        if kind == "float_list":
-            return tf.float32
+    kind = label_kind(files, label_key)
+    if kind == "bytes":
         raise ConfigError(
-            f"The label {label_key!r} in {files[0]} holds {kind}; labels must be int64 or "
+            f"The label {label_key!r} in {files[0]} holds bytes; labels must be int64 or "
             "float. Received: a bytes label"
         )
-    raise ConfigError(
-        f"No label {label_key!r} in the first 100 records of {files[0]}; check `label_key` "
-        "(--label)."
-    )
+    return tf.int64 if kind == "int64" else tf.float32
 
 
 def _label_fn(task: str) -> Any:

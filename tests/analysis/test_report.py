@@ -167,3 +167,17 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         colors = img.convert("RGB").getcolors(maxcolors=1 << 20)
         assert colors is not None
         assert len(colors) > 50  # text, bars and charts rendered, not a blank page
+
+
+def test_report_marks_unique_columns() -> None:
+    acc = StatisticsAccumulator()
+    acc.add(decode_examples([encode_example({"id": i, "c": i % 3}) for i in range(300)]))
+    page = render_html(acc.extract())
+    assert page.count("unique (row id?)") == 2  # the id's summary row and card, not c's
+    row = re.search(r'<tr data-feature="id">.*?</tr>', page)
+    assert row is not None and "unique (row id?)" in row.group(0)
+    # A statistics file of an older version (no "unique" key) gets the mark from its counts.
+    doc = acc.extract().to_json()
+    for f in doc["features"]:
+        del f["unique"]
+    assert render_html(doc).count("unique (row id?)") == 2

@@ -215,3 +215,31 @@ def test_compute_statistics_empty_file(tmp_path: Path) -> None:
     stats = compute_statistics(str(path))
     assert stats.num_examples == 0
     assert stats.features == ()
+
+
+def test_distinct_is_capped_at_the_number_of_values_and_unique_is_marked() -> None:
+    # HyperLogLog estimates 3,082 distinct values for the integers 0..2999 (precision 12):
+    # more distinct values than rows, as seen on a real file. The count is capped.
+    acc = StatisticsAccumulator(StatsOptions(batch_size=500))
+    rows = [
+        encode_example({"row": i, "name": f"n{i}".encode(), "cut": [b"a", b"b"][i % 2]})
+        for i in range(3000)
+    ]
+    acc.add(decode_examples(rows))
+    stats = acc.extract()
+    row, name, cut = stats["row"], stats["name"], stats["cut"]
+    assert row.distinct == 3000 and row.is_unique
+    assert name.distinct == 3000 and name.is_unique  # counted exactly
+    assert cut.distinct == 2 and not cut.is_unique
+    doc = stats.to_json()
+    assert [f["unique"] for f in doc["features"]] == [False, True, True]
+    for f in doc["features"]:
+        assert f["distinct_estimate"] <= f["value_counts"]["num_values"]
+
+
+def test_distinct_of_repeated_values_is_not_unique() -> None:
+    acc = StatisticsAccumulator()
+    acc.add(decode_examples([encode_example({"x": [1, 1]}), encode_example({"y": 5})]))
+    stats = acc.extract()
+    assert stats["x"].distinct == 1 and not stats["x"].is_unique
+    assert not stats["y"].is_unique  # one value: nothing to compare

@@ -115,3 +115,12 @@ def test_stats_cli_imports_no_heavy_modules() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_stats_text_marks_unique_columns(
+    data: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inspect", "stats", *data]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert "unique (row id?)" in rows["x"]  # 200 different floats
+    assert "unique (row id?)" not in rows["city"] and "unique (row id?)" not in rows["rare"]

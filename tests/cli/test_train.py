@@ -236,3 +236,33 @@ def test_train_help_lists_options_without_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# Keras' own warnings a normal run must not print (issue 12): `fit(shuffle=True)` on a
+# tf.data input, and "ran out of data" at the end of the first epoch of unknown length.
+KERAS_NOISE = (
+    "shuffle=True was passed",
+    "ran out of data",
+    "UserWarning",
+    "Traceback",
+    "OUT_OF_RANGE",  # TF's C++ log at the end of an epoch of unknown length
+)
+
+
+def test_train_normal_run_prints_no_keras_warnings(workdir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    argv = ["train", "--data", str(workdir / "train-*"), "--spec", str(workdir / "specs.json"),
+            "--artifacts", str(workdir / "artifacts"), "--label", "label",
+            "--eval-data", str(workdir / "eval.tfrecord"), "--epochs", "2",
+            "--output", str(tmp_path / "o")]  # fmt: skip
+    # Every warning Python would show, and TF's C++ log level as a user has it (unset).
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONWARNINGS"] = "default"
+    proc = subprocess.run(
+        [sys.executable, "-m", "featurepipe.cli.main", *argv],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for noise in KERAS_NOISE:
+        assert noise not in proc.stderr, proc.stderr
+    assert "eval: " in proc.stderr and "wrote " in proc.stderr
