@@ -33,14 +33,16 @@ from __future__ import annotations
 
 import dataclasses
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from featurepipe._native import speedups
 from featurepipe.errors import ConfigError, ExampleDecodeError
 from featurepipe.example._codec import (
+    _CODE_KIND,
     _ONEOF_KIND,
     ColumnBatch,
     Feature,
@@ -407,18 +409,83 @@ def _empty_values(kind: Kind | None) -> np.ndarray[Any, Any]:
     return np.empty(0, np.float32)
 
 
+_RawLists = dict[str, tuple[int, Any, bytes, bytes, bytes]]
+_RawListsResult = tuple[_RawLists | None, list[bytes] | None, int, str]
+_KIND_CODE = {None: 0, "bytes_list": 1, "float_list": 2, "int64_list": 3}
+
+
+def _decode_feature_lists_py(records: Sequence[bytes]) -> _RawListsResult:
+    """Reference decoder (protobuf); same output as ``_speedups.decode_feature_lists``.
+
+    Returns ``(lists, contexts, err_record, err_reason)``. ``lists`` maps each
+    feature list name to ``(kind_code, values, step_lengths, present,
+    value_lengths)``: kind codes as for ``decode_columns`` (0 none, 1 bytes,
+    2 float, 3 int64), ``values`` a list of bytes (kind 1) or little-endian
+    float32 / int64 bytes, ``step_lengths`` the steps of each record and
+    ``value_lengths`` the values of each step (little-endian int64 bytes),
+    ``present`` one byte per record. ``contexts`` holds each record's context
+    field as a serialized Example. On failure ``lists`` and ``contexts`` are
+    None and ``err_reason`` is ``"not_a_sequence_example"`` or ``"mixed_kind"``.
+    """
+    n = len(records)
+    parse = example_pb2.SequenceExample.FromString
+    # name -> [kind code, values, value_lengths, step_lengths, present]
+    acc: dict[str, list[Any]] = {}
+    contexts: list[bytes] = []
+    for i, data in enumerate(records):
+        try:
+            msg = parse(data)
+        except (DecodeError, RuntimeError, ValueError):
+            return None, None, i, "not_a_sequence_example"
+        contexts.append(_context_part(data))
+        for name, fl in msg.feature_lists.feature_list.items():
+            a = acc.get(name)
+            if a is None:
+                a = acc[name] = [0, None, array("q"), array("q", bytes(8 * n)), bytearray(n)]
+            a[4][i] = 1
+            steps = fl.feature
+            a[3][i] = len(steps)
+            lengths = a[2]
+            for f in steps:
+                which = f.WhichOneof("kind")
+                if which is None:
+                    lengths.append(0)
+                    continue
+                code = _KIND_CODE[which]
+                if a[0] == 0:
+                    a[0] = code
+                    a[1] = [] if code == 1 else array("f" if code == 2 else "q")
+                elif a[0] != code:
+                    return None, None, i, "mixed_kind"
+                vals = getattr(f, which).value
+                a[1].extend(vals)
+                lengths.append(len(vals))
+    out: _RawLists = {}
+    for name, (code, vals, lengths, steps, present) in acc.items():
+        raw: Any = b"" if code == 0 else vals if code == 1 else vals.tobytes()
+        out[name] = (code, raw, steps.tobytes(), bytes(present), lengths.tobytes())
+    return out, contexts, -1, ""
+
+
+_decode_feature_lists_native: Callable[[Sequence[bytes]], _RawListsResult] | None = (
+    None if speedups is None else speedups.decode_feature_lists
+)
+
+
 def decode_sequence_examples(
     records: Sequence[bytes],
     *,
     path: str | None = None,
     first_index: int = 0,
+    native: bool | None = None,
 ) -> SequenceBatch:
     """Decode a batch of serialized SequenceExamples into numpy columns.
 
-    The context goes through `featurepipe.example.decode_examples` (a
-    SequenceExample without its field 2 is an Example), compiled when built;
-    the feature lists are gathered from protobuf's parse (upb) into flat
-    values, values per step and steps per sequence.
+    The feature lists are decoded by the compiled decoder when it is built
+    (``featurepipe._speedups``), else from protobuf's parse (upb); the two
+    give the same columns. The context goes through
+    `featurepipe.example.decode_examples` (the context field alone is an
+    Example).
 
     Args:
         records: serialized SequenceExamples (Examples count as sequences
@@ -426,6 +493,9 @@ def decode_sequence_examples(
         path: file name for error messages. Defaults to `None`.
         first_index: record index of ``records[0]`` in its file, for errors.
             Defaults to `0`.
+        native: use the compiled decoder (``True``), the protobuf path
+            (``False``), or the compiled one when it is built (``None``).
+            Defaults to `None`.
 
     Returns:
         A `SequenceBatch`.
@@ -434,6 +504,7 @@ def decode_sequence_examples(
         ExampleDecodeError: a record is not a SequenceExample
             (``not_a_sequence_example``), or a feature (list) has two kinds in
             the batch (``mixed_kind``).
+        ConfigError: ``native=True`` without the compiled extension.
 
     Examples:
 
@@ -446,49 +517,35 @@ def decode_sequence_examples(
     >>> tok.values.tolist(), tok.value_lengths.tolist(), tok.step_lengths.tolist()
     ([1, 2, 3, 4], [2, 1, 1], [2, 1])
     """
+    result: _RawListsResult | None = None
+    if native is not False and _decode_feature_lists_native is not None:
+        result = _decode_feature_lists_native(records)
+        if result[0] is None and result[3] == "slow_path":
+            result = None  # an unusual encoding: protobuf decides
+    elif native:
+        raise ConfigError("`native=True` but featurepipe._speedups is not built.")
+    if result is None:
+        result = _decode_feature_lists_py(records)
+    raw, contexts, err_record, err_reason = result
+    if raw is None or contexts is None:
+        if err_reason == "mixed_kind":
+            raise ExampleDecodeError(
+                "a feature list has a different kind here than in earlier steps or records "
+                "of the batch",
+                path=path,
+                record=first_index + err_record,
+                reason="mixed_kind",
+            )
+        _parse_sequence(records[err_record], path, first_index + err_record, None)
+        raise ExampleDecodeError(  # pragma: no cover - protobuf accepted what the decoder did not
+            "the payload is not a valid tf.SequenceExample",
+            path=path,
+            record=first_index + err_record,
+            reason="not_a_sequence_example",
+        )
     n = len(records)
-    parse = example_pb2.SequenceExample.FromString
-    # name -> [kind code, values, value_lengths, step_lengths, present]
-    acc: dict[str, list[Any]] = {}
-    contexts: list[bytes] = []
-    for i, data in enumerate(records):
-        try:
-            msg = parse(data)
-        except (DecodeError, RuntimeError, ValueError):
-            _parse_sequence(data, path, first_index + i, None)  # raises with detail
-            raise  # pragma: no cover
-        contexts.append(_context_part(data))
-        for name, fl in msg.feature_lists.feature_list.items():
-            a = acc.get(name)
-            if a is None:
-                a = acc[name] = [None, None, array("q"), array("q", bytes(8 * n)), bytearray(n)]
-            a[4][i] = 1
-            steps = fl.feature
-            a[3][i] = len(steps)
-            lengths = a[2]
-            for f in steps:
-                which = f.WhichOneof("kind")
-                if which is None:
-                    lengths.append(0)
-                    continue
-                if a[0] is None:
-                    a[0] = which
-                    a[1] = [] if which == "bytes_list" else array(
-                        "f" if which == "float_list" else "q"
-                    )
-                elif a[0] != which:
-                    raise ExampleDecodeError(
-                        f"feature list {name!r} has a different kind here than in earlier "
-                        "steps or records of the batch",
-                        path=path,
-                        record=first_index + i,
-                        reason="mixed_kind",
-                    )
-                vals = getattr(f, which).value
-                a[1].extend(vals)
-                lengths.append(len(vals))
     try:
-        context = decode_examples(contexts, path=path, first_index=first_index)
+        context = decode_examples(contexts, path=path, first_index=first_index, native=native)
     except ExampleDecodeError as e:
         if e.reason == "mixed_kind":
             raise
@@ -496,26 +553,25 @@ def decode_sequence_examples(
             e.detail, path=path, record=e.record, reason="not_a_sequence_example"
         ) from None
     lists: dict[str, FeatureListColumn] = {}
-    for name in sorted(acc, key=lambda s: s.encode("utf-8")):
-        which, vals, lengths, steps, present = acc[name]
-        kind = _ONEOF_KIND[which]
-        if kind is None:
-            values = _empty_values(None)
-        elif kind == "bytes":
-            values = np.empty(len(vals), dtype=object)
-            values[:] = vals
-        elif kind == "float":
-            values = np.frombuffer(vals, dtype=np.float32) if len(vals) else _empty_values(kind)
+    for name in sorted(raw):
+        code, vals, steps, present, lengths = raw[name]
+        kind = _CODE_KIND[code]
+        if code == 1:
+            values = np.fromiter(vals, dtype=object, count=len(vals))
+        elif code == 2:
+            values = np.frombuffer(vals, dtype="<f4").astype(np.float32, copy=False)
+        elif code == 3:
+            values = np.frombuffer(vals, dtype="<i8").astype(np.int64, copy=False)
         else:
-            values = np.frombuffer(vals, dtype=np.int64) if len(vals) else _empty_values(kind)
+            values = _empty_values(None)
         lists[name] = FeatureListColumn(
             name=name,
             kind=kind,
             values=values,
-            value_lengths=np.frombuffer(lengths, dtype=np.int64)
-            if len(lengths)
+            value_lengths=np.frombuffer(lengths, dtype="<i8").astype(np.int64, copy=False),
+            step_lengths=np.frombuffer(steps, dtype="<i8").astype(np.int64, copy=False)
+            if n
             else np.zeros(0, np.int64),
-            step_lengths=np.frombuffer(steps, dtype=np.int64) if n else np.zeros(0, np.int64),
-            present=np.frombuffer(bytes(present), dtype=np.bool_),
+            present=np.frombuffer(present, dtype=np.bool_),
         )
     return SequenceBatch(n, context, lists)

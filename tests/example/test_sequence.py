@@ -196,3 +196,57 @@ def test_payload_kinds_and_the_ambiguity_rule():
     assert payload_kind(seq, check=False) == "sequence_example"
     # what TF's reader silently does with a SequenceExample read as an Example
     assert list(decode_example(seq)) == ["a"]
+
+
+def _raw_equal(a, b):
+    """Compare two decoder results (lists, contexts, err_record, err_reason)."""
+    assert a[2:] == b[2:]
+    assert a[1] == b[1]
+    if a[0] is None:
+        assert b[0] is None
+        return
+    assert a[0].keys() == b[0].keys()
+    for name in a[0]:
+        assert tuple(a[0][name]) == tuple(b[0][name]), name
+
+
+@pytest.mark.parametrize("native", [None, False])
+def test_compiled_and_protobuf_decoders_agree(native):
+    # native=None is the compiled decoder when it is built (the pure-Python leg of
+    # dev.py test runs this with the extension off: both are then protobuf's)
+    from featurepipe.example import _sequence
+
+    recs = _batch_records()
+    recs += [
+        b"",  # empty: no context, no lists
+        encode_sequence_example(None, {"e": []}),  # a list with no steps
+        encode_sequence_example({}, {"k": [Feature(None, np.empty(0)), [1.5]]}),
+        encode_sequence_example(
+            {"n": [1.5]}, {"b": [[b"\xff"], Feature("bytes", np.empty(0, object))]}
+        ),
+    ]
+    got = decode_sequence_examples(recs, native=native)
+    ref = decode_sequence_examples(recs, native=False)
+    assert got.context.columns.keys() == ref.context.columns.keys()
+    for name, col in got.feature_lists.items():
+        other = ref.feature_lists[name]
+        assert col.kind == other.kind
+        for field in ("values", "value_lengths", "step_lengths", "present"):
+            assert getattr(col, field).tolist() == getattr(other, field).tolist(), (name, field)
+    if _sequence._decode_feature_lists_native is not None:
+        py = _sequence._decode_feature_lists_py
+        c = _sequence._decode_feature_lists_native
+        _raw_equal(c(recs), py(recs))
+        _raw_equal(c([]), py([]))
+        bad = [recs[0], encode_sequence_example({}, {"tok": [[1.5]]})]
+        assert c(bad)[2:] == py(bad)[2:] == (1, "mixed_kind")
+        cut = [recs[0], recs[1][:-1]]
+        assert py(cut)[2:] == (1, "not_a_sequence_example")
+        assert c(cut)[2] == 1 and c(cut)[3] in ("not_a_sequence_example", "slow_path")
+        # an unusual encoding (field 2 twice): protobuf decides, and merges
+        twice = encode_sequence_example({}, {"a": [[1]]}) + encode_sequence_example(
+            None, {"b": [[2]]}
+        )
+        assert c([twice])[3] == "slow_path"
+        merged = decode_sequence_examples([twice])
+        assert sorted(merged.feature_lists) == ["a", "b"]
