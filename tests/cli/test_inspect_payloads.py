@@ -285,3 +285,21 @@ def test_tf_reads_what_inspect_reports(files):
     assert np.array_equal(
         tf.io.parse_tensor(RAW[1], tf.float32).numpy(), np.array([1.0, 2.0], np.float32)
     )
+
+
+def test_stats_of_sequence_examples(capsys, files):
+    code, out, _ = run(capsys, "inspect", "stats", "--json", files["mix"])
+    assert code == 0
+    d = json.loads(out)
+    feats = {f["name"]: f for f in d["features"]}
+    assert set(feats) == {"id", "lang", "feature_lists/tok", "feature_lists/dwell"}
+    _, fl, _ = tf.io.parse_sequence_example(
+        MIX, sequence_features={"tok": tf.io.RaggedFeature(tf.int64)}
+    )
+    tok = feats["feature_lists/tok"]
+    per_sequence = [len(fl["tok"][i].flat_values) for i in range(len(MIX))]
+    assert tok["num_missing"] == 2  # the two Examples have no feature lists
+    assert tok["value_counts"]["max"] == max(per_sequence)
+    assert tok["numeric"]["max"] == float(fl["tok"].flat_values.numpy().max())
+    code, out, _ = run(capsys, "inspect", "stats", files["seq"])
+    assert code == 0 and out.splitlines()[0] == "6 examples, 4 features"
