@@ -681,19 +681,21 @@ class _PayloadCheck:
 
     def add_batch(self, batch: list[Any]) -> None:
         from featurepipe.errors import DataError
-        from featurepipe.example import decode_examples, payload_kind
+        from featurepipe.example import decode_examples, decode_sequence_examples, payload_kind
 
         routed = [payload_kind(r.data, check=False) for r in batch]
-        examples = [r for r, k in zip(batch, routed, strict=True) if k == "example"]
-        ok_examples = False
-        if examples and len(examples) == len(batch):
+        ok_routed = False  # the batch decoders accepted every record as routed
+        if "other" not in routed:
+            decode = decode_examples if "sequence_example" not in routed else (
+                decode_sequence_examples
+            )
             try:
-                decode_examples([r.data for r in examples])
-                ok_examples = True
+                decode([r.data for r in batch])
+                ok_routed = True
             except DataError:
                 pass
         for r, k in zip(batch, routed, strict=True):
-            kind = k if ok_examples or k == "other" else payload_kind(r.data)
+            kind = k if ok_routed or k == "other" else payload_kind(r.data)
             self.kinds[kind] += 1
             if self.expect == "any":
                 continue
