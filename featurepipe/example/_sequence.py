@@ -467,8 +467,9 @@ def _decode_feature_lists_py(records: Sequence[bytes]) -> _RawListsResult:
     return out, contexts, -1, ""
 
 
-_decode_feature_lists_native: Callable[[Sequence[bytes]], _RawListsResult] | None = (
-    None if speedups is None else speedups.decode_feature_lists
+# getattr: an extension built before this kernel existed still loads (then protobuf decodes)
+_decode_feature_lists_native: Callable[[Sequence[bytes]], _RawListsResult] | None = getattr(
+    speedups, "decode_feature_lists", None
 )
 
 
