@@ -548,9 +548,13 @@ def decode_sequence_examples(
     try:
         context = decode_examples(contexts, path=path, first_index=first_index, native=native)
     except ExampleDecodeError as e:
-        if e.reason == "mixed_kind":
+        if e.reason == "mixed_kind" or e.record is None:
             raise
-        raise ExampleDecodeError(  # pragma: no cover - the parse above accepted it
+        # The compiled decoder hands the context field over unchecked: damage inside it
+        # shows here. Say it of the record as a SequenceExample.
+        index = e.record - first_index
+        _parse_sequence(records[index], path, e.record, None)
+        raise ExampleDecodeError(  # pragma: no cover - protobuf accepted what the decoder did not
             e.detail, path=path, record=e.record, reason="not_a_sequence_example"
         ) from None
     lists: dict[str, FeatureListColumn] = {}
