@@ -43,6 +43,9 @@ _CsvUnsure: TypeAlias = tuple[int, bytes]
 #: A ``decode_columns`` column: ``(kind, values, row_lengths, present, kindless)``.
 _DecodedColumn: TypeAlias = tuple[int, list[bytes] | bytes, bytes, bytes, bytes]
 
+#: A ``decode_feature_lists`` list: ``(kind, values, step_lengths, present, value_lengths)``.
+_DecodedFeatureList: TypeAlias = tuple[int, list[bytes] | bytes, bytes, bytes, bytes]
+
 #: A ``columns_compile`` feature: ``(name, kind, fixed, default)``; fixed: values per
 #: row or -1; default: ``None`` or ``fixed`` values.
 _ColumnsFeature: TypeAlias = tuple[bytes, int, int, Sequence[Any] | None]
@@ -135,6 +138,22 @@ def decode_columns(
     ``(None, index, reason)`` with reason ``"slow_path"`` (decode it with
     protobuf), ``"not_an_example"`` (protobuf rejects it too) or
     ``"mixed_kind"``; otherwise ``(columns, -1, "")``.
+    """
+
+def decode_feature_lists(
+    records: Sequence[Buffer], /
+) -> tuple[dict[str, _DecodedFeatureList] | None, list[bytes] | None, int, str]:
+    """Decode the feature lists of serialized tf.SequenceExamples.
+
+    Each list is ``(kind, values, step_lengths, present, value_lengths)``: kind
+    and values as for :func:`decode_columns`; step_lengths the steps of each
+    record and value_lengths the values of each step (little-endian int64);
+    present one byte (0/1) per record. The second item holds each record's
+    context field (tag included: a serialized Example; ``b""`` when absent).
+    On a record it will not decode returns ``(None, None, index, reason)`` with
+    reason ``"slow_path"``, ``"not_a_sequence_example"`` or ``"mixed_kind"``;
+    otherwise ``(lists, contexts, -1, "")``. Twin:
+    ``featurepipe.example._sequence._decode_feature_lists_py``.
     """
 
 # CSV -> tf.Example (featurepipe.convert._csv; the pure-Python twin is

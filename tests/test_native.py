@@ -40,6 +40,7 @@ TWINS: list[tuple[str, str]] = [
     ("scan_frames", "featurepipe.tfrecord._framing:scan_records_py"),
     ("frame_records", "featurepipe.tfrecord._framing:frame_records_py"),
     ("decode_columns", "featurepipe.example._codec:_decode_columns_py"),
+    ("decode_feature_lists", "featurepipe.example._sequence:_decode_feature_lists_py"),
     ("csv_cut", "featurepipe.convert._sources:iter_csv_batches"),
     ("csv_convert", "featurepipe.convert._encode:convert_batch"),
     ("csv_infer", "featurepipe.convert._infer:RawSchemaInferrer"),

@@ -159,7 +159,124 @@ done:
     return result;
 }
 
+static PyObject *
+list_to_tuple(Column *c, Py_ssize_t nrows)
+{
+    PyObject *t = column_to_tuple(c, nrows); /* (kind, values, steps, present, kindless) */
+    if (t == NULL) {
+        return NULL;
+    }
+    PyObject *steps = PyBytes_FromStringAndSize((const char *)c->step_lengths,
+                                                (Py_ssize_t)c->nsteps * (Py_ssize_t)sizeof(int64_t));
+#if PY_BIG_ENDIAN
+    if (steps != NULL) {
+        unsigned char *b = (unsigned char *)PyBytes_AS_STRING(steps);
+        for (size_t i = 0; i < c->nsteps; i++) {
+            store_le64(b + 8 * i, (uint64_t)c->step_lengths[i]);
+        }
+    }
+#endif
+    if (steps == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    /* replace kindless (unused for feature lists) by the values per step */
+    PyObject *old = PyTuple_GET_ITEM(t, 4);
+    PyTuple_SET_ITEM(t, 4, steps);
+    Py_DECREF(old);
+    return t;
+}
+
+static PyObject *
+py_decode_feature_lists(PyObject *self, PyObject *arg)
+{
+    PyObject *seq = PySequence_Tuple(arg);
+    if (seq == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError,
+                         "`records` must be a sequence of bytes. Received: records of type %.100s",
+                         Py_TYPE(arg)->tp_name);
+        }
+        return NULL;
+    }
+    Py_ssize_t nrows = PyTuple_GET_SIZE(seq);
+    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
+    Decoder d;
+    PyObject *result = NULL;
+    PyObject *contexts = PyList_New(nrows);
+    if (contexts == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    if (fp_decoder_init(&d, nrows, &hooks, NULL) < 0) {
+        PyErr_NoMemory();
+        Py_DECREF(contexts);
+        Py_DECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(items[r], &view, PyBUF_SIMPLE) < 0) {
+            goto done;
+        }
+        const unsigned char *p = view.buf;
+        const unsigned char *ctx;
+        size_t ctx_len;
+        d.mixed = 0;
+        int status = fp_parse_sequence_example(&d, r, p, p + view.len, &ctx, &ctx_len);
+        PyObject *c = NULL;
+        if (status == DEC_OK) {
+            c = PyBytes_FromStringAndSize((const char *)ctx, (Py_ssize_t)ctx_len);
+            if (c == NULL) {
+                status = DEC_NOMEM;
+            }
+        }
+        PyBuffer_Release(&view);
+        if (status == DEC_NOMEM) {
+            if (!PyErr_Occurred()) {
+                PyErr_NoMemory();
+            }
+            goto done;
+        }
+        if (status != DEC_OK || d.mixed) {
+            Py_XDECREF(c);
+            const char *reason = status == DEC_SLOW  ? "slow_path"
+                                 : status == DEC_BAD ? "not_a_sequence_example"
+                                                     : "mixed_kind";
+            result = Py_BuildValue("(OOns)", Py_None, Py_None, r, reason);
+            goto done;
+        }
+        PyList_SET_ITEM(contexts, r, c);
+    }
+    PyObject *dict = PyDict_New();
+    if (dict == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < d.ncols; i++) {
+        PyObject *t = list_to_tuple(&d.cols[i], nrows);
+        if (t == NULL || PyDict_SetItem(dict, (PyObject *)d.cols[i].name_obj, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(dict);
+            goto done;
+        }
+        Py_DECREF(t);
+    }
+    result = Py_BuildValue("(NOns)", dict, contexts, (Py_ssize_t)-1, "");
+done:
+    fp_decoder_free(&d);
+    Py_DECREF(contexts);
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyMethodDef example_methods[] = {
+    {"decode_feature_lists", py_decode_feature_lists, METH_O,
+     "decode_feature_lists($module, records, /)\n--\n\n"
+     "Decode the feature lists of serialized tf.SequenceExamples: (lists | None,\n"
+     "contexts | None, err_record, err_reason). lists: name -> (kind, values,\n"
+     "step_lengths, present, value_lengths) (steps per record, values per step:\n"
+     "LE int64 bytes); contexts: each record's context field as a serialized\n"
+     "Example. err_reason: 'slow_path', 'not_a_sequence_example' or 'mixed_kind'."},
     {"decode_columns", py_decode_columns, METH_O,
      "decode_columns($module, records, /)\n--\n\n"
      "Decode serialized tf.Examples into columns: (columns | None, err_record,\n"

@@ -25,6 +25,7 @@ fp_decoder_free(Decoder *d)
         free(c->row_lengths);
         free(c->present);
         free(c->kindless);
+        free(c->step_lengths);
     }
     free(d->cols);
     free(d->slots);
@@ -257,14 +258,15 @@ odd_tag(unsigned char tag)
     return DEC_SLOW;
 }
 
-/* Parse one Feature message [p, end) into column c for row r. */
+/* Parse one Feature message [p, end): append its values to column c and set
+ * *count (the number of values; -1 for a Feature with no list set). */
 static int
-parse_feature(Decoder *d, Column *c, fp_ssize r, const unsigned char *p,
-              const unsigned char *end)
+parse_feature_values(Decoder *d, Column *c, const unsigned char *p, const unsigned char *end,
+                     int64_t *count_out)
 {
     int status = DEC_OK;
     if (p == end) {
-        c->kindless[r] = 1;
+        *count_out = -1;
         return DEC_OK;
     }
     unsigned char tag = *p++;
@@ -376,8 +378,168 @@ parse_feature(Decoder *d, Column *c, fp_ssize r, const unsigned char *p,
     if (!clash) {
         c->kind = kind;
     }
-    c->present[r] = 1;
-    c->row_lengths[r] = count;
+    *count_out = count;
+    return DEC_OK;
+}
+
+/* Parse one Feature message [p, end) into column c for row r. */
+static int
+parse_feature(Decoder *d, Column *c, fp_ssize r, const unsigned char *p,
+              const unsigned char *end)
+{
+    int64_t count;
+    int status = parse_feature_values(d, c, p, end, &count);
+    if (status != DEC_OK) {
+        return status;
+    }
+    if (count < 0) {
+        c->kindless[r] = 1;
+    } else {
+        c->present[r] = 1;
+        c->row_lengths[r] = count;
+    }
+    return DEC_OK;
+}
+
+static int
+steps_append(Column *c, int64_t n)
+{
+    if (c->nsteps == c->steps_cap) {
+        size_t ncap = c->steps_cap ? 2 * c->steps_cap : 64;
+        int64_t *s = realloc(c->step_lengths, ncap * sizeof(int64_t));
+        if (s == NULL) {
+            return -1;
+        }
+        c->step_lengths = s;
+        c->steps_cap = ncap;
+    }
+    c->step_lengths[c->nsteps++] = n;
+    return 0;
+}
+
+/* FeatureLists { map<string, FeatureList> feature_list = 1; }
+ * FeatureList  { repeated Feature feature = 1; }
+ * Parse a FeatureLists message [p, end) as row r: each feature list is a
+ * column; row_lengths[r] is its number of steps, present[r] is set, and
+ * each step's number of values goes to step_lengths (0 for a step with no
+ * list set). */
+static int
+parse_feature_lists(Decoder *d, fp_ssize r, const unsigned char *p, const unsigned char *end)
+{
+    int status = DEC_OK;
+    fp_ssize prev = -1;
+    while (p < end) {
+        unsigned char tag = *p++;
+        if (tag != 0x0a) {
+            return odd_tag(tag);
+        }
+        size_t elen;
+        p = read_length(p, end, &elen, &status);
+        if (p == NULL) {
+            return status;
+        }
+        const unsigned char *eend = p + elen;
+        if (p == eend || *p != 0x0a) {
+            return p == eend ? DEC_SLOW : odd_tag(*p);
+        }
+        p++;
+        size_t klen;
+        p = read_length(p, eend, &klen, &status);
+        if (p == NULL) {
+            return status;
+        }
+        const unsigned char *key = p;
+        p += klen;
+        if (p == eend || *p != 0x12) {
+            return p == eend ? DEC_SLOW : odd_tag(*p);
+        }
+        p++;
+        size_t vlen;
+        p = read_length(p, eend, &vlen, &status);
+        if (p == NULL) {
+            return status;
+        }
+        if (p + vlen != eend) {
+            return DEC_SLOW;
+        }
+        Column *c = decoder_column(d, key, klen, end, prev, &status);
+        if (c == NULL) {
+            return status;
+        }
+        if (c->last_row == r) {
+            return DEC_SLOW; /* duplicate key: the later entry wins in protobuf */
+        }
+        c->last_row = r;
+        int64_t steps = 0;
+        while (p < eend) {
+            tag = *p++;
+            if (tag != 0x0a) {
+                return odd_tag(tag);
+            }
+            size_t flen;
+            p = read_length(p, eend, &flen, &status);
+            if (p == NULL) {
+                return status;
+            }
+            int64_t count;
+            status = parse_feature_values(d, c, p, p + flen, &count);
+            if (status != DEC_OK) {
+                return status;
+            }
+            if (steps_append(c, count < 0 ? 0 : count) < 0) {
+                return DEC_NOMEM;
+            }
+            p += flen;
+            steps++;
+        }
+        c->present[r] = 1;
+        c->row_lengths[r] = steps;
+        prev = c - d->cols;
+    }
+    return DEC_OK;
+}
+
+/* Parse one serialized SequenceExample as row r of `lists` (its feature
+ * lists); *ctx / *ctx_len get the context field with its tag (a serialized
+ * Example), or length 0 when there is none. */
+int
+fp_parse_sequence_example(Decoder *lists, fp_ssize r, const unsigned char *p,
+                          const unsigned char *end, const unsigned char **ctx, size_t *ctx_len)
+{
+    int status = DEC_OK;
+    int seen_context = 0, seen_lists = 0;
+    *ctx = p;
+    *ctx_len = 0;
+    while (p < end) {
+        const unsigned char *start = p;
+        unsigned char tag = *p++;
+        if (tag != 0x0a && tag != 0x12) {
+            return odd_tag(tag);
+        }
+        size_t len;
+        p = read_length(p, end, &len, &status);
+        if (p == NULL) {
+            return status;
+        }
+        if (tag == 0x0a) {
+            if (seen_context) {
+                return DEC_SLOW; /* given twice: protobuf merges them */
+            }
+            seen_context = 1;
+            *ctx = start;
+            *ctx_len = (size_t)(p + len - start);
+        } else {
+            if (seen_lists) {
+                return DEC_SLOW;
+            }
+            seen_lists = 1;
+            status = parse_feature_lists(lists, r, p, p + len);
+            if (status != DEC_OK) {
+                return status;
+            }
+        }
+        p += len;
+    }
     return DEC_OK;
 }
 

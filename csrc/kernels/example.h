@@ -44,6 +44,9 @@ typedef struct Column {
     int64_t *row_lengths;
     unsigned char *present;
     unsigned char *kindless;
+    /* Feature lists (fp_parse_sequence_example): values of each step, in order. */
+    int64_t *step_lengths;
+    size_t nsteps, steps_cap;
 } Column;
 
 typedef struct {
@@ -82,5 +85,14 @@ void fp_decoder_free(Decoder *d);
 /* Parse one serialized Example p[0:end) as row r: a DEC_ status (d->mixed is
  * set when a feature's kind clashes with an earlier record's). */
 int fp_parse_example(Decoder *d, fp_ssize r, const unsigned char *p, const unsigned char *end);
+
+/* Parse one serialized SequenceExample p[0:end) as row r of `lists`, a decoder
+ * whose columns are the feature lists (row_lengths: steps per sequence;
+ * step_lengths: values per step); *ctx / *ctx_len get the context field with
+ * its tag, which is a serialized Example (length 0: none). Same statuses and
+ * canonical-encoding rule as fp_parse_example. */
+int fp_parse_sequence_example(Decoder *lists, fp_ssize r, const unsigned char *p,
+                              const unsigned char *end, const unsigned char **ctx,
+                              size_t *ctx_len);
 
 #endif

@@ -528,6 +528,10 @@ def compute_statistics(
 ) -> DatasetStatistics:
     """Computes statistics of every feature in TFRecord files of tf.Example.
 
+    Files of tf.SequenceExample work too: the context features keep their
+    names and each feature list is the feature ``feature_lists/NAME``, whose
+    values per example are those of all steps of a sequence.
+
     Args:
         sources: paths, globs or a binary file object, as for
             `featurepipe.tfrecord.read_records`.
@@ -545,7 +549,7 @@ def compute_statistics(
             file, record and offset.
         ConfigError: bad options, or paths that match nothing.
     """
-    from featurepipe.example import decode_examples
+    from featurepipe.example import decode_examples, payload_kind
     from featurepipe.tfrecord import batch_records, iter_records
 
     opts = options if options is not None else StatsOptions()
@@ -555,12 +559,53 @@ def compute_statistics(
     nbytes = 0
     records = iter_records(sources, **read_options)
     for path, first_index, batch in batch_records(records, opts.batch_size):
-        acc.add(decode_examples(batch, path=path, first_index=first_index))
+        if any(payload_kind(r, check=False) == "sequence_example" for r in batch):
+            acc.add(_sequence_batch(batch, path, first_index))
+        else:
+            acc.add(decode_examples(batch, path=path, first_index=first_index))
         done += len(batch)
         nbytes += sum(map(len, batch))
         if progress is not None:
             progress(done, nbytes)
     return acc.extract(names)
+
+
+#: Prefix of a feature list's name in the statistics of SequenceExamples.
+FEATURE_LIST_PREFIX = "feature_lists/"
+
+
+@dataclass(frozen=True)
+class _ListColumn:
+    """A feature list seen as one column: all values of a sequence form its row."""
+
+    kind: str | None
+    values: npt.NDArray[Any]
+    row_lengths: npt.NDArray[np.int64]
+    present: npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    num_rows: int
+    columns: Mapping[str, Any]
+
+
+def _sequence_batch(batch: list[bytes], path: str | None, first_index: int) -> _Batch:
+    """A batch of SequenceExamples (Examples among them have no feature lists) as columns.
+
+    Context features keep their names; each feature list becomes the column
+    ``feature_lists/NAME``, one row per sequence holding the values of all its
+    steps (so ``values per example`` is values per sequence).
+    """
+    from featurepipe.example import decode_sequence_examples
+
+    seq = decode_sequence_examples(batch, path=path, first_index=first_index)
+    columns: dict[str, Any] = dict(seq.context.columns)
+    for name, col in seq.feature_lists.items():
+        columns[FEATURE_LIST_PREFIX + name] = _ListColumn(
+            col.kind, col.values, col.row_lengths, col.present
+        )
+    return _Batch(seq.num_rows, columns)
 
 
 def expand_sources(sources: Any) -> tuple[tuple[str, ...], Any]:

@@ -112,6 +112,10 @@ class SkippedRange:
         offset: first skipped byte (in the decompressed stream when compressed).
         length: number of skipped bytes.
         reason: why, e.g. ``"data_crc_mismatch"``.
+        compressed_offset: for damage in a GZIP / ZLIB stream, about where in
+            the compressed file it is (e.g. where a second ZLIB stream starts),
+            else ``None``.
+        detail: what the decompressor said, or ``None``.
     """
 
     path: str | None
@@ -119,6 +123,8 @@ class SkippedRange:
     offset: int
     length: int
     reason: str
+    compressed_offset: int | None = None
+    detail: str | None = None
 
 
 @dataclasses.dataclass
@@ -582,6 +588,7 @@ class FrameReader:
             reason = "trailing_bytes"
         if not self._skip:
             raise self._error(reason, length)
+        stream_error = self._stream_error if reason == "bad_compressed_stream" else None
         if reason == "bad_compressed_stream":
             span = len(self._buf)
         if span is None:
@@ -592,7 +599,11 @@ class FrameReader:
             self._stream_error = None  # reported once
         self._budget.used += 1
         self._report.skipped.append(
-            SkippedRange(self._path, record, offset, span, reason)
+            SkippedRange(
+                self._path, record, offset, span, reason,
+                compressed_offset=None if stream_error is None else stream_error.compressed_offset,
+                detail=None if stream_error is None else stream_error.detail,
+            )
         )
         if reason == "data_crc_mismatch":
             # The length verified, so exactly one record was lost: the next

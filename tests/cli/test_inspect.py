@@ -111,7 +111,12 @@ def test_verify_reports_every_problem(capsys, tmp_path, example_files):
     code, out, _ = run(capsys, "inspect", "verify", "--json", p, example_files["gzip"])
     assert code == 1
     files = json.loads(out)["files"]
-    assert files[1] == {"path": example_files["gzip"], "ok": True, "records": 20, "problems": []}
+    # the contract's keys are unchanged; the payload kinds are new keys (issue 12)
+    assert {k: files[1][k] for k in ("path", "ok", "records", "problems")} == {
+        "path": example_files["gzip"], "ok": True, "records": 20, "problems": []
+    }
+    assert files[1]["payload"] == "example"
+    assert files[1]["payload_kinds"] == {"example": 20, "sequence_example": 0, "other": 0}
     bad = files[0]
     assert (bad["path"], bad["ok"], bad["records"]) == (p, False, 4)
     assert [(q["record"], q["offset"], q["reason"]) for q in bad["problems"]] == [
@@ -128,7 +133,9 @@ def test_verify_text_and_exit_0_when_intact(capsys, example_files):
 
 def test_data_error_exit_1_names_file_record_offset(capsys, tmp_path):
     p, _ = _damaged(tmp_path)
-    code, out, err = run(capsys, "inspect", "head", p, "-n", "10")
+    # --payload example: a record that is not an Example is an error (without it, head
+    # shows other bytes as a preview: tests/cli/test_inspect_payloads.py)
+    code, out, err = run(capsys, "inspect", "head", p, "-n", "10", "--payload", "example")
     assert code == 1
     assert err.startswith(f"Error: {p}, record 2, offset ")
     assert "not_an_example" in err
