@@ -180,7 +180,9 @@ def train(
         class_names: class names for the export's ``classes``. Defaults to `None`.
         epochs: passes over ``data``. Defaults to `1`.
         batch_size: examples per step. Defaults to `256`.
-        steps_per_epoch: cap on steps per epoch (the data repeats). Defaults to `None`.
+        steps_per_epoch: steps per epoch (the data repeats). Defaults to `None`: one pass
+            over local files, counted (ceil(records / batch_size)); for remote files the
+            end of the data.
         hidden_units: DNN widths. Defaults to `(64, 32)`.
         dropout: DNN drop rate. Defaults to `None`.
         batch_norm: DNN batch normalization. Defaults to `False`.
@@ -231,6 +233,14 @@ def train(
         )
     label_dtype = _label_dtype(data, label_key, schema)
 
+    # Keras learns where an epoch of a dataset of unknown length ends by running out of data,
+    # and warns each time ("Your input ran out of data"). Local files are counted instead
+    # (the index sidecar answers at once; otherwise one verified scan), so fit gets its steps:
+    # the training data repeats and an epoch is ceil(records / batch_size) steps; the
+    # held-out data is one pass of exactly that many steps.
+    train_steps = steps_per_epoch or _steps(data, batch_size)
+    eval_steps = _steps(eval_data, batch_size) if eval_data is not None else None
+
     def dataset(pattern: str | Sequence[str], training: bool) -> tf.data.Dataset:
         ds = make_dataset(
             pattern,
@@ -241,7 +251,7 @@ def train(
             label_feature=tf.io.FixedLenFeature((), label_dtype),
             shuffle=training,
             seed=seed,
-            num_epochs=None if training and steps_per_epoch else 1,
+            num_epochs=None if training and train_steps else 1,
         )
         return ds.map(_label_fn(task), num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -250,21 +260,24 @@ def train(
     counter = _ExampleCounter(batch_size)
     start = time.perf_counter()
     with warnings.catch_warnings():
-        # The files' record counts are unknown: Keras learns where a pass over the data ends
-        # when it runs out of data, and warns although nothing is wrong.
-        warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
+        if train_steps is None or (eval_data is not None and eval_steps is None):
+            # remote files are not counted: Keras finds the end of an epoch by running out
+            warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
         history = built.fit(
             train_ds,
             epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
+            steps_per_epoch=train_steps,
             validation_data=eval_ds,
+            validation_steps=eval_steps,
             callbacks=[counter, *callbacks],
             verbose=verbose,
             shuffle=False,  # make_dataset shuffles files and records
         ).history
         seconds = time.perf_counter() - start
         evaluation = (
-            built.evaluate(eval_ds, verbose=0, return_dict=True) if eval_ds is not None else None
+            built.evaluate(eval_ds, steps=eval_steps, verbose=0, return_dict=True)
+            if eval_ds is not None
+            else None
         )
     out = os.fspath(output_dir)
     os.makedirs(out, exist_ok=True)
@@ -398,3 +411,15 @@ def _policy_name(mixed_precision: bool | str) -> str | None:
 def _num(x: Any) -> float | None:
     value = float(x)
     return value if math.isfinite(value) else None
+
+
+def _steps(pattern: str | Sequence[str], batch_size: int) -> int | None:
+    """Batches in one pass over local TFRecord files (``None`` for remote ones)."""
+    from featurepipe.keras._data import _list_files
+    from featurepipe.tfrecord import count_records
+
+    files = _list_files(pattern)
+    if not files or any("://" in f for f in files):
+        return None
+    records = sum(count_records(f) for f in files)
+    return max(1, -(-records // batch_size))
