@@ -19,9 +19,6 @@ from featurepipe.example import FeatureSchema, Schema  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 R_FILE = ROOT / "tests" / "testdata" / "r_write_csv.csv"
-# The exact bytes pandas 2.x's DataFrame.to_csv() writes (index on, the default) for
-# pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y,z", "w"]}); pandas is not in the environment.
-PANDAS_TO_CSV = b',a,b\n0,1,x\n1,2,"y,z"\n2,3,w\n'
 
 
 def _job(argv: list[str]) -> dict[str, Any]:
@@ -70,8 +67,9 @@ def test_r_file_inferred_schema_renames_recorded(tmp_path: pathlib.Path) -> None
 
 def test_pandas_file_chosen_columns_and_headerless_multi_processing(tmp_path: pathlib.Path) -> None:
     tf = pytest.importorskip("tensorflow")
+    pd = pytest.importorskip("pandas")
     src = tmp_path / "pandas.csv"
-    src.write_bytes(PANDAS_TO_CSV)
+    pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y,z", "w"]}).to_csv(src)  # index on, the default
     prefix = str(tmp_path / "o" / "p")
     summary = _job(["--input", str(src), "--output", prefix, "--columns", "a,b"])
     assert summary["rows_written"] == 3 and summary["renamed_columns"][0]["name"] == "Unnamed: 0"
@@ -80,7 +78,7 @@ def test_pandas_file_chosen_columns_and_headerless_multi_processing(tmp_path: pa
     assert sorted(r["a"][0] for r in rows) == [1, 2, 3]
     # The same data without its header line, named on the command line, in worker processes.
     bare = tmp_path / "bare.csv"
-    bare.write_bytes(PANDAS_TO_CSV.split(b"\n", 1)[1] + b"9,bad\n")
+    bare.write_bytes(src.read_bytes().split(b"\n", 1)[1] + b"9,bad\n")
     prefix2 = str(tmp_path / "o" / "bare")
     summary = _job(
         [

@@ -30,11 +30,31 @@ from featurepipe.example import FeatureSchema, Schema, decode_example
 
 TESTDATA = pathlib.Path(__file__).resolve().parent.parent / "testdata"
 
-# What pandas' DataFrame.to_csv() writes (pandas 2.x, default index=True) for
+# What pandas' DataFrame.to_csv() writes (default index=True) for
 # pd.DataFrame({"a": [1, 2], "b": ["x", "y,z"]}): the index column has an empty
-# header name. pandas is not in this project's environment, so these are the
-# exact bytes it writes, not a call to it.
+# header name. test_pandas_writes_these_bytes checks it against pandas itself.
 PANDAS_TO_CSV = b',a,b\n0,1,x\n1,2,"y,z"\n'
+
+
+def test_pandas_writes_these_bytes(tmp_path: pathlib.Path) -> None:
+    pd = pytest.importorskip("pandas")
+    p = tmp_path / "df.csv"
+    pd.DataFrame({"a": [1, 2], "b": ["x", "y,z"]}).to_csv(p)
+    assert p.read_bytes() == PANDAS_TO_CSV
+
+
+def test_pandas_to_csv_with_repeated_names_reads_as_pandas_reads_it(
+    tmp_path: pathlib.Path,
+) -> None:
+    pd = pytest.importorskip("pandas")
+    p = tmp_path / "dup.csv"
+    frame = pd.DataFrame([[1, "x", 2.5], [2, "y", 3.5]], columns=["v", "v", "w"])
+    frame.to_csv(p)  # the index (empty name) and two columns named v
+    rows = _rows(str(p))
+    theirs = pd.read_csv(p, dtype=str)
+    assert list(rows) == list(theirs.columns) == ["Unnamed: 0", "v", "v.1", "w"]
+    for name in rows:
+        assert rows[name] == list(theirs[name]), name
 
 
 def _rows(path: str, options: ReadOptions | None = None) -> dict[str, list[Any]]:
