@@ -495,14 +495,15 @@ class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
         self._on_new_column = on_new_column
 
     def process(
-        self,
-        _: Any,
-        pieces: list[Piece],
-        dead: list[Piece],
-        read: list[int],
-        schema: Schema,
-        unexpected: list[dict[str, int]],
+        self, _: Any, converted: list[tuple[str, Any]], schema: Schema
     ) -> Iterator[dict[str, Any]]:
+        by_tag: dict[str, list[Any]] = {}
+        for tag, value in converted:
+            by_tag.setdefault(tag, []).append(value)
+        pieces: list[Piece] = by_tag.get(_EXAMPLES, [])
+        dead: list[Piece] = by_tag.get(_DEAD_LETTERS, [])
+        read: list[int] = by_tag.get(_READ_COUNTS, [])
+        unexpected: list[dict[str, int]] = by_tag.get(_UNEXPECTED, [])
         layout, shards = self._layout, self._shards
         new_columns: Counter[str] = Counter()
         for part in unexpected:
@@ -788,10 +789,11 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
             ),
             schema_side,
         )
-        pieces = converted | "Pieces" >> beam.FlatMap(_pick, _EXAMPLES)
-        dead = converted | "DeadLetters" >> beam.FlatMap(_pick, _DEAD_LETTERS)
-        read_counts = converted | "ReadCounts" >> beam.FlatMap(_pick, _READ_COUNTS)
-        unexpected = converted | "NewColumns" >> beam.FlatMap(_pick, _UNEXPECTED)
+        # One side input of the (tag, value) pairs, split in the Publish step, not one per
+        # tag: Beam's Dask runner computes each side input on its own (a nested compute of
+        # its whole upstream graph, DaskBagWindowedIterator in apache_beam/runners/dask/
+        # transform_evaluator.py, Beam 2.77), so three side inputs from one step ran the
+        # conversion three times.
         return (
             p
             | "Once" >> beam.Create([None])
@@ -804,11 +806,8 @@ class ConvertToExamples(beam.PTransform):  # type: ignore[misc]
                     self.renamed_columns,
                     self.convert_options.on_new_column,
                 ),
-                beam.pvalue.AsList(pieces),
-                beam.pvalue.AsList(dead),
-                beam.pvalue.AsList(read_counts),
+                beam.pvalue.AsList(converted),
                 schema_side,
-                beam.pvalue.AsList(unexpected),
             )
         )
 
