@@ -485,20 +485,6 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
                 _finish_vocabulary, requests=by_id, numbers=numbers, output_dir=self.output_dir
             )
         )
-        empty = (
-            pbegin
-            | "OnceForEmpty" >> beam.Create([None])
-            | "WriteEmptyVocabularies"
-            >> beam.FlatMap(
-                _empty_vocabulary,
-                requests=vocab_reqs,
-                numbers=numbers,
-                output_dir=self.output_dir,
-                written=beam.pvalue.AsDict(counted),
-            )
-        )
-        vocab_files = (counted, empty) | "VocabularyFiles" >> beam.Flatten()
-
         if self.statistics:
             stats = (
                 batches
@@ -518,22 +504,72 @@ class AnalyzeDataset(beam.PTransform):  # type: ignore[misc]
             | "Rows" >> beam.Map(lambda pair: pair[1].num_rows)
             | "CountRows" >> beam.CombineGlobally(sum)
         )
+        # Every result reaches the last step as ONE side input of (tag, value) pairs: Beam's
+        # Dask runner computes each side input on its own (a nested compute of its whole
+        # upstream graph, DaskBagWindowedIterator in apache_beam/runners/dask/
+        # transform_evaluator.py, Beam 2.77), so one side input per result read and decoded
+        # the data once per result.
+        results = (
+            (quantiles | "TagQuantiles" >> beam.Map(lambda kv: ("quantiles", kv))),
+            (moments | "TagMoments" >> beam.Map(lambda kv: ("moments", kv))),
+            (counted | "TagVocabularies" >> beam.Map(lambda kv: ("vocabulary", kv))),
+            (stats | "TagStatistics" >> beam.Map(lambda v: ("statistics", v))),
+            (num_examples | "TagRows" >> beam.Map(lambda n: ("num_examples", n))),
+        ) | "Results" >> beam.Flatten()
         return (
             pbegin
             | "Once" >> beam.Create([None])
             | "WriteIndex"
             >> beam.Map(
-                _write_index,
+                _write_results,
+                beam.pvalue.AsList(results),
                 output_dir=self.output_dir,
                 requests=self.requests,
+                vocabulary_requests=vocab_reqs,
+                numbers=numbers,
                 eps=self.eps,
-                num_examples=beam.pvalue.AsSingleton(num_examples),
-                quantiles=beam.pvalue.AsDict(quantiles),
-                moments=beam.pvalue.AsDict(moments),
-                vocab_files=beam.pvalue.AsDict(vocab_files),
-                statistics=beam.pvalue.AsSingleton(stats, default_value=None),
             )
         )
+
+
+def _write_results(
+    _: Any,
+    results: list[tuple[str, Any]],
+    *,
+    output_dir: str,
+    requests: Sequence[AnalyzerRequest],
+    vocabulary_requests: Sequence[AnalyzerRequest],
+    numbers: dict[str, int],
+    eps: float,
+) -> str:
+    """Splits the tagged results, writes empty vocabularies, then the index."""
+    by_tag: dict[str, list[Any]] = {}
+    for tag, value in results:
+        by_tag.setdefault(tag, []).append(value)
+    vocab_files = dict(by_tag.get("vocabulary", []))
+    empty = list(
+        _empty_vocabulary(
+            None,
+            requests=vocabulary_requests,
+            numbers=numbers,
+            output_dir=output_dir,
+            written=vocab_files,
+        )
+    )
+    vocab_files.update(empty)
+    statistics = by_tag.get("statistics", [None])
+    rows = by_tag.get("num_examples", [0])
+    return _write_index(
+        None,
+        output_dir=output_dir,
+        requests=requests,
+        eps=eps,
+        num_examples=sum(rows),
+        quantiles=dict(by_tag.get("quantiles", [])),
+        moments=dict(by_tag.get("moments", [])),
+        vocab_files=vocab_files,
+        statistics=statistics[0] if statistics else None,
+    )
 
 
 def _mkdirs(path: str) -> None:
