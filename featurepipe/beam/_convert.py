@@ -35,7 +35,15 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics
 
-from featurepipe.beam._output import OutputLayout, Piece, PieceWriter, copy_pieces, publish
+from featurepipe.beam._output import (
+    OutputLayout,
+    Piece,
+    PieceWriter,
+    copy_pieces,
+    publish,
+    read_piece_meta,
+    write_piece_meta,
+)
 from featurepipe.convert import (
     INVALID_UTF8,
     MALFORMED_ROW,
@@ -355,13 +363,17 @@ class EncodeExamples(beam.PTransform):  # type: ignore[misc]
 
 
 class _ExampleSink:
-    """The shard pieces of one split: rows dealt over the shards, pieces rolled by size."""
+    """The shard pieces of one bundle: rows dealt over the shards, pieces rolled by size.
+
+    A piece is announced (its path) when it opens and described (``PATH.meta.json``:
+    shard, first key, records, bytes) when it closes; see :class:`_ConvertSplitFn`.
+    """
 
     def __init__(self, layout: OutputLayout, shards: ShardOptions) -> None:
         self._layout = layout
         self._shards = shards
         self._open: dict[int, PieceWriter] = {}
-        self._done: list[Piece] = []
+        self._opened: list[str] = []
 
     def write(self, key: BatchKey, records: list[bytes]) -> None:
         n = self._shards.num_shards
@@ -379,24 +391,31 @@ class _ExampleSink:
         w = self._open.get(shard)
         if w is None:
             w = self._open[shard] = PieceWriter(self._layout, shard, key)
+            self._opened.append(w.path)
         w.write(records)
         if not self._shards.num_shards and w.nbytes >= self._shards.shard_bytes:
-            self._done.append(w.close())
+            write_piece_meta(w.close())
             del self._open[shard]
 
-    def close(self) -> list[Piece]:
-        done = self._done + [w.close() for w in self._open.values()]
-        self._open, self._done = {}, []
-        return done
+    def take_opened(self) -> list[str]:
+        """Paths of the pieces opened since the last call."""
+        out, self._opened = self._opened, []
+        return out
+
+    def close(self) -> None:
+        for w in self._open.values():
+            write_piece_meta(w.close())
+        self._open = {}
 
 
 class _DeadLetterSink:
-    """The dead-letter piece of one split (JSON lines), opened at the first bad row."""
+    """The dead-letter piece of one bundle (JSON lines), opened at the first bad row."""
 
     def __init__(self, layout: OutputLayout) -> None:
         self._layout = layout
         self._f: Any = None
         self._path = ""
+        self._opened: list[str] = []
         self._count = 0
         self._bytes = 0
         self._first: BatchKey = (1 << 62, 0, 0)
@@ -406,6 +425,7 @@ class _DeadLetterSink:
         if self._f is None:
             self._path = self._layout.new_piece("deadletter")
             self._f = FileSystems.create(self._path, compression_type=CompressionTypes.UNCOMPRESSED)
+            self._opened.append(self._path)
         data = "".join(d.to_json() + "\n" for d in dead).encode("utf-8")
         self._f.write(data)
         self._count += len(dead)
@@ -413,27 +433,40 @@ class _DeadLetterSink:
         self._first = min(self._first, key)
         self._reasons.update(d.reason for d in dead)
 
-    def close(self) -> Piece | None:
+    def take_opened(self) -> list[str]:
+        out, self._opened = self._opened, []
+        return out
+
+    def close(self) -> None:
         if self._f is None:
-            return None
+            return
         self._f.close()
         self._f = None
-        return Piece(
-            self._path, -1, self._first, self._count, self._bytes,
-            tuple(sorted(self._reasons.items())),
+        write_piece_meta(
+            Piece(
+                self._path,
+                -1,
+                self._first,
+                self._count,
+                self._bytes,
+                tuple(sorted(self._reasons.items())),
+            )
         )
 
 
 class _ConvertSplitFn(beam.DoFn):  # type: ignore[misc]
-    """Reads, converts and writes one split of one input file, in one ``process`` call.
+    """Reads, converts and writes splits of the input files; pieces live for a bundle.
 
     Every output leaves from ``process``, none from ``finish_bundle``: Beam's
     Dask runner collects a bundle's outputs before it calls ``finish_bundle``
     (``apply_dofn_to_bundle`` in apache_beam/runners/dask/transform_evaluator.py,
-    Beam 2.77), so anything emitted there is lost. A split (``ReadOptions.split_bytes``
-    of input) is also the natural unit of retry: a worker lost mid-split leaves
-    only unlisted pieces in the run's temporary folder, which publishing deletes.
-    Outputs are ``(tag, value)`` pairs, split by :func:`_pick` (see EncodeExamples).
+    Beam 2.77), so anything emitted there is lost. So a piece file is announced
+    (its path) from ``process`` when it opens, and ``finish_bundle`` only closes
+    the pieces and writes each one's description beside it, which publishing
+    reads. Pieces span the bundle, not one split: on the DirectRunner a shard is
+    then one piece, renamed into place, not many concatenated. A bundle that fails
+    leaves only unannounced pieces in the run's temporary folder, which publishing
+    deletes. Outputs are ``(tag, value)`` pairs (see EncodeExamples).
     """
 
     def __init__(
@@ -449,10 +482,13 @@ class _ConvertSplitFn(beam.DoFn):  # type: ignore[misc]
         self._shards = shards
         self._counters = _RowCounters()
 
+    def start_bundle(self) -> None:
+        self._examples = _ExampleSink(self._layout, self._shards)
+        self._dead = _DeadLetterSink(self._layout)
+
     def process(self, element: tuple[int, str, Split], schema: Schema) -> Iterator[Any]:
         index, path, split = element
-        examples = _ExampleSink(self._layout, self._shards)
-        dead = _DeadLetterSink(self._layout)
+        examples, dead = self._examples, self._dead
         rows = 0
         unexpected: Counter[str] = Counter()
         wanted = set(schema.names)
@@ -469,14 +505,17 @@ class _ConvertSplitFn(beam.DoFn):  # type: ignore[misc]
                 examples.write(key, result.records)
             if result.dead_letters:
                 dead.write(key, result.dead_letters)
-        for piece in examples.close():
-            yield _EXAMPLES, piece
-        dead_piece = dead.close()
-        if dead_piece is not None:
-            yield _DEAD_LETTERS, dead_piece
+        for piece_path in examples.take_opened():
+            yield _EXAMPLES, piece_path
+        for piece_path in dead.take_opened():
+            yield _DEAD_LETTERS, piece_path
         yield _READ_COUNTS, rows
         if unexpected:
             yield _UNEXPECTED, dict(unexpected)
+
+    def finish_bundle(self) -> None:
+        self._examples.close()
+        self._dead.close()
 
 
 class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
@@ -500,8 +539,9 @@ class _FinalizeFn(beam.DoFn):  # type: ignore[misc]
         by_tag: dict[str, list[Any]] = {}
         for tag, value in converted:
             by_tag.setdefault(tag, []).append(value)
-        pieces: list[Piece] = by_tag.get(_EXAMPLES, [])
-        dead: list[Piece] = by_tag.get(_DEAD_LETTERS, [])
+        # pieces were announced by path; their descriptions were written when they closed
+        pieces = [read_piece_meta(path) for path in by_tag.get(_EXAMPLES, [])]
+        dead = [read_piece_meta(path) for path in by_tag.get(_DEAD_LETTERS, [])]
         read: list[int] = by_tag.get(_READ_COUNTS, [])
         unexpected: list[dict[str, int]] = by_tag.get(_UNEXPECTED, [])
         layout, shards = self._layout, self._shards

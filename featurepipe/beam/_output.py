@@ -109,6 +109,36 @@ class Piece:
     reasons: tuple[tuple[str, int], ...] = ()
 
 
+PIECE_META_SUFFIX = ".meta.json"
+
+
+def write_piece_meta(piece: Piece) -> None:
+    """Records a closed piece's description beside it (``PATH.meta.json``)."""
+    doc = {
+        "shard": piece.shard,
+        "first": list(piece.first),
+        "records": piece.records,
+        "nbytes": piece.nbytes,
+        "reasons": [list(r) for r in piece.reasons],
+    }
+    with FileSystems.create(piece.path + PIECE_META_SUFFIX, compression_type=_RAW) as f:
+        f.write(json.dumps(doc).encode("utf-8"))
+
+
+def read_piece_meta(path: str) -> Piece:
+    """The :class:`Piece` that :func:`write_piece_meta` recorded for the piece at ``path``."""
+    with FileSystems.open(path + PIECE_META_SUFFIX, compression_type=_RAW) as f:
+        doc = json.loads(f.read().decode("utf-8"))
+    return Piece(
+        path,
+        int(doc["shard"]),
+        tuple(doc["first"]),
+        int(doc["records"]),
+        int(doc["nbytes"]),
+        tuple((str(k), int(v)) for k, v in doc["reasons"]),
+    )
+
+
 class PieceWriter:
     """An open TFRecord piece; frames a whole batch of records per write call.
 
