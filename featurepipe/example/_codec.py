@@ -453,6 +453,17 @@ _decode_columns_native: Callable[[Sequence[bytes]], _RawResult] | None = (
 )
 
 
+def _raw_values(code: int, vals: Any) -> np.ndarray[Any, Any]:
+    """A decoder's raw values of one feature as numpy (kind code: 1 bytes, 2 float, 3 int64)."""
+    if code == 1:
+        return np.fromiter(vals, dtype=object, count=len(vals))
+    if code == 2:
+        return np.frombuffer(vals, dtype="<f4").astype(np.float32, copy=False)
+    if code == 3:
+        return np.frombuffer(vals, dtype="<i8").astype(np.int64, copy=False)
+    return np.empty(0, dtype=np.float32)  # a feature without a kind in any record
+
+
 def decode_examples(
     records: Sequence[bytes],
     *,
@@ -515,14 +526,7 @@ def decode_examples(
     for name in sorted(raw):
         code, vals, lengths, present, kindless = raw[name]
         kind = _CODE_KIND[code]
-        if code == 1:
-            values = np.fromiter(vals, dtype=object, count=len(vals))
-        elif code == 2:
-            values = np.frombuffer(vals, dtype="<f4").astype(np.float32, copy=False)
-        elif code == 3:
-            values = np.frombuffer(vals, dtype="<i8").astype(np.int64, copy=False)
-        else:
-            values = np.empty(0, dtype=np.float32)
+        values = _raw_values(code, vals)
         columns[name] = Column(
             name=name,
             kind=kind,

@@ -49,6 +49,7 @@ from featurepipe.example._codec import (
     Kind,
     _feature_body,
     _len_prefix,
+    _raw_values,
     _short,
     decode_examples,
     wire_order,
@@ -561,14 +562,7 @@ def decode_sequence_examples(
     for name in sorted(raw):
         code, vals, steps, present, lengths = raw[name]
         kind = _CODE_KIND[code]
-        if code == 1:
-            values = np.fromiter(vals, dtype=object, count=len(vals))
-        elif code == 2:
-            values = np.frombuffer(vals, dtype="<f4").astype(np.float32, copy=False)
-        elif code == 3:
-            values = np.frombuffer(vals, dtype="<i8").astype(np.int64, copy=False)
-        else:
-            values = _empty_values(None)
+        values = _raw_values(code, vals)
         lists[name] = FeatureListColumn(
             name=name,
             kind=kind,
