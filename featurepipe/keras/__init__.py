@@ -29,7 +29,7 @@ from featurepipe.keras._heads import (
     EstimatorHead,
     EstimatorLoss,
     HeadLogits,
-    class_names,
+    class_names_of,
     estimator_predictions,
     head_of,
 )
@@ -55,7 +55,7 @@ __all__ = [
     "HeadLogits",
     "LinearLogits",
     "SparseOptimizer",
-    "class_names",
+    "class_names_of",
     "dnn_model",
     "estimator_predictions",
     "export_serving",

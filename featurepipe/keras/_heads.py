@@ -16,7 +16,7 @@ gives featurepipe's Keras models the same head, backend-neutral
   ``all_class_ids``; ``predictions`` for regression). The string keys
   ``classes`` / ``all_classes`` exist only where strings do: the TensorFlow
   serving export (:func:`~featurepipe.keras.export_serving`) adds them; here
-  :func:`class_names` gives the strings for host-side use.
+  ``class_names_of(head)`` gives the strings for host-side use.
 - :class:`HeadLogits`: the output layer of a model built with ``head=``: the
   identity on the logits, carrying the head in its config (so a saved
   ``.keras`` model and the export know it; see :func:`head_of`).
@@ -63,7 +63,7 @@ __all__ = [
     "EstimatorHead",
     "EstimatorLoss",
     "HeadLogits",
-    "class_names",
+    "class_names_of",
     "estimator_predictions",
     "head_metrics",
     "head_of",
@@ -351,7 +351,7 @@ def estimator_predictions(
     per row (int32); regression ``predictions`` = the logits. The string keys
     ``classes`` and ``all_classes`` are left out (Keras on JAX or torch holds
     no strings): the TensorFlow serving export adds them, and
-    :func:`class_names` maps ids to names on the host.
+    :func:`class_names_of` gives the names of the class ids on the host.
 
     Args:
         logits: ``[batch, logits_dimension]`` logits (a model built with ``head=``
@@ -381,7 +381,7 @@ def estimator_predictions(
                 f"Unknown prediction key {key!r} for a {head.task} head; it has {numeric}"
                 + (
                     " (the string keys 'classes' and 'all_classes' come from the TensorFlow "
-                    "serving export, or class_names(class_ids, head))."
+                    "serving export, or class_names_of(head))."
                     if key in _STRING_KEYS
                     else "."
                 )
@@ -414,11 +414,11 @@ def estimator_predictions(
     return out
 
 
-def class_names(head: EstimatorHead) -> list[str]:
+def class_names_of(head: EstimatorHead) -> list[str]:
     """The ``classes`` strings of each class id: the vocabulary, or the ids as strings.
 
     Examples:
-        >>> class_names(EstimatorHead("binary"))
+        >>> class_names_of(EstimatorHead("binary"))
         ['0', '1']
     """
     if head.task == "regression":
