@@ -638,15 +638,17 @@ def _compile(
     head: EstimatorHead | None = None,
 ) -> None:
     weighted_metrics: list[Any] | None = None
+    loss: Any
+    metrics: list[Any]
     if head is not None:
         # The Estimator's loss on logits; its metrics are weighted by the example weights.
-        loss: Any = EstimatorLoss(head.task, head.loss_reduction)
-        metrics: list[Any] = head_metrics(head)
+        loss = EstimatorLoss(head.task, head.loss_reduction)
+        metrics = head_metrics(head)
         if head.weight_column is not None:
             metrics, weighted_metrics = [], metrics
     elif task == "binary":
-        loss: Any = "binary_crossentropy"
-        metrics: list[Any] = [
+        loss = "binary_crossentropy"
+        metrics = [
             keras.metrics.AUC(name="auc"),
             keras.metrics.BinaryAccuracy(name="accuracy"),
             LogLoss(name="log_loss"),

@@ -668,7 +668,7 @@ def _find_bad_label(
                 if feature is None:
                     continue
                 for raw in feature.values.tolist():
-                    value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+                    value: Any = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
                     if vocab is not None:
                         bad = value not in vocab
                     elif head.task == "multiclass":
