@@ -406,12 +406,22 @@ def estimator_predictions(
     if "probabilities" in wanted:
         out["probabilities"] = ops.softmax(two, axis=-1)
     if "class_ids" in wanted:
-        out["class_ids"] = ops.expand_dims(ops.cast(ops.argmax(two, axis=-1), "int64"), -1)
+        ids = ops.cast(ops.argmax(two, axis=-1), _id_dtype())
+        out["class_ids"] = ops.expand_dims(ids, -1)
     if "all_class_ids" in wanted:
         n = int(head.n_classes or 2)
         row = ops.expand_dims(ops.arange(n, dtype="int32"), 0)
         out["all_class_ids"] = ops.tile(row, (ops.shape(logits)[0], 1))
     return out
+
+
+def _id_dtype() -> str:
+    """int64, or int32 on JAX without 64-bit types (where int64 would be truncated)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return "int64" if jax.config.read("jax_enable_x64") else "int32"
+    return "int64"
 
 
 def class_names_of(head: EstimatorHead) -> list[str]:
