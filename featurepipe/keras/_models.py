@@ -31,6 +31,13 @@ Tasks: ``"binary"`` (sigmoid output, labels 0/1; metrics AUC, accuracy, log
 loss), ``"multiclass"`` (softmax over ``num_classes``, integer labels; accuracy,
 log loss) and ``"regression"`` (one linear output; RMSE, MAE). The output layer
 is named ``"<task>_head"`` and computes in float32 under mixed precision.
+
+**Estimator heads** (``head=EstimatorHead(...)``, :mod:`featurepipe.keras._heads`):
+the model outputs the logits instead (layer ``"<task>_logits"``) and is compiled
+with the Estimator's loss — example weights as ``sample_weight``, the head's
+``loss_reduction`` — and metrics on logits (weighted with a ``weight_column``);
+``estimator_predictions(model.predict(x), head)`` gives the Estimator's
+prediction dict.
 """
 
 from __future__ import annotations
