@@ -73,8 +73,14 @@ __all__ = [
 #: and ``tf.compat.v1.losses.Reduction``, lower case; upper case is accepted too).
 LOSS_REDUCTIONS = ("sum_over_batch_size", "sum", "sum_by_nonzero_weights", "mean")
 _REDUCTION_ALIASES = {
+    # tf.losses.Reduction (Keras 2) and the values of tf.compat.v1.losses.Reduction,
+    # as an Estimator's config or checkpoint records them.
     "auto": "sum_over_batch_size",
     "sum_over_nonzero_weights": "sum_by_nonzero_weights",
+    "weighted_sum": "sum",
+    "weighted_sum_over_batch_size": "sum_over_batch_size",
+    "weighted_sum_by_nonzero_weights": "sum_by_nonzero_weights",
+    "weighted_mean": "mean",
 }
 
 #: The prediction keys of each task's head, in the Estimator's order
