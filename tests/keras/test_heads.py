@@ -384,3 +384,16 @@ def test_estimator_signatures_of_a_model_without_head(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     cls = loaded.signatures["serving_default"](inputs=tf.constant(records))
     assert cls["classes"].numpy().tolist() == [[b"no", b"yes"]] * 4
+
+
+def test_class_id_out_of_range_names_the_record(tmp_path: Path) -> None:
+    records = [encode_example({"x": float(i), "c": "c1", "y": i % 2}) for i in range(20)]
+    records[13] = encode_example({"x": 1.0, "c": "c1", "y": 2})
+    write_records(tmp_path / "d.tfrecord", records)
+    specs = ColumnSpecs((NumericColumn("x"), HashedColumn("c", 4)))
+    with pytest.raises(DataError) as err:
+        train(str(tmp_path / "d.tfrecord"), specs, label_key="y", output_dir=tmp_path / "o",
+              model="linear", n_classes=2, batch_size=8, verbose=0)  # fmt: skip
+    e = err.value
+    assert (e.record, e.reason) == (13, "label_out_of_range")
+    assert "y=2" in str(e) and "0 or 1" in str(e)
