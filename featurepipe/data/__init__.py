@@ -14,7 +14,7 @@ no TensorFlow, torch, Keras or JAX; ``featurepipe.torch`` and
 from __future__ import annotations
 
 from featurepipe.data._loader import UNEVEN_POLICIES, Loader
-from featurepipe.data._source import Records
+from featurepipe.data._source import Records, RecordSource
 from featurepipe.data._spec import (
     features_from_columns,
     features_from_schema,
@@ -28,6 +28,7 @@ __all__ = [
     "WEIGHTS_SUFFIX",
     "Loader",
     "RaggedIds",
+    "RecordSource",
     "Records",
     "features_from_columns",
     "features_from_schema",

@@ -285,6 +285,24 @@ class Loader:
         """What ``on_corrupt="skip"`` skipped (a :class:`featurepipe.tfrecord.CorruptionReport`)."""
         return self._records.report
 
+    def transform_records(self, records: Sequence[bytes]) -> Any:
+        """The column outputs of given serialized records, as one batch.
+
+        The same computation as the loader's batches (compiled plan or pure
+        Python, ``ids`` mode), on records read elsewhere (e.g. a
+        :class:`~featurepipe.data.RecordSource` under grain).
+
+        Returns:
+            ``features``, or ``(features, label)`` with a ``label_key`` (no
+            sample weight: these are all real rows).
+
+        Raises:
+            DataError: a record the columns cannot read (``record`` is its
+                position in ``records``).
+        """
+        features, label = self._computer.compute(list(records))
+        return features if self.label_key is None else (features, label)
+
     def set_epoch(self, epoch: int) -> None:
         """Start epoch ``epoch`` (from its first batch); the shuffle depends on ``(seed, epoch)``.
 

@@ -35,12 +35,14 @@ from featurepipe.tfrecord import (
     SkippedRange,
     build_index,
     detect_compression,
+    expand_paths,
     iter_records,
     load_index,
     masked_crc32c,
+    read_record_at,
 )
 
-__all__ = ["Records"]
+__all__ = ["RecordSource", "Records"]
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -271,3 +273,124 @@ def _lengths(offsets: np.ndarray[Any, Any], stream_bytes: int) -> np.ndarray[Any
         ends[-1] = stream_bytes
     lengths: np.ndarray[Any, Any] = ends - offsets.astype(np.int64) - _OVERHEAD
     return lengths
+
+
+class RecordSource:
+    """Random access to the serialized records of TFRecord files: ``len`` and ``[i]``.
+
+    The records of the files (sorted) are numbered ``0 .. len - 1``; ``source[i]``
+    reads record ``i`` through the index sidecars (built when missing, as
+    :class:`~featurepipe.data.Loader` does), both CRCs verified. What a
+    random-access data source (e.g. grain's) needs; picklable (files are
+    mapped again where it is unpickled).
+
+    Uncompressed files are read by offset from a memory map. GZIP / ZLIB files
+    are inflated from the nearest access point of their index for every record
+    (up to a megabyte for files ``TFRecordWriter`` wrote with an index, from the
+    start otherwise): correct, but slow -- decompress them for random access.
+
+    Args:
+        data: a path, glob, ``PREFIX@N`` or a list of them.
+        on_corrupt: ``"raise"``, or ``"skip"``: a damaged file whose index has
+            to be built gets its intact records numbered (a damaged record
+            found when read still raises). Defaults to `"raise"`.
+
+    Raises:
+        ConfigError: files that match nothing.
+        CorruptRecordError: a damaged record (when building an index, or when read).
+
+    Examples:
+        >>> import os, tempfile
+        >>> from featurepipe.tfrecord import write_records
+        >>> d = tempfile.mkdtemp()
+        >>> write_records(os.path.join(d, "a.tfrecord"), [b"r0", b"r1"])
+        2
+        >>> write_records(os.path.join(d, "b.tfrecord"), [b"r2"])
+        1
+        >>> source = RecordSource(os.path.join(d, "*.tfrecord"))
+        >>> len(source), source[2], source[-3], source.read([1, 0])
+        (3, b'r2', b'r0', [b'r1', b'r0'])
+    """
+
+    def __init__(
+        self,
+        data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        on_corrupt: str = "raise",
+    ) -> None:
+        try:
+            files = sorted(set(expand_paths(data)))
+        except ConfigError as e:
+            raise ConfigError(f"No files for the record source: {e}") from None
+        self._records = Records(files, on_corrupt)
+        self._indexes: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __repr__(self) -> str:
+        return f"RecordSource({len(self._records.paths)} files, {len(self)} records)"
+
+    @property
+    def files(self) -> list[str]:
+        """The files, in the order that numbers their records."""
+        return list(self._records.paths)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_records": self._records, "_indexes": {}}
+
+    def __getitem__(self, i: int) -> bytes:
+        n = len(self)
+        if not isinstance(i, int | np.integer):
+            raise TypeError(f"record numbers are ints. Received: {type(i).__name__}")
+        j = int(i) + n if i < 0 else int(i)
+        if not 0 <= j < n:
+            raise IndexError(f"record {i} out of range: the files hold {n} records")
+        return self.read([j])[0]
+
+    def read(self, ids: Sequence[int] | np.ndarray[Any, Any]) -> list[bytes]:
+        """Records ``ids`` (numbers in ``[-len, len)``), in that order."""
+        arr = np.asarray(ids, dtype=np.int64).reshape(-1)
+        n = len(self)
+        arr = np.where(arr < 0, arr + n, arr)
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= n):
+            raise IndexError(f"record numbers out of range: the files hold {n} records")
+        recs = self._records
+        if recs.random_access:
+            payloads, paths, records, offsets = recs.read(arr)
+            out: list[bytes] = []
+            for p, path, r, o in zip(payloads, paths, records, offsets, strict=True):
+                if p is None:  # on_corrupt="skip" at read time: still an error here
+                    raise CorruptRecordError(
+                        "the record is damaged",
+                        path=path,
+                        record=r,
+                        offset=o,
+                        reason="data_crc_mismatch",
+                    )
+                out.append(p)
+            return out
+        files, local = recs.locate(arr)
+        res = []
+        for f, i in zip(files.tolist(), local.tolist(), strict=True):
+            if recs.compressions[f] == "none":
+                payload = recs.read(np.asarray([recs.starts[f] + i]))[0][0]
+                if payload is None:
+                    raise CorruptRecordError(
+                        "the record is damaged",
+                        path=recs.paths[f],
+                        record=i,
+                        reason="data_crc_mismatch",
+                    )
+                res.append(payload)
+                continue
+            idx = self._indexes.get(f)
+            if idx is None:
+                idx = self._indexes[f] = load_index(recs.paths[f])
+            if idx is None:
+                raise ConfigError(
+                    f"{recs.paths[f]} has no current index (a damaged compressed file read "
+                    "with on_corrupt='skip', or it changed): random access needs one."
+                )
+            res.append(read_record_at(recs.paths[f], i, index=idx))
+        return res

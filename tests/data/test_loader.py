@@ -341,3 +341,22 @@ def test_import_loads_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_record_source_and_transform_records(files: list[str], gz_files: list[str]) -> None:
+    from featurepipe.data import RecordSource
+
+    for data in (files, gz_files):
+        source = RecordSource(data)
+        assert len(source) == 23
+        assert source[5] == _record(5) and source[-1] == _record(22)
+        assert source.read([22, 0, 11]) == [_record(22), _record(0), _record(11)]
+        assert pickle.loads(pickle.dumps(source))[12] == _record(12)
+        with pytest.raises(IndexError):
+            source[23]
+    loader = Loader(files, SPECS, batch_size=4, label_key="id", uneven="drop")
+    feats, label = loader.transform_records(RecordSource(files).read([0, 1, 2, 3]))
+    first = next(iter(loader))
+    assert label.tolist() == first[1].tolist() == [0, 1, 2, 3]
+    for k in feats:
+        np.testing.assert_array_equal(feats[k], first[0][k])
