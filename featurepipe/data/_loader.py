@@ -32,15 +32,17 @@ whole range and keeps its own batches.
 
 from __future__ import annotations
 
+import collections
 import copy
 import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from featurepipe._native import speedups
 from featurepipe.columns import ColumnSpec, ColumnSpecs, PlanFeature
 from featurepipe.data._source import Records
 from featurepipe.data._spec import features_from_columns, features_from_schema, label_kind
@@ -53,6 +55,12 @@ __all__ = ["UNEVEN_POLICIES", "Loader"]
 
 #: The values of ``uneven``.
 UNEVEN_POLICIES = ("pad", "drop", "repeat")
+_speedups: Any = speedups
+# Threads of the compiled runner (see Loader's `threads`): the C work of a batch takes
+# about as long as reading its records, so one keeps up on a few cores.
+_THREADS = 2 if (os.cpu_count() or 1) > 4 else 1
+# Batches on the runner beyond the one being handed over.
+_AHEAD = 4
 _STATE_FORMAT = "featurepipe-loader-state"
 _STATE_VERSION = 1
 
@@ -148,6 +156,10 @@ class Loader:
             Defaults to `None`.
         shuffle_buffer: compressed files only: how far ``shuffle`` moves a
             record. Defaults to `10_000`.
+        threads: native threads computing the next batches ahead (compiled
+            plan only; `0`: in the iterating thread, e.g. inside each of many
+            DataLoader worker processes). Defaults to `None` (1, or 2 on more
+            than 4 cores).
 
     Raises:
         ConfigError: for bad arguments, files that match nothing, unresolved
@@ -193,10 +205,12 @@ class Loader:
         on_corrupt: str = "raise",
         native: bool | None = None,
         shuffle_buffer: int = 10_000,
+        threads: int | None = None,
     ) -> None:
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.seed = _check_int("seed", seed, 0)
         self.shuffle_buffer = _check_int("shuffle_buffer", shuffle_buffer, 1)
+        self.threads = None if threads is None else _check_int("threads", threads, 0)
         if uneven not in UNEVEN_POLICIES:
             raise ConfigError(
                 f"Unknown value for `uneven`. Allowed values are: {UNEVEN_POLICIES}. "
@@ -330,10 +344,10 @@ class Loader:
         mine = [b for b in range(start, nb) if b % self.num_workers == self.worker]
         seq, weights = self._sequence(self._epoch)
         if self._records.random_access:
-            batches = self._indexed_batches(mine, seq, weights)
+            raws = self._raw_indexed(mine, seq, weights)
         else:
-            batches = self._streamed_batches(mine, seq, weights)
-        for b, batch in batches:
+            raws = self._raw_streamed(mine, seq, weights)
+        for b, batch in self._computed(raws):
             self._position = b + 1
             yield batch
 
@@ -461,17 +475,17 @@ class Loader:
     def _rows(self, b: int, seq: np.ndarray[Any, Any]) -> slice:
         return slice(b * self.batch_size, min((b + 1) * self.batch_size, len(seq)))
 
-    def _indexed_batches(
+    def _raw_indexed(
         self, mine: list[int], seq: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Iterator[_Raw]:
         for b in mine:
             rows = self._rows(b, seq)
             payloads, paths, records, offsets = self._records.read(seq[rows])
-            yield b, self._finish(payloads, paths, records, offsets, weights[rows])
+            yield _raw(b, payloads, paths, records, offsets, weights[rows])
 
-    def _streamed_batches(
+    def _raw_streamed(
         self, mine: list[int], seq: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Iterator[_Raw]:
         if not mine:
             return
         users: dict[int, list[int]] = {}  # record number -> my batches (positions) needing it
@@ -485,7 +499,7 @@ class Loader:
         got: dict[int, tuple[bytes, str, int, int]] = {}
         left = {g: len(ks) for g, ks in users.items()}
 
-        def emit(k: int) -> Any:
+        def emit(k: int) -> _Raw:
             rows = self._rows(mine[k], seq)
             ids = seq[rows].tolist()
             parts = [got.get(g) for g in ids]
@@ -497,7 +511,7 @@ class Loader:
             paths = [p[1] if p is not None else "" for p in parts]
             records = [p[2] if p is not None else -1 for p in parts]
             offsets = [p[3] if p is not None else -1 for p in parts]
-            return self._finish(payloads, paths, records, offsets, weights[rows])
+            return _raw(mine[k], payloads, paths, records, offsets, weights[rows])
 
         k = 0  # the next of my batches to yield
         for g, data, path, index, offset in self._records.stream(lo, hi):
@@ -508,31 +522,89 @@ class Loader:
             for j in ks:
                 missing[j] -= 1
             while k < len(mine) and missing[k] == 0:
-                yield mine[k], emit(k)
+                yield emit(k)
                 k += 1
         while k < len(mine):  # records the stream skipped as damaged
-            yield mine[k], emit(k)
+            yield emit(k)
             k += 1
 
-    def _finish(
-        self,
-        payloads: list[bytes | None],
-        paths: list[str],
-        records: list[int],
-        offsets: list[int],
-        weights: np.ndarray[Any, Any],
-    ) -> Any:
-        if any(p is None for p in payloads):  # damaged records skipped (on_corrupt="skip")
-            keep = [i for i, p in enumerate(payloads) if p is not None]
-            payloads = [payloads[i] for i in keep]
-            paths = [paths[i] for i in keep]
-            records = [records[i] for i in keep]
-            offsets = [offsets[i] for i in keep]
-            weights = weights[keep]
-        recs: list[bytes] = payloads  # type: ignore[assignment]
-        features, label = self._computer.compute(recs, Where(paths, records, offsets))
+    def _computed(self, raws: Iterator[_Raw]) -> Iterator[tuple[int, Any]]:
+        """The batches of ``raws``, computed inline, or ahead on the compiled runner's
+        threads (the C work of the next batches runs without the GIL while this
+        thread reads records and hands batches over; results come out in order)."""
+        computer = self._computer
+        plan = computer.plan
+        runner_cls = getattr(_speedups, "ColumnsRunner", None)
+        threads = _THREADS if self.threads is None else self.threads
+        if plan is None or runner_cls is None or threads < 1:
+            for raw in raws:
+                yield raw.b, self._batch(raw, computer.compute(raw.records, raw.where))
+            return
+        runner = runner_cls(plan.handle, threads)
+        error: BaseException | None = None
+        try:
+            ahead: collections.deque[tuple[_Raw, bool]] = collections.deque()
+
+            def take() -> tuple[int, Any]:
+                raw, submitted = ahead.popleft()
+                if not submitted:
+                    return raw.b, self._batch(raw, computer.compute(raw.records, raw.where))
+                arrays = plan.arrays(runner.take(), len(raw.records))
+                return raw.b, self._batch(raw, computer.finish(raw.records, arrays, raw.where))
+
+            while True:
+                try:
+                    raw = next(raws)
+                except StopIteration:
+                    break
+                except Exception as e:  # damage: first every batch before it
+                    error = e
+                    break
+                submit = bool(raw.records)
+                if submit:
+                    runner.submit([raw.records])
+                ahead.append((raw, submit))
+                if len(ahead) > _AHEAD:
+                    yield take()
+            while ahead:
+                yield take()
+        finally:
+            runner.close()
+        if error is not None:
+            raise error
+
+    def _batch(self, raw: _Raw, computed: tuple[dict[str, Any], Any]) -> Any:
+        features, label = computed
         if self.uneven == "pad":
-            return features, label, np.array(weights, dtype=np.float32)
+            return features, label, raw.weights
         if self.label_key is not None:
             return features, label
         return features
+
+
+class _Raw(NamedTuple):
+    """A batch's records, where they come from and their sample weights."""
+
+    b: int
+    records: list[bytes]
+    where: Where
+    weights: np.ndarray[Any, Any]
+
+
+def _raw(
+    b: int,
+    payloads: list[bytes | None],
+    paths: list[str],
+    records: list[int],
+    offsets: list[int],
+    weights: np.ndarray[Any, Any],
+) -> _Raw:
+    if any(p is None for p in payloads):  # damaged records skipped (on_corrupt="skip")
+        keep = [i for i, p in enumerate(payloads) if p is not None]
+        payloads = [payloads[i] for i in keep]
+        paths = [paths[i] for i in keep]
+        records = [records[i] for i in keep]
+        offsets = [offsets[i] for i in keep]
+        weights = weights[keep]
+    recs: list[bytes] = payloads  # type: ignore[assignment]
+    return _Raw(b, recs, Where(paths, records, offsets), np.array(weights, dtype=np.float32))

@@ -360,3 +360,57 @@ def test_record_source_and_transform_records(files: list[str], gz_files: list[st
     assert label.tolist() == first[1].tolist() == [0, 1, 2, 3]
     for k in feats:
         np.testing.assert_array_equal(feats[k], first[0][k])
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_runner_threads_give_the_same_batches(files: list[str], threads: int) -> None:
+    specs = [NumericColumn("x"), HashedColumn("c", 50)]
+    kw: dict[str, Any] = {"batch_size": 2, "label_key": "id", "shuffle": True}
+    ref = list(Loader(files, specs, threads=0, native=False, **kw))
+    got = list(Loader(files, specs, threads=threads, **kw))
+    assert len(got) == len(ref) == 12
+    for a, b in zip(got, ref, strict=True):
+        assert list(a[0]) == list(b[0])
+        for k in a[0]:
+            np.testing.assert_array_equal(a[0][k], b[0][k])
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_batches_before_damage_come_out_first(tmp_path: Path) -> None:
+    path = str(tmp_path / "d.tfrecord")
+    with TFRecordWriter(path, write_index=True) as w:
+        w.write_many([_record(i) for i in range(40)])
+    offset = sum(16 + len(_record(i)) for i in range(33))
+    _flip(path, offset + 20)
+    specs = [NumericColumn("x"), HashedColumn("c", 50)]
+    got = []
+    with pytest.raises(CorruptRecordError, match=f"record 33, offset {offset}"):
+        for b in Loader(path, specs, batch_size=3, label_key="id", threads=1):
+            got.append(_ids(b))
+    assert got == [[3 * k, 3 * k + 1, 3 * k + 2] for k in range(11)]
+
+
+def test_files_without_records(tmp_path: Path) -> None:
+    empty = str(tmp_path / "a.tfrecord")
+    write_records(empty, [])
+    loader = Loader(empty, SPECS, batch_size=2, label_key="id", schema=_id_schema())
+    assert loader.num_records == 0 and len(loader) == 0 and list(loader) == []
+    (tmp_path / "b").mkdir()
+    (full,) = _write(tmp_path / "b", [3])
+    both = Loader([empty, full], SPECS, batch_size=2, label_key="id", world_size=2)
+    assert [i for r in range(2) for b in both.with_shard(rank=r) for i in _ids(b)] == [0, 0, 1, 2]
+
+
+def _id_schema() -> Any:
+    from featurepipe.example import FeatureSchema, Schema
+
+    return Schema(
+        (
+            FeatureSchema("id", "int64", shape=()),
+            FeatureSchema("x", "float", shape=(1,)),
+            FeatureSchema("c", "bytes"),
+            FeatureSchema("t", "int64"),
+            FeatureSchema("w", "float"),
+        )
+    )
