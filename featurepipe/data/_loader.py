@@ -22,12 +22,15 @@ needs to be communicated):
    takes its workers' batches, so a rank's stream of batches is the same
    whatever ``num_workers`` is.
 
-Compressed (GZIP / ZLIB) files cannot be read by offset: then the order is
-file order, step 3 cuts contiguous ranges of record numbers as above, and
-``shuffle`` permutes each rank's range locally (every record moves at most
-about ``shuffle_buffer`` places, seeded by ``(seed, epoch, rank)``), read as a
-stream with a buffer of that size; every worker of a rank reads the rank's
-whole range and keeps its own batches.
+Compressed (GZIP / ZLIB) files cannot be read by offset: then the epoch's
+order is the files one after the other (with ``shuffle``, in an order drawn
+from ``(seed, epoch)``), each file's records in order; step 3 cuts it into
+contiguous ranges as above, and ``shuffle`` also permutes each rank's range
+locally (every record moves at most about ``shuffle_buffer`` places, seeded by
+``(seed, epoch, rank)``), read as a stream that holds about that many records;
+every worker of a rank reads the rank's whole range and keeps its own batches.
+Decompress the files for a global shuffle and for workers that each read
+only their own records.
 """
 
 from __future__ import annotations
@@ -248,7 +251,8 @@ class Loader:
         self._epoch = 0
         self._position = 0
         self._from_state = False
-        self._cache: tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+        # (epoch, this rank's record numbers, their weights, the epoch's file order)
+        self._cache: tuple[int, Any, Any, Any] | None = None
 
     def _set_shard(self, rank: int, world_size: int, worker: int, num_workers: int) -> None:
         world_size = _check_int("world_size", world_size, 1)
@@ -443,6 +447,7 @@ class Loader:
         """This rank's record numbers for the epoch and their sample weights."""
         if self._cache is not None and self._cache[0] == epoch:
             return self._cache[1], self._cache[2]
+        files = np.arange(len(self._records.paths))
         n, w, r = self.num_records, self.world_size, self.rank
         lo, hi = n * r // w, n * (r + 1) // w
         if self._records.random_access:
@@ -452,12 +457,20 @@ class Loader:
                 order = np.arange(n, dtype=np.int64)
             part = order[lo:hi]
         else:
-            part = np.arange(lo, hi, dtype=np.int64)
+            # streamed: the files in a seeded order each epoch, their records in order
+            starts = self._records.starts
+            if self.shuffle:
+                files = np.random.default_rng([self.seed, epoch]).permutation(len(files))
+                order = np.concatenate([np.arange(starts[f], starts[f + 1]) for f in files]).astype(
+                    np.int64
+                )
+            else:
+                order = np.arange(n, dtype=np.int64)
+            part = order[lo:hi]
             if self.shuffle and len(part) > 1:
                 rng = np.random.default_rng([self.seed, epoch, r])
                 keys = np.arange(len(part)) + rng.random(len(part)) * self.shuffle_buffer
                 part = part[np.argsort(keys, kind="stable")]
-            order = part if len(part) else np.arange(n, dtype=np.int64)
         length = self._length()
         weights = np.ones(length, dtype=np.float32)
         if length <= len(part):
@@ -469,7 +482,7 @@ class Loader:
             seq = np.concatenate([part, extra]).astype(np.int64)
             if self.uneven == "pad":
                 weights[len(part) :] = 0.0
-        self._cache = (epoch, seq, weights)
+        self._cache = (epoch, seq, weights, files)
         return seq, weights
 
     def _rows(self, b: int, seq: np.ndarray[Any, Any]) -> slice:
@@ -495,7 +508,18 @@ class Loader:
             missing.append(len(ids))
             for g in ids:
                 users.setdefault(g, []).append(k)
-        lo, hi = min(users), max(users) + 1
+        # where each record is in the epoch's stream: its file's place in the file order
+        assert self._cache is not None
+        files = self._cache[3]
+        counts = np.asarray(self._records.counts, dtype=np.int64)
+        first = np.zeros(len(files), dtype=np.int64)
+        np.cumsum(counts[files][:-1], out=first[1:])
+        place = np.empty(len(files), dtype=np.int64)
+        place[files] = first
+        needed = np.fromiter(users, dtype=np.int64, count=len(users))
+        f_of, local = self._records.locate(needed)
+        positions = place[f_of] + local
+        lo, hi = int(positions.min()), int(positions.max()) + 1
         got: dict[int, tuple[bytes, str, int, int]] = {}
         left = {g: len(ks) for g, ks in users.items()}
 
@@ -514,7 +538,7 @@ class Loader:
             return _raw(mine[k], payloads, paths, records, offsets, weights[rows])
 
         k = 0  # the next of my batches to yield
-        for g, data, path, index, offset in self._records.stream(lo, hi):
+        for g, data, path, index, offset in self._records.stream(lo, hi, files.tolist()):
             ks = users.get(g)
             if ks is None:
                 continue

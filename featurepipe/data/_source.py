@@ -321,20 +321,26 @@ class Records:
         self.report.skipped.append(SkippedRange(path, i, o, length + _OVERHEAD, reason))
         return None
 
-    def stream(self, start: int, stop: int) -> Iterator[tuple[int, bytes, str, int, int]]:
-        """Global records ``start .. stop - 1`` in file order, read as a stream.
+    def stream(
+        self, start: int, stop: int, file_order: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, bytes, str, int, int]]:
+        """Records at positions ``start .. stop - 1`` of the files one after the other, as a stream.
 
-        For compressed files (no random access). Yields ``(global number,
-        payload, path, record in file, offset)``; damage raises or is skipped
-        as ``on_corrupt`` says (records are numbered as the index counted them).
+        For compressed files (no random access). Positions count the records
+        of the files taken in ``file_order`` (default: their order). Yields
+        ``(global number, payload, path, record in file, offset)``; damage
+        raises or is skipped as ``on_corrupt`` says (records are numbered as
+        the index counted them).
         """
-        if start >= stop:
-            return
-        f0 = int(np.searchsorted(self.starts, start, side="right") - 1)
-        for f in range(f0, len(self.paths)):
-            base = int(self.starts[f])
+        order = range(len(self.paths)) if file_order is None else file_order
+        base = 0
+        for f in order:
+            n = self.counts[f]
             if base >= stop:
                 return
+            if base + n <= start:
+                base += n
+                continue
             path = self.paths[f]
             records = iter_records(
                 path,
@@ -342,12 +348,14 @@ class Records:
                 on_corrupt=self.on_corrupt,  # type: ignore[arg-type]
                 report=self.report,
             )
+            first = int(self.starts[f])
             # numbered as the index counts them: the intact records, in order
-            for g, rec in enumerate(records, start=base):
-                if g >= stop:
+            for k, rec in enumerate(records):
+                if base + k >= stop:
                     break
-                if g >= start:
-                    yield g, rec.data, path, rec.index, rec.offset
+                if base + k >= start:
+                    yield first + k, rec.data, path, rec.index, rec.offset
+            base += n
 
 
 def _lengths(offsets: np.ndarray[Any, Any], stream_bytes: int) -> np.ndarray[Any, Any]:

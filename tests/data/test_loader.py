@@ -95,9 +95,28 @@ def _rank_stream(loader: Loader, num_workers: int) -> list[Any]:
 @pytest.mark.parametrize("uneven", ["pad", "drop", "repeat"])
 @pytest.mark.parametrize(("world", "workers"), [(1, 1), (2, 3), (4, 2), (5, 1), (30, 2)])
 def test_partition(files: list[str], shuffle: bool, uneven: str, world: int, workers: int) -> None:
+    _check_partition(files, shuffle, uneven, world, workers)
+
+
+@pytest.mark.parametrize("uneven", ["pad", "drop", "repeat"])
+@pytest.mark.parametrize(("world", "workers"), [(2, 3), (4, 2), (30, 1)])
+def test_partition_compressed(gz_files: list[str], uneven: str, world: int, workers: int) -> None:
+    _check_partition(gz_files, True, uneven, world, workers)
+
+
+def _check_partition(
+    files: list[str], shuffle: bool, uneven: str, world: int, workers: int
+) -> None:
     n = 23
     base = Loader(
-        files, SPECS, batch_size=4, label_key="id", shuffle=shuffle, seed=7, uneven=uneven
+        files,
+        SPECS,
+        batch_size=4,
+        label_key="id",
+        shuffle=shuffle,
+        seed=7,
+        uneven=uneven,
+        shuffle_buffer=6,
     )
     assert base.num_records == n
     seen: Counter[int] = Counter()
@@ -316,6 +335,16 @@ def test_compressed_files_stream_and_shard(gz_files: list[str]) -> None:
     counts = Counter(flat)  # rank 0 (11 records) pads with its first one
     assert set(counts) == set(range(23)) and sorted(counts.values()) == [1] * 22 + [2]
     assert flat != sorted(flat)
+    loader.set_epoch(1)
+    again = [i for r in range(2) for b in loader.with_shard(rank=r) for i in _ids(b)]
+    assert again != flat and set(again) == set(range(23))
+    # the files come in a new order each epoch: rank 0 starts in another file
+    files_of_rank0 = set()
+    for epoch in range(6):
+        loader.set_epoch(epoch)
+        ids = [i for b in loader for i in _ids(b)]
+        files_of_rank0.add(frozenset(0 if i < 11 else 1 if i < 14 else 2 for i in ids))
+    assert len(files_of_rank0) > 1
 
 
 def test_bad_arguments(files: list[str]) -> None:
