@@ -27,7 +27,7 @@ from featurepipe.columns import (
     WeightedColumn,
 )
 from featurepipe.data import Loader, RaggedIds
-from featurepipe.errors import ConfigError, CorruptRecordError
+from featurepipe.errors import ConfigError, CorruptRecordError, SchemaMismatchError
 from featurepipe.example import encode_example
 from featurepipe.tfrecord import TFRecordWriter, write_records
 
@@ -443,3 +443,46 @@ def _id_schema() -> Any:
             FeatureSchema("w", "float"),
         )
     )
+
+
+def test_structure_without_label(files: list[str]) -> None:
+    padded = next(iter(Loader(files, SPECS, batch_size=4)))
+    assert isinstance(padded, tuple) and len(padded) == 3 and padded[1] is None
+    assert padded[2].dtype == np.float32 and padded[2].tolist() == [1.0] * 4
+    plain = next(iter(Loader(files, SPECS, batch_size=4, uneven="drop")))
+    assert (
+        isinstance(plain, dict) and list(plain) == Loader(files, SPECS, batch_size=1).feature_names
+    )
+
+
+def test_label_kind_from_the_schema_beside_the_shards(tmp_path: Path) -> None:
+    from featurepipe.example import FeatureSchema, Schema
+    from featurepipe.tfrecord import shard_name
+
+    prefix = str(tmp_path / "train")
+    for k in range(2):  # the first records have no label: only the schema tells its kind
+        recs = [encode_example({"x": [1.0], "c": "a"}) for _ in range(100)]
+        recs.append(encode_example({"x": [2.0], "c": "b", "y": [0.5 * k]}))
+        write_records(shard_name(prefix, k, 2, ".tfrecord"), recs)
+    specs = [NumericColumn("x"), HashedColumn("c", 5)]
+    with pytest.raises(ConfigError, match="label 'y'"):
+        Loader(f"{prefix}@2.tfrecord", specs, batch_size=8, label_key="y")
+    Schema((FeatureSchema("y", "float", shape=(), required=False, default=-1.0),)).save(
+        prefix + ".schema.json"
+    )
+    with pytest.raises(
+        SchemaMismatchError, match=r"00002.tfrecord, record 0, offset 0: missing_value"
+    ):
+        list(Loader(f"{prefix}@2.tfrecord", specs, batch_size=101, label_key="y"))
+    schema = Schema(
+        (
+            FeatureSchema("x", "float", shape=(1,)),
+            FeatureSchema("c", "bytes"),
+            FeatureSchema("y", "float", shape=(), required=False, default=-1.0),
+        )
+    )
+    feats, label, _ = next(
+        iter(Loader(f"{prefix}@2.tfrecord", specs, batch_size=202, label_key="y", schema=schema))
+    )
+    assert label.tolist() == ([-1.0] * 100 + [0.0] + [-1.0] * 100 + [0.5])
+    assert feats["x"].ravel().tolist() == ([1.0] * 100 + [2.0]) * 2
