@@ -14,7 +14,7 @@ no TensorFlow, torch, Keras or JAX; ``featurepipe.torch`` and
 from __future__ import annotations
 
 from featurepipe.data._loader import UNEVEN_POLICIES, Loader
-from featurepipe.data._source import Records, RecordSource
+from featurepipe.data._source import RecordSource
 from featurepipe.data._spec import (
     features_from_columns,
     features_from_schema,
@@ -29,7 +29,6 @@ __all__ = [
     "Loader",
     "RaggedIds",
     "RecordSource",
-    "Records",
     "features_from_columns",
     "features_from_schema",
     "label_kind",

@@ -363,6 +363,30 @@ class Loader:
         turn: every batch before the last one yielded). It does not depend on
         ``num_workers`` or ``rank``, so a state can be loaded into a loader
         with other workers.
+
+        Examples:
+            >>> import json, os, tempfile
+            >>> from featurepipe.columns import NumericColumn
+            >>> from featurepipe.example import encode_example
+            >>> from featurepipe.tfrecord import write_records
+            >>> path = os.path.join(tempfile.mkdtemp(), "x.tfrecord")
+            >>> write_records(path, [encode_example({"x": [float(i)]}) for i in range(10)])
+            10
+            >>> loader = Loader(path, [NumericColumn("x")], batch_size=2, shuffle=True,
+            ...                 uneven="drop")
+            >>> loader.set_epoch(3)
+            >>> it = iter(loader)
+            >>> first = [next(it)["x"].ravel().tolist() for _ in range(2)]
+            >>> state = json.loads(json.dumps(loader.state_dict()))
+            >>> state["epoch"], state["batches"]
+            (3, 2)
+            >>> resumed = Loader(path, [NumericColumn("x")], batch_size=2, shuffle=True,
+            ...                  uneven="drop")
+            >>> resumed.load_state_dict(state)
+            >>> rest = [b["x"].ravel().tolist() for b in resumed]
+            >>> loader.set_epoch(3)
+            >>> first + rest == [b["x"].ravel().tolist() for b in loader]
+            True
         """
         return {
             "format": _STATE_FORMAT,
@@ -401,7 +425,24 @@ class Loader:
         num_workers: int | None = None,
     ) -> Loader:
         """A copy reading another shard (e.g. in a torch DataLoader worker), at the same
-        epoch and position."""
+        epoch and position.
+
+        Examples:
+            >>> import os, tempfile
+            >>> from featurepipe.columns import NumericColumn
+            >>> from featurepipe.example import encode_example
+            >>> from featurepipe.tfrecord import write_records
+            >>> path = os.path.join(tempfile.mkdtemp(), "x.tfrecord")
+            >>> write_records(path, [encode_example({"x": [float(i)]}) for i in range(7)])
+            7
+            >>> loader = Loader(path, [NumericColumn("x")], batch_size=2, world_size=2)
+            >>> for rank in range(2):
+            ...     shard = loader.with_shard(rank=rank)
+            ...     print(rank, len(shard), [(f["x"].ravel().tolist(), w.tolist())
+            ...                              for f, _, w in shard])
+            0 2 [([0.0, 1.0], [1.0, 1.0]), ([2.0, 0.0], [1.0, 0.0])]
+            1 2 [([3.0, 4.0], [1.0, 1.0]), ([5.0, 6.0], [1.0, 1.0])]
+        """
         out = copy.copy(self)
         out._set_shard(
             self.rank if rank is None else rank,
