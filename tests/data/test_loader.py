@@ -486,3 +486,17 @@ def test_label_kind_from_the_schema_beside_the_shards(tmp_path: Path) -> None:
     )
     assert label.tolist() == ([-1.0] * 100 + [0.0] + [-1.0] * 100 + [0.5])
     assert feats["x"].ravel().tolist() == ([1.0] * 100 + [2.0]) * 2
+
+
+def test_columns_from_a_json_file(files: list[str], tmp_path: Path) -> None:
+    from featurepipe.columns import ColumnSpecs
+
+    path = tmp_path / "columns.json"
+    ColumnSpecs(tuple(SPECS)).save(path)
+    a = next(iter(Loader(files, str(path), batch_size=5, label_key="id")))
+    b = next(iter(Loader(files, SPECS, batch_size=5, label_key="id")))
+    assert list(a[0]) == list(b[0])
+    for k in a[0]:
+        np.testing.assert_array_equal(a[0][k], b[0][k])
+    with pytest.raises(ConfigError, match="not resolved"):
+        Loader(files, [VocabularyColumn("c", top_k=3)], batch_size=5)
