@@ -288,22 +288,25 @@ def _flip(path: str, offset: int) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the index still looks current
 
 
-def test_damaged_record_raises_or_is_skipped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", [4, 16])  # records one by one; a run in one scan
+@pytest.mark.parametrize("where", ["payload", "length", "footer"])
+def test_damaged_record_raises_or_is_skipped(tmp_path: Path, batch_size: int, where: str) -> None:
     path = str(tmp_path / "d.tfrecord")
     with TFRecordWriter(path, write_index=True) as w:
-        w.write_many([_record(i) for i in range(6)])
-    frame = 16 + len(_record(0))
+        w.write_many([_record(i) for i in range(20)])
     offset = sum(16 + len(_record(i)) for i in range(3))
-    _flip(path, offset + 20)  # inside record 3's payload
-    del frame
-    loader = Loader(path, SPECS, batch_size=4, label_key="id")
+    at = {"payload": 20, "length": 1, "footer": 16 + len(_record(3)) - 2}[where]
+    _flip(path, offset + at)  # inside record 3
+    loader = Loader(path, SPECS, batch_size=batch_size, label_key="id")
     with pytest.raises(CorruptRecordError) as e:
         list(loader)
     assert e.value.path == path and e.value.record == 3 and e.value.offset == offset
     assert f"{path}, record 3, offset {offset}" in str(e.value)
-    skipping = Loader(path, SPECS, batch_size=4, label_key="id", on_corrupt="skip")
+    skipping = Loader(path, SPECS, batch_size=batch_size, label_key="id", on_corrupt="skip")
     got = [_ids(b) for b in skipping]
-    assert got == [[0, 1, 2], [4, 5]]
+    ids = list(range(20))
+    want = [[i for i in ids[k : k + batch_size] if i != 3] for k in range(0, 20, batch_size)]
+    assert got == want
     assert [(s.record, s.offset) for s in skipping.corruption_report.skipped] == [(3, offset)]
 
 
