@@ -503,3 +503,20 @@ def test_columns_from_a_json_file(files: list[str], tmp_path: Path) -> None:
         np.testing.assert_array_equal(a[0][k], b[0][k])
     with pytest.raises(ConfigError, match="not resolved"):
         Loader(files, [VocabularyColumn("c", top_k=3)], batch_size=5)
+
+
+@pytest.mark.parametrize("native", [None, False])
+def test_records_the_columns_cannot_read_are_named(tmp_path: Path, native: bool | None) -> None:
+    from featurepipe.errors import ExampleDecodeError
+
+    path = str(tmp_path / "bad.tfrecord")
+    recs = [_record(i) for i in range(5)]
+    recs[3] = b"\xff\xff not an Example"
+    write_records(path, recs)
+    offset = sum(16 + len(r) for r in recs[:3])
+    with pytest.raises(ExampleDecodeError, match=f"bad.tfrecord, record 3, offset {offset}"):
+        list(Loader(path, SPECS[:2], batch_size=5, label_key="id", native=native, shuffle=True))
+    recs[3] = encode_example({"id": 3, "x": [1.0, 2.0]})  # two values for a (1,) column
+    write_records(path, recs)
+    with pytest.raises(SchemaMismatchError, match=f"record 3, offset {offset}: wrong_value_count"):
+        list(Loader(path, SPECS[:2], batch_size=2, label_key="id", native=native))
