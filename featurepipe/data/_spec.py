@@ -160,7 +160,7 @@ def _kinds(records: list[bytes], key: str) -> list[tuple[int, str]]:
                 batches.append((i, decode_examples([record])))
             except ExampleDecodeError:
                 continue
-    out = []
+    out: list[tuple[int, str]] = []
     for start, batch in batches:
         col = batch.columns.get(key)
         if col is not None and col.kind is not None:
