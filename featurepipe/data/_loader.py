@@ -121,11 +121,20 @@ class Loader:
     Arrays may be read-only views of the compiled plan's buffers: copy one
     before writing into it.
 
-    Sharding, shuffling and the ``uneven`` policies are described in
-    :mod:`featurepipe.data._loader`: every record of an epoch is in exactly
-    one ``(rank, worker)``'s batches (``"pad"``), every rank yields the same
-    number of batches, and a rank's stream of batches does not depend on
-    ``num_workers``. One iterator at a time per loader.
+    Records are numbered over the sorted files through their index sidecars
+    (``FILE.fpidx``; one that is missing or stale is built by a verifying scan
+    and saved beside the file when its folder is writable, else kept in
+    memory). Each epoch, rank ``r`` takes its contiguous part of the order
+    (``0 .. N-1``, or with ``shuffle`` a permutation drawn from
+    ``numpy.random.default_rng([seed, epoch])``), evened out by ``uneven``
+    (``"pad"``: to ``ceil(N / world_size)`` records with copies of the part's
+    first records at sample weight 0 -- every record exactly once, equal steps,
+    never a DDP hang; ``"repeat"``: the same at weight 1; ``"drop"``: cut to
+    ``floor(N / world_size)``), and batch ``b`` of the part goes to worker
+    ``b % num_workers`` (torch's DataLoader takes its workers' batches in that
+    order, so a rank's stream of batches does not depend on ``num_workers``).
+    GZIP / ZLIB files are streamed instead (see :mod:`featurepipe.data._loader`).
+    One iterator at a time per loader.
 
     Args:
         data: a path, glob, ``PREFIX@N`` or a list of them
