@@ -283,6 +283,13 @@ def test_wrong_estimator_and_missing_checkpoint(tmp_path: Path) -> None:
     assert w.unrecognized and all("linear-model variable" in u.reason for u in w.unrecognized)
     with pytest.raises(DataError, match="model_dir"):
         read_estimator_checkpoint(tmp_path, "LinearClassifier")
+    # a V2 checkpoint read as TF1: its Keras slots are refused, not misfiled
+    w = read_estimator_checkpoint(
+        FIXTURES / "linear_binary" / "model_dir", "LinearClassifier", tf1=True
+    )
+    assert w.tf1 is True and w.unrecognized
+    assert all(u.name.startswith("training/Ftrl/linear/") for u in w.unrecognized)
+    assert all("tf1=True" in u.reason for u in w.unrecognized)
 
 
 def _save(tmp_path: Path, variables: dict[str, Any]) -> str:
