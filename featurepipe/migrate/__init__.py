@@ -1,0 +1,39 @@
+"""Migrating trained ``tf.estimator`` models to featurepipe (issue 13).
+
+The column part: :func:`columns_from_feature_columns` turns the Estimator's
+``tf.feature_column`` columns into featurepipe column specs that give the same
+ids and values (same names, so the same ``DenseFeatures`` order), and
+:func:`check_columns` proves it on your TFRecords, column by column, against
+TensorFlow's own ``tf.feature_column`` code. Needs TensorFlow only where the
+user's columns are built and for the check; TensorFlow is imported inside the
+functions that need it.
+
+Command line: ``featurepipe migrate columns`` and ``featurepipe migrate check``.
+"""
+
+from __future__ import annotations
+
+from featurepipe.migrate._check import CheckReport, ColumnCheck, RowDifference, check_columns
+from featurepipe.migrate._columns import (
+    PARTS,
+    MigratedColumns,
+    MigrationWarning,
+    columns_from_feature_columns,
+    migrate_feature_columns,
+    read_vocabulary_file,
+)
+from featurepipe.migrate._user import load_feature_columns
+
+__all__ = [
+    "PARTS",
+    "CheckReport",
+    "ColumnCheck",
+    "MigratedColumns",
+    "MigrationWarning",
+    "RowDifference",
+    "check_columns",
+    "columns_from_feature_columns",
+    "load_feature_columns",
+    "migrate_feature_columns",
+    "read_vocabulary_file",
+]
