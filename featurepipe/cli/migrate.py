@@ -71,7 +71,12 @@ categorical column's ids (and a weighted column's weights), each numeric
 column's values, each indicator column's vector. Embedding columns are compared
 on the ids they look up. TensorFlow's side is tf.io.parse_example with the
 columns' parse spec and the columns' own transformations; featurepipe's side is
-the specs of --spec (default: COLUMNS converted now) on the same records.
+the specs of --spec (default: COLUMNS converted now) on the same records, by
+each of featurepipe's implementations (--engines): numpy (the reference),
+plan (the C pass `make_dataset` runs when the columns allow it) and keras (the
+TF ops of `make_dataset` and of the serving signature); the last two give what
+the model reads, ids padded with -1, so -1 ids are left out of their
+comparison (models ignore them, as TF's lookups do).
 
 Ids must be equal; floats may differ by TOLERANCE * max(1, |value|). Prints per
 column the rows compared, the rows that differ and the first differing rows
@@ -168,6 +173,14 @@ def add_parser(subparsers: Any) -> None:
         "--base-dir",
         metavar="DIR",
         help="where relative vocabulary file paths start (default: the working directory)",
+    )
+    k.add_argument(
+        "--engines",
+        default="numpy,plan,keras",
+        metavar="E,E,...",
+        help="featurepipe implementations compared with TensorFlow (default all: numpy, the "
+        "reference; plan, the C pass of make_dataset; keras, its TF ops and the serving "
+        "signature's)",
     )
     k.add_argument(
         "--saved-model", metavar="OLD", help="the Estimator's SavedModel (not implemented yet)"
@@ -273,6 +286,7 @@ def _check(args: argparse.Namespace) -> int:
             max_differences=args.examples,
             base_dir=args.base_dir,
             compression=args.compression,
+            engines=[e.strip() for e in args.engines.split(",") if e.strip()],
         )
     if args.json:
         print_json(report.to_json())

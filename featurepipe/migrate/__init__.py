@@ -13,7 +13,13 @@ Command line: ``featurepipe migrate columns`` and ``featurepipe migrate check``.
 
 from __future__ import annotations
 
-from featurepipe.migrate._check import CheckReport, ColumnCheck, RowDifference, check_columns
+from featurepipe.migrate._check import (
+    ENGINES,
+    CheckReport,
+    ColumnCheck,
+    RowDifference,
+    check_columns,
+)
 from featurepipe.migrate._columns import (
     PARTS,
     MigratedColumns,
@@ -25,6 +31,7 @@ from featurepipe.migrate._columns import (
 from featurepipe.migrate._user import load_feature_columns
 
 __all__ = [
+    "ENGINES",
     "PARTS",
     "CheckReport",
     "ColumnCheck",

@@ -11,8 +11,16 @@ The records are read once (featurepipe's reader) and every batch goes to both si
   vector (``get_dense_tensor``). Embedding columns are compared on the ids they
   look up: their tables are model weights (the model-output section compares
   those).
-- **featurepipe**: the column specs (converted now, or a ``columns.json``)
-  through :func:`featurepipe.columns.transform_features` on the decoded batch.
+- **featurepipe**: the column specs (converted now, or a ``columns.json``),
+  by each of featurepipe's three implementations (``engines``):
+  ``"numpy"`` (:func:`featurepipe.columns.transform_features` on the batch
+  decoded by featurepipe: the reference, exact ids with every ``-1``),
+  ``"plan"`` (:func:`featurepipe.columns.compile_columns`, the C pass
+  ``make_dataset`` runs when it can) and ``"keras"``
+  (:class:`featurepipe.keras.ColumnTransform`, the TF ops ``make_dataset`` and
+  the serving signature run), the last two on what the model reads: ids
+  padded with ``-1``, so ``-1`` ids are left out of their comparison (a model
+  ignores them either way, as TF's embedding and linear lookups do).
 
 Columns are matched by name. Ids must be equal; float values may differ by
 ``tolerance * max(1, |tensorflow value|)``. The :class:`CheckReport` gives, per
@@ -39,9 +47,12 @@ from featurepipe.columns import (
     EmbeddingColumn,
     IndicatorColumn,
     NumericColumn,
+    PlanFeature,
     Ragged,
     WeightedColumn,
     WeightedIds,
+    compile_columns,
+    model_columns,
     transform_features,
 )
 from featurepipe.errors import ConfigError, DataError, FeaturepipeError
@@ -49,9 +60,12 @@ from featurepipe.example import decode_examples
 from featurepipe.migrate._columns import MigratedColumns, MigrationWarning, _Converter, _kind
 from featurepipe.tfrecord import batch_records, expand_paths, iter_records
 
-__all__ = ["CheckReport", "ColumnCheck", "RowDifference", "check_columns"]
+__all__ = ["ENGINES", "CheckReport", "ColumnCheck", "RowDifference", "check_columns"]
 
 _SHOWN_VALUES = 12  # values of a row shown in a difference
+_WEIGHTS_SUFFIX = "__weights"
+#: featurepipe's implementations of the columns that the check compares with TensorFlow.
+ENGINES = ("numpy", "plan", "keras")
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,8 @@ class RowDifference:
         tensorflow: what TensorFlow computed, by item (``"ids"``, ``"weights"``,
             ``"values"``, ``"indicator"``), or an error message.
         featurepipe: the same from featurepipe.
+        engine: the featurepipe implementation that differs (``"numpy"``,
+            ``"plan"`` or ``"keras"``; the first one when several do).
     """
 
     row: int
@@ -72,6 +88,7 @@ class RowDifference:
     record: int
     tensorflow: Mapping[str, Any]
     featurepipe: Mapping[str, Any]
+    engine: str = "numpy"
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -79,6 +96,7 @@ class RowDifference:
             "row": self.row,
             "path": self.path,
             "record": self.record,
+            "engine": self.engine,
             "tensorflow": dict(self.tensorflow),
             "featurepipe": dict(self.featurepipe),
         }
@@ -92,6 +110,7 @@ class ColumnCheck:
         name: the column name (TensorFlow's and featurepipe's).
         kind: the ``tf.feature_column`` class.
         compared: what was compared, e.g. ``("ids", "weights")``.
+        engines: the featurepipe implementations compared with TensorFlow.
         rows: rows compared.
         differing: rows where something differs.
         differences: the first differing rows.
@@ -102,6 +121,7 @@ class ColumnCheck:
     name: str
     kind: str
     compared: tuple[str, ...] = ()
+    engines: tuple[str, ...] = ()
     rows: int = 0
     differing: int = 0
     differences: list[RowDifference] = field(default_factory=list)
@@ -118,6 +138,7 @@ class ColumnCheck:
             "name": self.name,
             "kind": self.kind,
             "compared": list(self.compared),
+            "engines": list(self.engines),
             "rows": self.rows,
             "differing_rows": self.differing,
             "faithful": self.faithful,
@@ -177,7 +198,7 @@ class CheckReport:
         width = max([len(c.name) for c in self.columns] + [6])
         for c in self.columns:
             status = "ok" if c.faithful else "DIFFERS"
-            what = ", ".join(c.compared) or "-"
+            what = "; ".join(", ".join(x) for x in (c.compared, c.engines) if x) or "-"
             lines.append(
                 f"  {c.name:<{width}}  {status:<7}  {c.differing:,}/{c.rows:,} rows differ"
                 f"  ({c.kind}; {what})"
@@ -186,7 +207,7 @@ class CheckReport:
                 lines.append(f"      problem: {c.problem}")
             for d in c.differences:
                 where = f"{d.path}, record {d.record}" if d.path else f"record {d.record}"
-                lines.append(f"      row {d.row:,} ({where}):")
+                lines.append(f"      row {d.row:,} ({where}; featurepipe {d.engine}):")
                 for item in sorted(set(d.tensorflow) | set(d.featurepipe)):
                     lines.append(f"        {item}: tensorflow  {_show(d.tensorflow.get(item))}")
                     lines.append(f"        {item}: featurepipe {_show(d.featurepipe.get(item))}")
@@ -213,6 +234,7 @@ def check_columns(
     max_differences: int = 5,
     base_dir: str | os.PathLike[str] | None = None,
     compression: str = "auto",
+    engines: Sequence[str] = ENGINES,
 ) -> CheckReport:
     """Compares ``tf.feature_column``'s ids and values with featurepipe's on TFRecords.
 
@@ -231,6 +253,10 @@ def check_columns(
             Defaults to `None` (the working directory).
         compression: ``"auto"``, ``""``/``"NONE"``, ``"GZIP"`` or ``"ZLIB"``.
             Defaults to `"auto"`.
+        engines: featurepipe's implementations to compare with TensorFlow:
+            ``"numpy"``, ``"plan"`` (skipped where the columns need what the C
+            pass does not compute: ``make_dataset`` then runs ``"keras"``) and
+            ``"keras"``. Defaults to all three.
 
     Returns:
         The :class:`CheckReport`.
@@ -244,6 +270,12 @@ def check_columns(
         raise ConfigError(f"`tolerance` must be a number >= 0. Received: tolerance={tolerance}")
     if batch_size < 1:
         raise ConfigError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+    engines = tuple(engines)
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown or not engines:
+        raise ConfigError(
+            f"Unknown value for `engines`. Allowed values are: {ENGINES}. Received: {engines}"
+        )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     from tensorflow.python.feature_column import feature_column_v2 as fc2
@@ -290,6 +322,10 @@ def check_columns(
 
     parse_spec = _parse_spec(tf_columns)
     dense_keys = frozenset(k for k, v in parse_spec.items() if isinstance(v, tf.io.FixedLenFeature))
+    compared_specs = [spec for _, spec, _ in pairs]
+    padded = _padded_engines(tf, engines, parse_spec, compared_specs, dense_keys, base_dir)
+    for _, _, check in pairs:
+        check.engines = tuple(e for e in engines if e == "numpy" or e in padded)
     files = expand_paths(data)
     rows = 0
     cwd = os.getcwd()
@@ -312,6 +348,7 @@ def check_columns(
             ) from e
         batch = decode_examples(records, path=path, first_index=first)
         features = batch.columns
+        outputs = {name: run(records, parsed) for name, run in padded.items()}
         for col, spec, check in pairs:
             # TF resolves relative vocabulary files from the working directory.
             if base_dir is not None:
@@ -321,8 +358,16 @@ def check_columns(
             finally:
                 if base_dir is not None:
                     os.chdir(cwd)
-            ours = _featurepipe_items(spec, features, n, dense_keys, base_dir)
-            _compare(check, theirs, ours, n, rows, path, first, tolerance, max_differences)
+            sides: list[tuple[str, _Items, _Items, tuple[str, ...]]] = []
+            if "numpy" in engines:
+                ours = _featurepipe_items(spec, features, n, dense_keys, base_dir)
+                sides.append(("numpy", theirs, ours, check.compared))
+            for engine, got in outputs.items():
+                if got is None:  # the C pass hands this batch to the TF ops (make_dataset too)
+                    continue
+                items = tuple(i for i in check.compared if i != "indicator")
+                sides.append((engine, _unpadded(theirs), _padded_items(spec, got, n), items))
+            _compare(check, sides, n, rows, path, first, tolerance, max_differences)
         rows += n
     return CheckReport(checks, rows, files, tolerance)
 
@@ -412,7 +457,9 @@ def _tf_items(tf: Any, fc2: Any, col: Any, parsed: Mapping[str, Any], n: int) ->
     try:
         if kind == "NumericColumn":
             return {"values": _dense(col.get_dense_tensor(cache, None).numpy(), n)}
-        cat = col.categorical_column if kind.endswith(("EmbeddingColumn", "IndicatorColumn")) else col
+        cat = (
+            col.categorical_column if kind.endswith(("EmbeddingColumn", "IndicatorColumn")) else col
+        )
         pair = cat.get_sparse_tensors(cache, None)
         out = {"ids": _sparse(tf, pair.id_tensor, n)}
         if pair.weight_tensor is not None:
@@ -436,7 +483,9 @@ def _featurepipe_items(
         if isinstance(spec, NumericColumn):
             out = transform_features([spec], features, n, dense_keys=dense_keys)[spec.name]
             return {"values": _dense(out, n)}
-        cat = spec.categorical_column if isinstance(spec, EmbeddingColumn | IndicatorColumn) else spec
+        cat = (
+            spec.categorical_column if isinstance(spec, EmbeddingColumn | IndicatorColumn) else spec
+        )
         ids = transform_features([cat], features, n, dense_keys=dense_keys, base_dir=base_dir)[
             cat.name
         ]
@@ -459,8 +508,7 @@ def _featurepipe_items(
 
 def _compare(
     check: ColumnCheck,
-    theirs: _Items,
-    ours: _Items,
+    sides: Sequence[tuple[str, _Items, _Items, tuple[str, ...]]],
     n: int,
     offset: int,
     path: str | None,
@@ -468,28 +516,117 @@ def _compare(
     tolerance: float,
     max_differences: int,
 ) -> None:
+    """Counts the rows where any engine differs from TensorFlow; keeps the first ones."""
     check.rows += n
-    if isinstance(theirs, str) or isinstance(ours, str):
-        if isinstance(theirs, str) and isinstance(ours, str):
-            return  # both refuse these records: the same behaviour
-        check.problem = check.problem or (theirs if isinstance(theirs, str) else ours)  # type: ignore[assignment]
-        differ = np.ones(n, dtype=bool)
-    else:
-        differ = np.zeros(n, dtype=bool)
-        for item in check.compared:
-            differ |= _rows_differ(theirs.get(item), ours.get(item), n, item != "ids", tolerance)
+    differ = np.zeros(n, dtype=bool)
+    which = np.full(n, -1, dtype=np.int64)  # the first engine that differs, by row
+    for k, (_, theirs, ours, items) in enumerate(sides):
+        if isinstance(theirs, str) or isinstance(ours, str):
+            if isinstance(theirs, str) and isinstance(ours, str):
+                continue  # both refuse these records: the same behaviour
+            check.problem = check.problem or (theirs if isinstance(theirs, str) else ours)  # type: ignore[assignment]
+            here = np.ones(n, dtype=bool)
+        else:
+            here = np.zeros(n, dtype=bool)
+            for item in items:
+                here |= _rows_differ(theirs.get(item), ours.get(item), n, item != "ids", tolerance)
+        which[here & ~differ] = k
+        differ |= here
     bad = np.flatnonzero(differ)
     check.differing += int(bad.size)
     for r in bad[: max(0, max_differences - len(check.differences))]:
+        engine, theirs, ours, items = sides[int(which[r])]
         check.differences.append(
             RowDifference(
                 row=offset + int(r),
                 path=path,
                 record=first + int(r),
-                tensorflow=_row(theirs, int(r), check.compared),
-                featurepipe=_row(ours, int(r), check.compared),
+                tensorflow=_row(theirs, int(r), items),
+                featurepipe=_row(ours, int(r), items),
+                engine=engine,
             )
         )
+
+
+def _padded_engines(
+    tf: Any,
+    engines: Sequence[str],
+    parse_spec: Mapping[str, Any],
+    specs: Sequence[ColumnSpec],
+    dense_keys: frozenset[str],
+    base_dir: str | os.PathLike[str] | None,
+) -> dict[str, Any]:
+    """``{engine: run(records, parsed) -> {input name: array} | None}`` for plan and keras."""
+    out: dict[str, Any] = {}
+    if not specs:
+        return out
+    if "plan" in engines:
+        features = {}
+        for key, f in parse_spec.items():
+            kind = {"string": "bytes", "float32": "float", "int64": "int64"}.get(f.dtype.name)
+            if kind is None:
+                features = {}
+                break
+            if isinstance(f, tf.io.FixedLenFeature):
+                features[key] = PlanFeature(kind, tuple(f.shape), f.default_value)
+            else:
+                features[key] = PlanFeature(kind)
+        plan = (
+            compile_columns(features, specs, dense_keys=dense_keys, base_dir=base_dir)
+            if features
+            else None
+        )
+        if plan is not None:
+            names = [name for name, _ in model_columns(specs)]
+
+            def run_plan(records: list[bytes], parsed: Any) -> dict[str, Any] | None:
+                arrays = plan.run(records)
+                return None if arrays is None else dict(zip(names, arrays, strict=True))
+
+            out["plan"] = run_plan
+    if "keras" in engines:
+        from featurepipe.keras import ColumnTransform
+
+        transform = ColumnTransform(
+            ColumnSpecs(tuple(specs)), dense_keys=dense_keys, base_dir=base_dir
+        )
+
+        def run_keras(records: list[bytes], parsed: Any) -> dict[str, Any]:
+            return {k: v.numpy() for k, v in transform(parsed).items()}
+
+        out["keras"] = run_keras
+    return out
+
+
+def _unpadded(items: _Items) -> _Items:
+    """TensorFlow's ids (and their weights) without the ``-1`` ids a padded input cannot show."""
+    if isinstance(items, str) or "ids" not in items:
+        return items
+    values, lengths = items["ids"]
+    keep = values != -1
+    rows = np.repeat(np.arange(lengths.shape[0]), lengths)
+    new_lengths = np.bincount(rows[keep], minlength=lengths.shape[0]).astype(np.int64)
+    out = dict(items)
+    out["ids"] = (values[keep], new_lengths)
+    if "weights" in items:
+        out["weights"] = (items["weights"][0][keep], new_lengths)
+    return out
+
+
+def _padded_items(spec: ColumnSpec, got: Mapping[str, Any], n: int) -> _Items:
+    """A padded engine's output for one column as ``{item: (values, row lengths)}``."""
+    x = np.asarray(got[spec.name])
+    if isinstance(spec, NumericColumn):
+        return {"values": _dense(x, n)}
+    ids = x.reshape(n, -1)
+    keep = ids != -1
+    lengths = keep.sum(axis=1).astype(np.int64)
+    out = {"ids": (ids[keep], lengths)}
+    # ColumnTransform's documented input of a weighted column's weights: <name>__weights
+    weights = got.get(spec.name + _WEIGHTS_SUFFIX)
+    if weights is not None:
+        out["weights"] = (np.asarray(weights).reshape(n, -1)[keep].astype(np.float64), lengths)
+    return out
 
 
 def _rows_differ(

@@ -648,7 +648,6 @@ class _Converter:
             f"Column {_describe(col)}: the initializer {what} has no Keras counterpart; the "
             "migrated column uses TF's default (truncated normal, stddev 1/sqrt(dimension))."
         )
-        return None
 
 
 def _is_default_truncated_normal(config: Mapping[str, Any], dimension: int) -> bool:

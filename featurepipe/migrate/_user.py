@@ -8,6 +8,7 @@ attribute that already holds the columns (``my_columns.py:COLUMNS``) works too.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -80,10 +81,8 @@ def _import(module_part: str) -> Any:
         try:
             spec.loader.exec_module(module)
         finally:
-            try:
+            with contextlib.suppress(ValueError):  # the user's code may have removed it
                 sys.path.remove(directory)
-            except ValueError:  # pragma: no cover - the user's code removed it
-                pass
         return module
     try:
         return importlib.import_module(module_part)

@@ -25,9 +25,7 @@ def categorical() -> dict[str, Any]:
         "bucketized": fc.bucketized_column(x, [-1.0, 0.0, 0.5, 2.0]),
         "vocab_oov": fc.categorical_column_with_vocabulary_list("s", VOCAB, num_oov_buckets=3),
         "vocab_default": fc.categorical_column_with_vocabulary_list("s", VOCAB, default_value=2),
-        "vocab_int": fc.categorical_column_with_vocabulary_list(
-            "h_int", INT_VOCAB, dtype=tf.int64
-        ),
+        "vocab_int": fc.categorical_column_with_vocabulary_list("h_int", INT_VOCAB, dtype=tf.int64),
         "vocab_file": fc.categorical_column_with_vocabulary_file(
             "color", "colors.txt", num_oov_buckets=2
         ),
@@ -79,9 +77,7 @@ def build_columns() -> list[Any]:
         c["crossed"],
         c["crossed_nested"],
         fc.indicator_column(c["weighted"]),
-        fc.embedding_column(
-            c["weighted"], 3, combiner="mean", max_norm=1.0, trainable=False
-        ),
+        fc.embedding_column(c["weighted"], 3, combiner="mean", max_norm=1.0, trainable=False),
         *shared,
     ]
 
