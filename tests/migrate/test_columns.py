@@ -192,8 +192,12 @@ def test_crossed_nested_and_hash_key(in_workdir: pathlib.Path) -> None:
 
 
 def test_weighted_categorical_keeps_the_weight_feature_key(in_workdir: pathlib.Path) -> None:
-    spec = _one(FC.categorical()["weighted"])
+    weighted = FC.categorical()["weighted"]
+    spec = _one(weighted)
     assert spec == WeightedColumn(VocabularyColumn("t", ("p", "q", "r")), "tw")
+    # TF crosses a weighted column's ids; featurepipe refuses it, naming the cross
+    with pytest.raises(ConfigError, match=r"CrossedColumn 'a_X_t_weighted_by_tw'.*weighted"):
+        _one(fc.crossed_column(["a", weighted], 10))
 
 
 def test_embedding_arguments() -> None:
