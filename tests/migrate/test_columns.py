@@ -371,3 +371,23 @@ def test_conversion_imports_no_tensorflow_itself() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert columns_from_feature_columns([fc.numeric_column("x")]).names == ("x",)
+
+
+def test_a_model_with_a_shared_table_saves_and_loads(tmp_path: pathlib.Path) -> None:
+    import keras
+
+    from featurepipe.keras import dnn_model
+
+    a = EmbeddingColumn(VocabularyColumn("a", ("x", "y", "z")), 3, shared_embedding_name="t")
+    b = EmbeddingColumn(VocabularyColumn("b", ("p", "q", "r")), 3, shared_embedding_name="t")
+    model = dnn_model(ColumnSpecs((a, b, NumericColumn("n"))), (4,), compile=False)
+    assert [w.path for w in model.get_layer("dnn_features").weights] == ["dnn_features/t_weights"]
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    x = {
+        "a_shared_embedding": np.array([[0], [2]]),
+        "b_shared_embedding": np.array([[1], [-1]]),
+        "n": np.array([[1.0], [2.0]], dtype="float32"),
+    }
+    np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert len(loaded.weights) == len(model.weights)
