@@ -25,6 +25,7 @@ _VERBS = (
     "featurepipe.cli.analyze",
     "featurepipe.cli.train",
     "featurepipe.cli.columns",
+    "featurepipe.cli.migrate",
 )
 
 _EPILOG = """\

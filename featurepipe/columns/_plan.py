@@ -328,7 +328,9 @@ class _OpBuilder:
         self.dense_keys = dense_keys
         self.base_dir = base_dir
         self.vocabs = vocabs
-        self._vocab_index: dict[str, int] = {}
+        # By vocabulary, not by feature: two vocabulary columns of one feature may
+        # have different vocabularies (tf.feature_column allows it).
+        self._vocab_index: dict[tuple[Any, ...], int] = {}
 
     def _feature(self, key: str) -> tuple[int, PlanFeature]:
         if key not in self.index:
@@ -399,7 +401,8 @@ class _OpBuilder:
         )
 
     def _vocabulary(self, col: VocabularyColumn) -> int:
-        if col.name not in self._vocab_index:
+        ident = (col.dtype, col.vocabulary, col.vocabulary_size)
+        if ident not in self._vocab_index:
             vocab = col.load_vocabulary(self.base_dir)
             is_str = col.dtype == "string"
             entries = [
@@ -407,6 +410,6 @@ class _OpBuilder:
             ]
             if any(isinstance(v, bytes) != is_str for v in entries):
                 raise _UnsupportedError(col.name)  # the TF table refuses these too
-            self._vocab_index[col.name] = len(self.vocabs)
+            self._vocab_index[ident] = len(self.vocabs)
             self.vocabs.append((is_str, entries))
-        return self._vocab_index[col.name]
+        return self._vocab_index[ident]

@@ -530,10 +530,18 @@ class EmbeddingColumn(_WrapsCategorical, ColumnSpec):
             (TF's default: truncated normal with stddev ``1/sqrt(dimension)``).
         trainable: whether the table is trained. Defaults to `True`.
         max_norm: clip each embedding to this L2 norm. Defaults to `None`.
+        shared_embedding_name: the name of a table shared with other embedding
+            columns (``tf.feature_column.shared_embeddings``): every column with
+            this name looks its ids up in one table, so they must agree on
+            ``dimension``, ``num_ids``, ``initializer`` and ``trainable``. Such a
+            column is named ``<categorical name>_shared_embedding``, as in TF.
+            Defaults to `None` (a table of its own).
 
     Examples:
         >>> EmbeddingColumn(HashedColumn("city", 100), dimension=8).name
         'city_embedding'
+        >>> EmbeddingColumn(HashedColumn("city", 100), 8, shared_embedding_name="geo").name
+        'city_shared_embedding'
     """
 
     categorical_column: CategoricalSpec
@@ -542,6 +550,7 @@ class EmbeddingColumn(_WrapsCategorical, ColumnSpec):
     initializer: str | dict[str, Any] | None = None
     trainable: bool = True
     max_norm: float | None = None
+    shared_embedding_name: str | None = None
 
     def __post_init__(self) -> None:
         _check_categorical(self.categorical_column, "EmbeddingColumn")
@@ -553,9 +562,13 @@ class EmbeddingColumn(_WrapsCategorical, ColumnSpec):
             )
         if self.max_norm is not None and self.max_norm <= 0:
             raise ConfigError(f"`max_norm` must be > 0. Received: max_norm={self.max_norm}")
+        if self.shared_embedding_name is not None:
+            _check_key(self.shared_embedding_name)
 
     @property
     def name(self) -> str:
+        if self.shared_embedding_name is not None:
+            return f"{self.categorical_column.name}_shared_embedding"
         return f"{self.categorical_column.name}_embedding"
 
     @property
@@ -566,6 +579,8 @@ class EmbeddingColumn(_WrapsCategorical, ColumnSpec):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["categorical_column"] = self.categorical_column.to_dict()
+        if config["shared_embedding_name"] is None:
+            del config["shared_embedding_name"]  # the configs of unshared tables stay as they were
         return config
 
 
@@ -644,6 +659,7 @@ class ColumnSpecs:
         dups = sorted({n for n in names if names.count(n) > 1})
         if dups:
             raise ConfigError(f"Column names must be unique. Received duplicates: {dups}")
+        _check_shared_tables(cols)
         object.__setattr__(self, "columns", cols)
 
     def __iter__(self) -> Iterator[ColumnSpec]:
@@ -789,6 +805,37 @@ class ColumnSpecs:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _check_shared_tables(columns: Sequence[ColumnSpec]) -> None:
+    """Embedding columns that share a table agree on everything the table is made of."""
+    first: dict[str, EmbeddingColumn] = {}
+    for spec in columns:
+        if not isinstance(spec, EmbeddingColumn) or spec.shared_embedding_name is None:
+            continue
+        other = first.setdefault(spec.shared_embedding_name, spec)
+        if other is spec:
+            continue
+        for what in ("dimension", "initializer", "trainable"):
+            if getattr(spec, what) != getattr(other, what):
+                raise ConfigError(
+                    f"Embedding columns {other.name!r} and {spec.name!r} share the table "
+                    f"{spec.shared_embedding_name!r} but differ in `{what}` "
+                    f"({getattr(other, what)!r} vs {getattr(spec, what)!r}); give them the "
+                    "same value or different `shared_embedding_name`s."
+                )
+        a, b = other.categorical_column, spec.categorical_column
+        try:
+            sizes = (a.num_ids, b.num_ids) if a.is_resolved and b.is_resolved else (0, 0)
+        except ConfigError:  # a vocabulary file that cannot be read here: checked where used
+            sizes = (0, 0)
+        if sizes[0] != sizes[1]:
+            raise ConfigError(
+                f"Embedding columns {other.name!r} and {spec.name!r} share the table "
+                f"{spec.shared_embedding_name!r} but their categorical columns have "
+                f"{sizes[0]} and {sizes[1]} ids; a shared table needs the same number "
+                "(tf.feature_column.shared_embeddings requires it too)."
+            )
 
 
 def _column(config: Any) -> ColumnSpec:

@@ -129,20 +129,33 @@ class DenseFeatures(keras.layers.Layer):
         # tf.feature_column's DenseFeatures concatenates columns sorted by name.
         self._ordered = sorted(specs, key=lambda s: s.name)
         self._tables: dict[str, Any] = {}
+        shared: dict[str, Any] = {}  # shared_embedding_name -> its one table
         for spec in self._ordered:
             if isinstance(spec, EmbeddingColumn):
+                if spec.shared_embedding_name in shared:
+                    # tf.feature_column.shared_embeddings: one table for several columns
+                    # (ColumnSpecs checked that they agree on its shape and initializer).
+                    self._tables[spec.name] = shared[spec.shared_embedding_name]
+                    continue
                 init = spec.initializer
                 initializer = (
                     keras.initializers.get(init)
                     if init is not None
                     else keras.initializers.TruncatedNormal(stddev=1.0 / math.sqrt(spec.dimension))
                 )
+                weight_name = (
+                    f"{spec.categorical_column.name}_embedding_weights"
+                    if spec.shared_embedding_name is None
+                    else f"{spec.shared_embedding_name}_weights"
+                )
                 self._tables[spec.name] = self.add_weight(
-                    name=f"{spec.categorical_column.name}_embedding_weights",
+                    name=weight_name,
                     shape=(spec.categorical_column.num_ids, spec.dimension),
                     initializer=initializer,
                     trainable=spec.trainable,
                 )
+                if spec.shared_embedding_name is not None:
+                    shared[spec.shared_embedding_name] = self._tables[spec.name]
 
     def _build_transform(self) -> None:
         if self.preprocess and self._pending is None:

@@ -19,6 +19,8 @@ only (see :class:`featurepipe.keras.DenseFeatures`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -150,8 +152,19 @@ class ColumnTransform(tf.Module):
         self.outputs = transform_inputs(specs)
         self._tables: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}
+        # vocabulary fingerprint -> table name: two vocabulary columns of one feature
+        # may have different vocabularies (tf.feature_column allows it), so tables
+        # are per vocabulary; the first of a feature keeps the feature's name.
+        self._table_of: dict[str, str] = {}
         for spec in _all_columns(specs):
-            if isinstance(spec, VocabularyColumn) and spec.name not in self._tables:
+            if isinstance(spec, VocabularyColumn):
+                fingerprint = _vocabulary_fingerprint(spec)
+                if fingerprint in self._table_of:
+                    continue
+                table_name = spec.name
+                if table_name in self._tables:
+                    table_name = f"{spec.name}_{len(self._tables)}"
+                self._table_of[fingerprint] = table_name
                 vocab = spec.load_vocabulary(base_dir)
                 dtype = tf.string if spec.dtype == "string" else tf.int64
                 entries = [
@@ -161,8 +174,8 @@ class ColumnTransform(tf.Module):
                 init = tf.lookup.KeyValueTensorInitializer(
                     keys, tf.range(len(vocab), dtype=tf.int64)
                 )
-                self._tables[spec.name] = tf.lookup.StaticHashTable(init, -1)
-                self._sizes[spec.name] = len(vocab)
+                self._tables[table_name] = tf.lookup.StaticHashTable(init, -1)
+                self._sizes[table_name] = len(vocab)
 
     def __call__(self, features: Mapping[str, Any]) -> dict[str, tf.Tensor]:
         """Returns ``{input name: tensor}`` for a batch of parsed features."""
@@ -285,7 +298,8 @@ class ColumnTransform(tf.Module):
             strings = values if values.dtype == tf.string else tf.strings.as_string(values)
             new = tf.strings.to_hash_bucket_fast(strings, spec.num_bins)
         elif isinstance(spec, VocabularyColumn):
-            table, size = self._tables[spec.name], self._sizes[spec.name]
+            table_name = self._table_of[_vocabulary_fingerprint(spec)]
+            table, size = self._tables[table_name], self._sizes[table_name]
             if spec.dtype == "int64":
                 values = tf.cast(values, tf.int64)
             found = table.lookup(values)
@@ -327,3 +341,10 @@ def _dense_to_sparse_all(x: tf.Tensor) -> tf.SparseTensor:
 
 def _all_columns(specs: ColumnSpecs) -> list[ColumnSpec]:
     return list(walk_columns(specs.columns))
+
+
+def _vocabulary_fingerprint(spec: VocabularyColumn) -> str:
+    """What makes a vocabulary column's lookup table: its dtype and entries (or file)."""
+    what = [spec.key, spec.dtype, spec.vocabulary, spec.vocabulary_size]
+    text = json.dumps(what, ensure_ascii=False, default=list)
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
