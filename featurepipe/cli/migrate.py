@@ -86,8 +86,13 @@ with both values (--json: the same as JSON, with a "columns" section and an
 Exit status: 0 every column is faithful, 1 a column differs (or the data cannot
 be read), 2 a usage error or a column featurepipe cannot convert.
 
---saved-model OLD --migrated NEW (comparing the old SavedModel's outputs with
-the migrated model's, per signature and output key) is not implemented yet.
+With --saved-model OLD --migrated NEW it also feeds the same records to every
+signature of both SavedModels (the Estimator's export, and the migrated
+model's: its export directory, or the OUTPUT of `migrate estimator`) and
+compares signature names, input and output keys, dtypes and shapes, and the
+values per output key: the rows that differ, the largest absolute difference
+and the rows where it is largest (file, record, byte offset). --columns may then
+be left out to compare the models alone.
 """
 
 _CHECK_EXAMPLE = """\
@@ -95,6 +100,8 @@ examples:
   featurepipe migrate check --columns my_columns.py:build_columns --data 'eval-*.tfrecord'
   featurepipe migrate check --columns my_columns.py:build_columns --spec columns.json \\
       --data 'eval-*.tfrecord.gz' --max-rows 100000 --tolerance 1e-6 --json > check.json
+  featurepipe migrate check --saved-model old_model/export/1700000000 --migrated migrated/ \
+      --data 'eval-*.tfrecord'
 """
 
 
@@ -133,7 +140,9 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     k.add_argument(
-        "--columns", required=True, metavar="FILE.py:NAME", help="the Estimator's columns"
+        "--columns",
+        metavar="FILE.py:NAME",
+        help="the Estimator's columns (required unless --saved-model and --migrated are given)",
     )
     k.add_argument(
         "--data",
@@ -183,10 +192,15 @@ def add_parser(subparsers: Any) -> None:
         "signature's)",
     )
     k.add_argument(
-        "--saved-model", metavar="OLD", help="the Estimator's SavedModel (not implemented yet)"
+        "--saved-model",
+        metavar="OLD",
+        help="the Estimator's SavedModel (a directory with saved_model.pb, or its export/ "
+        "folder: the newest timestamp)",
     )
     k.add_argument(
-        "--migrated", metavar="NEW", help="the migrated Keras model (not implemented yet)"
+        "--migrated",
+        metavar="NEW",
+        help="the migrated model's SavedModel, or the OUTPUT directory of `migrate estimator`",
     )
     k.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     k.set_defaults(func=_check)
@@ -263,30 +277,56 @@ def _check(args: argparse.Namespace) -> int:
 
     from featurepipe.errors import ConfigError
 
-    if args.saved_model is not None or args.migrated is not None:
+    models = (args.saved_model, args.migrated)
+    if (models[0] is None) != (models[1] is None):
         raise ConfigError(
-            "Comparing the model outputs (--saved-model OLD --migrated NEW) is not "
-            "implemented yet; run the column check without them."
+            "Give both --saved-model OLD (the Estimator's export) and --migrated NEW (the "
+            "migrated model's export) to compare model outputs, or neither."
+        )
+    if args.columns is None and models[0] is None:
+        raise ConfigError(
+            "Nothing to check: give --columns FILE.py:NAME (the column check) and/or "
+            "--saved-model OLD --migrated NEW (the model-output check)."
         )
     if not args.tolerance >= 0:
         raise ConfigError(f"`--tolerance` must be >= 0. Received: --tolerance={args.tolerance}")
     _quiet_tensorflow()
-    from featurepipe.migrate import MigrationWarning, check_columns, load_feature_columns
+    from featurepipe.migrate import (
+        CheckReport,
+        MigrationWarning,
+        check_columns,
+        compare_saved_models,
+        load_feature_columns,
+    )
 
-    raw = load_feature_columns(args.columns)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MigrationWarning)
-        report = check_columns(
-            raw,
+    if args.columns is not None:
+        raw = load_feature_columns(args.columns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MigrationWarning)
+            report = check_columns(
+                raw,
+                args.data,
+                specs=args.spec,
+                tolerance=args.tolerance,
+                batch_size=args.batch_size,
+                max_rows=args.max_rows,
+                max_differences=args.examples,
+                base_dir=args.base_dir,
+                compression=args.compression,
+                engines=[e.strip() for e in args.engines.split(",") if e.strip()],
+            )
+    else:
+        report = CheckReport(columns=[], rows=0, files=[], tolerance=args.tolerance)
+    if models[0] is not None:
+        report.outputs = compare_saved_models(
+            models[0],
+            models[1],
             args.data,
-            specs=args.spec,
             tolerance=args.tolerance,
             batch_size=args.batch_size,
             max_rows=args.max_rows,
-            max_differences=args.examples,
-            base_dir=args.base_dir,
+            worst=args.examples,
             compression=args.compression,
-            engines=[e.strip() for e in args.engines.split(",") if e.strip()],
         )
     if args.json:
         print_json(report.to_json())

@@ -43,6 +43,7 @@ from featurepipe.migrate._columns import (
     migrate_feature_columns,
     read_vocabulary_file,
 )
+from featurepipe.migrate._outputs import compare_saved_models, resolve_saved_model
 from featurepipe.migrate._user import load_feature_columns
 
 __all__ = [
@@ -65,8 +66,10 @@ __all__ = [
     "UnrecognizedVariable",
     "check_columns",
     "columns_from_feature_columns",
+    "compare_saved_models",
     "load_feature_columns",
     "migrate_feature_columns",
     "read_estimator_checkpoint",
     "read_vocabulary_file",
+    "resolve_saved_model",
 ]

@@ -26,7 +26,8 @@ Columns are matched by name. Ids must be equal; float values may differ by
 ``tolerance * max(1, |tensorflow value|)``. The :class:`CheckReport` gives, per
 column, the rows compared, the rows that differ and the first differing rows
 with both values; its ``outputs`` section is where the comparison of the old
-SavedModel's outputs with the migrated model's goes (not implemented yet).
+SavedModel's outputs with the migrated model's goes
+(:func:`~featurepipe.migrate.compare_saved_models`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from featurepipe.columns import (
 from featurepipe.errors import ConfigError, DataError, FeaturepipeError
 from featurepipe.example import decode_examples
 from featurepipe.migrate._columns import MigratedColumns, MigrationWarning, _Converter, _kind
+from featurepipe.migrate._outputs import format_outputs
 from featurepipe.tfrecord import batch_records, expand_paths, iter_records
 
 __all__ = ["ENGINES", "CheckReport", "ColumnCheck", "RowDifference", "check_columns"]
@@ -157,8 +159,9 @@ class CheckReport:
         rows: rows read.
         files: the files read.
         tolerance: the float tolerance used.
-        outputs: the model-output section (old SavedModel vs migrated model);
-            `None` until it is implemented and asked for.
+        outputs: the model-output section (old SavedModel vs migrated model,
+            :func:`~featurepipe.migrate.compare_saved_models`), or `None` when
+            not asked for.
     """
 
     columns: list[ColumnCheck]
@@ -191,6 +194,8 @@ class CheckReport:
 
     def format(self) -> str:
         """The human-readable report (what the CLI prints without ``--json``)."""
+        if not self.columns and self.outputs is not None:  # `--saved-model` alone
+            return "\n".join(format_outputs(self.outputs))
         lines = [
             f"Columns: tf.feature_column vs featurepipe on {self.rows:,} rows of "
             f"{len(self.files)} file(s) (float tolerance {self.tolerance:g})"
@@ -218,8 +223,7 @@ class CheckReport:
             else f"  NOT faithful: {len(bad)} column(s) differ: {', '.join(bad)}"
         )
         if self.outputs is not None:
-            lines.append("Model outputs:")
-            lines.append(f"  {self.outputs}")
+            lines.extend(format_outputs(self.outputs))
         return "\n".join(lines)
 
 
