@@ -78,6 +78,7 @@ PURE_PYTHON_TESTS = (
     "tests/convert",
     "tests/analysis",
     "tests/columns",
+    "tests/data",
     "tests/cli",
 )
 
