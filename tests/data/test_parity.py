@@ -32,6 +32,7 @@ from featurepipe.columns import (
     NumericColumn,
     VocabularyColumn,
     WeightedColumn,
+    native_columns_available,
 )
 from featurepipe.data import Loader
 from featurepipe.example import FeatureSchema, Schema, encode_example
@@ -195,7 +196,7 @@ def test_same_numbers_as_make_dataset(data: dict[str, Any], kind: str, use_schem
     assert list(ours[0][0]) == list(theirs[0][0])  # the Keras models' input order
     _assert_equal(ours, theirs)
     _assert_equal(_loader_batches(data["files"], specs, native=False, **kw), theirs)
-    if kind == "columns":
+    if kind == "columns" and native_columns_available():  # the compiled plan, when built
         assert Loader(data["files"], specs, batch_size=BATCH, label_key="label", **kw).native
 
 
