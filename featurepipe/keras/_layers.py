@@ -31,7 +31,7 @@ from featurepipe.columns import (
 )
 from featurepipe.errors import ConfigError
 from featurepipe.keras import _assets
-from featurepipe.keras._preprocessing import WEIGHTS_SUFFIX, transform_inputs
+from featurepipe.keras._inputs import WEIGHTS_SUFFIX, transform_inputs
 
 __all__ = ["DenseFeatures", "model_inputs"]
 

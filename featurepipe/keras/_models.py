@@ -55,7 +55,7 @@ from featurepipe.columns import (
 from featurepipe.errors import ConfigError
 from featurepipe.keras._layers import DenseFeatures, model_inputs
 from featurepipe.keras._optimizers import SparseOptimizer
-from featurepipe.keras._preprocessing import WEIGHTS_SUFFIX
+from featurepipe.keras._inputs import WEIGHTS_SUFFIX
 
 __all__ = [
     "TASKS",
@@ -601,5 +601,7 @@ def _compile(model: keras.Model, task: str, optimizer: Any, policy: str | None) 
         optimizer = keras.optimizers.get(optimizer)
     if policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    # XLA cannot compile the sparse updates (tf.unique has a data-dependent shape).
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=False)
+    # TensorFlow: XLA cannot compile the sparse updates (tf.unique has a data-dependent
+    # shape). JAX / PyTorch get dense gradients: Keras' default (jax.jit on JAX).
+    jit: Any = False if keras.backend.backend() == "tensorflow" else "auto"
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit)
