@@ -81,7 +81,7 @@ def pad_id_widths(features: Mapping[str, Any], id_width: str | int | None) -> di
 
 
 class LoaderDataset(keras.utils.PyDataset):  # type: ignore[misc]
-    """A ``keras.utils.PyDataset`` over a ``featurepipe.data.Loader``; see :func:`loader_dataset`."""
+    """A ``keras.utils.PyDataset`` over a ``featurepipe.data.Loader`` (:func:`loader_dataset`)."""
 
     def __init__(
         self,
@@ -93,12 +93,15 @@ class LoaderDataset(keras.utils.PyDataset):  # type: ignore[misc]
     ) -> None:
         # One reader, in order: the loader has its own workers and its own prefetching.
         super().__init__(workers=1, use_multiprocessing=False)
-        if id_width is not None and id_width != "pow2":
-            if isinstance(id_width, bool) or not isinstance(id_width, int) or id_width < 1:
-                raise ConfigError(
-                    "`id_width` must be 'pow2', a positive integer or None. "
-                    f"Received: id_width={id_width!r}"
-                )
+        if (
+            id_width is not None
+            and id_width != "pow2"
+            and (isinstance(id_width, bool) or not isinstance(id_width, int) or id_width < 1)
+        ):
+            raise ConfigError(
+                "`id_width` must be 'pow2', a positive integer or None. "
+                f"Received: id_width={id_width!r}"
+            )
         self.loader = loader
         self.id_width = id_width
         self.map_fn = map_fn

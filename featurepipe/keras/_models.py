@@ -53,9 +53,9 @@ from featurepipe.columns import (
     WeightedColumn,
 )
 from featurepipe.errors import ConfigError
+from featurepipe.keras._inputs import WEIGHTS_SUFFIX
 from featurepipe.keras._layers import DenseFeatures, model_inputs
 from featurepipe.keras._optimizers import SparseOptimizer
-from featurepipe.keras._inputs import WEIGHTS_SUFFIX
 
 __all__ = [
     "TASKS",

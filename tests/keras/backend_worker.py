@@ -24,12 +24,12 @@ if __name__ == "__main__":
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from collections.abc import Iterator  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Iterator
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from featurepipe.columns import (  # noqa: E402
+from featurepipe.columns import (
     BucketizedColumn,
     ColumnSpecs,
     CrossedColumn,
@@ -41,7 +41,7 @@ from featurepipe.columns import (  # noqa: E402
     VocabularyColumn,
     compile_columns,
 )
-from featurepipe.example import encode_example  # noqa: E402
+from featurepipe.example import encode_example
 
 CITIES = ["paris", "rome", "oslo", "lima", "nowhere"]
 MODELS = ("linear", "dnn", "wide_and_deep")
@@ -166,6 +166,13 @@ def main() -> None:
         np.save(os.path.join(WORKDIR, f"pred-{kind}-{BACKEND}.npy"), predicted)
         report["checked"].append(kind)
     report["tensorflow_imported"] = sys.modules.get("tensorflow") is not None
+    if not report["tensorflow_imported"]:
+        import featurepipe.keras
+
+        try:
+            featurepipe.keras.export_serving  # noqa: B018 - needs TensorFlow
+        except ImportError as e:
+            report["export_error"] = str(e)
     with open(os.path.join(WORKDIR, f"{BACKEND}.json"), "w") as f:
         json.dump(report, f)
 
