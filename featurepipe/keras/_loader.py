@@ -105,7 +105,7 @@ class LoaderDataset(keras.utils.PyDataset):  # type: ignore[misc]
         self.loader = loader
         self.id_width = id_width
         self.map_fn = map_fn
-        self.epoch = start_epoch
+        self.epoch = start_epoch  # the number the next on_epoch_begin gives set_epoch
         self._iterator: Iterator[Any] | None = None
         self._next = 0
 
@@ -118,12 +118,12 @@ class LoaderDataset(keras.utils.PyDataset):  # type: ignore[misc]
         return len(self.loader)
 
     def on_epoch_begin(self) -> None:
-        """Starts the loader's next epoch (``set_epoch``)."""
+        """Starts the loader's next epoch: ``set_epoch(epoch)``, then the epoch number grows."""
         self._restart()
+        self.epoch += 1
 
     def on_epoch_end(self) -> None:
-        """Moves to the next epoch number."""
-        self.epoch += 1
+        """Drops the epoch's iterator (Keras also calls this once before the first epoch)."""
         self._iterator = None
 
     def __getitem__(self, index: int) -> Any:
