@@ -158,6 +158,12 @@ def _run(args: argparse.Namespace) -> int:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"`{flag}` must be >= 1. Received: {flag}={getattr(args, name)}")
     backend = _select_backend(args.backend)
+    if backend == "jax":
+        import warnings
+
+        # Keras asks JAX for int64 id inputs; without jax_enable_x64 they become int32,
+        # which is what the layers use anyway (ids < 2**31).
+        warnings.filterwarnings("ignore", "Explicitly requested dtype int64", UserWarning)
     from featurepipe.keras import train
 
     try:

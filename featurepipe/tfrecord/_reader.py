@@ -80,7 +80,6 @@ _MMAP_MIN_BYTES = 1 << 20
 _MMAP_WINDOW_BYTES = 64 << 20
 
 
-
 class Record(NamedTuple):
     """One record and where it came from.
 
@@ -236,7 +235,13 @@ def read_records(
     # The payload-only path: no Record tuple per record (about a fifth of the
     # per-record cost when the compiled scanner does the rest).
     yield from _read(
-        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report,
+        sources,
+        compression,
+        verify_crc,
+        on_corrupt,
+        max_corrupt,
+        max_record_bytes,
+        report,
         "payloads",
     )
 
@@ -253,7 +258,13 @@ def iter_records(
 ) -> Iterator[Record]:
     """Like `read_records`, but yield `Record` tuples with path, index and offset."""
     yield from _read(
-        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report,
+        sources,
+        compression,
+        verify_crc,
+        on_corrupt,
+        max_corrupt,
+        max_record_bytes,
+        report,
         "records",
     )
 
@@ -318,7 +329,6 @@ class Budget:
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.used = 0
-
 
 
 def count_frames(
@@ -600,7 +610,11 @@ class FrameReader:
         self._budget.used += 1
         self._report.skipped.append(
             SkippedRange(
-                self._path, record, offset, span, reason,
+                self._path,
+                record,
+                offset,
+                span,
+                reason,
                 compressed_offset=None if stream_error is None else stream_error.compressed_offset,
                 detail=None if stream_error is None else stream_error.detail,
             )
@@ -727,11 +741,17 @@ class FrameReader:
                 + (" (all zero)" if left and not self._buf.strip(b"\0") else "")
             ),
         }.get(reason, reason)
-        if self._compression == "none" and self._base == 0 and self._index == 0 and reason in (
-            "length_crc_mismatch",
-            "trailing_bytes",
-            "truncated_header",
-            "record_too_large",
+        if (
+            self._compression == "none"
+            and self._base == 0
+            and self._index == 0
+            and reason
+            in (
+                "length_crc_mismatch",
+                "trailing_bytes",
+                "truncated_header",
+                "record_too_large",
+            )
         ):
             detail += f" ({_guess_format(self._head)})"
         cls = RecordTooLargeError if reason == "record_too_large" else CorruptRecordError
