@@ -21,10 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 try:
     import keras  # noqa: F401
-except ImportError as e:  # pragma: no cover - exercised without Keras installed
+except ImportError as e:  # pragma: no cover - exercised without Keras or its backend
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("keras") is None:
+        raise ImportError(
+            "featurepipe.keras requires Keras 3 (`keras`). Install it with a backend: "
+            "`pip install 'featurepipe[jax]'`, `'featurepipe[torch]'` or `'featurepipe[tf]'`."
+        ) from e
+    backend = os.environ.get("KERAS_BACKEND") or "tensorflow (the default)"
     raise ImportError(
-        "featurepipe.keras requires Keras 3 (`keras`). Install it with a backend: "
-        "`pip install 'featurepipe[jax]'`, `'featurepipe[torch]'` or `'featurepipe[tf]'`."
+        f"Keras is installed but cannot import its backend {backend}: {e}. Set "
+        "KERAS_BACKEND=jax or KERAS_BACKEND=torch before Keras is first imported, or install "
+        "the backend (`pip install 'featurepipe[tf]'`, `'featurepipe[jax]'`, "
+        "`'featurepipe[torch]'`)."
     ) from e
 
 from featurepipe.keras._inputs import transform_inputs

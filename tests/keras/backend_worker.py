@@ -173,6 +173,12 @@ def main() -> None:
             featurepipe.keras.export_serving  # noqa: B018 - needs TensorFlow
         except ImportError as e:
             report["export_error"] = str(e)
+        from featurepipe.errors import ConfigError
+
+        try:
+            featurepipe.keras.DenseFeatures(build("dnn", specs)[1], preprocess=True)
+        except ConfigError as e:
+            report["preprocess_error"] = str(e)
     with open(os.path.join(WORKDIR, f"{BACKEND}.json"), "w") as f:
         json.dump(report, f)
 

@@ -68,6 +68,7 @@ def test_tf_only_parts_say_what_to_install(
 ) -> None:
     message = reports[backend]["export_error"]
     assert "featurepipe[tf]" in message and "TensorFlow" in message
+    assert "needs the TensorFlow backend" in reports[backend]["preprocess_error"]
 
 
 @pytest.mark.parametrize("kind", MODELS)
