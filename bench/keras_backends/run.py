@@ -15,8 +15,9 @@ each backend in a fresh process (``bench.keras_backends.worker``), in rounds:
 * **jax_widths**: what padding id widths to powers of two saves under ``jax.jit``: a
   multivalent column whose batch widths vary, unpadded vs ``id_width="pow2"``.
 
-Prints examples/s (steps after the first; the first compiles), the first step's
-seconds, CPU seconds, peak RSS and the JAX / TensorFlow ratio. Not a test.
+Prints examples/s (the full batches after the first step, which compiles, and before the
+last, short one, which compiles again on JAX), the first and last steps' seconds, CPU
+seconds, peak RSS and the JAX / TensorFlow ratio. Not a test.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             "examples/s (median)",
             "best",
             "first step s",
+            "last step s",
             "final loss",
             "CPU s",
             "peak RSS MB",
@@ -178,13 +180,14 @@ def _summarise(
             continue
         ok = [m for m in ms if m.returncode == 0 and m.report]
         if not ok:
-            rows.append([labels[task], "failed", "", "", "", "", "", len(ms)])
+            rows.append([labels[task], "failed", "", "", "", "", "", "", len(ms)])
             continue
         rates = [m.report["examples_per_s"] for m in ok]
         entry = {
             "examples_per_s": statistics.median(rates),
             "best_examples_per_s": max(rates),
             "first_step_s": statistics.median(m.report["first_step_s"] for m in ok),
+            "last_step_s": statistics.median(m.report["last_step_s"] for m in ok),
             "loss": statistics.median(m.report["loss"] for m in ok),
             "cpu_s": statistics.median(m.user_s + m.sys_s for m in ok),
             "max_rss_mb": max(m.max_rss_mb for m in ok),
@@ -197,6 +200,7 @@ def _summarise(
                 f"{entry['examples_per_s']:,.0f}",
                 f"{entry['best_examples_per_s']:,.0f}",
                 f"{entry['first_step_s']:.1f}",
+                f"{entry['last_step_s']:.2f}",
                 f"{entry['loss']:.4f}",
                 f"{entry['cpu_s']:.0f}",
                 f"{entry['max_rss_mb']:,.0f}",
@@ -237,7 +241,7 @@ def _verdict(summary: dict[str, Any]) -> str:
         cpu_ratio = tf["cpu_s"] / other["cpu_s"] if other["cpu_s"] else float("nan")
         summary[f"ratio_{task}_over_tf"] = ratio
         parts.append(
-            f"{task} / tf examples/s: {ratio:.2f}x (wall, after the first step); "
+            f"{task} / tf examples/s: {ratio:.2f}x (wall, full batches); "
             f"tf / {task} CPU seconds: {cpu_ratio:.2f}x (whole process)"
         )
     return "; ".join(parts) if parts else "ratio: not evaluated (a run is missing)"
