@@ -410,7 +410,7 @@ def _loader_inputs(
 
 def _local_files(pattern: str | Sequence[str]) -> list[str]:
     """The files of local patterns (the JAX / PyTorch path reads local files only)."""
-    from featurepipe.tfrecord import expand_paths
+    from featurepipe.tfrecord import INDEX_SUFFIX, expand_paths
 
     patterns = [pattern] if isinstance(pattern, str | os.PathLike) else list(pattern)
     files: list[str] = []
@@ -428,7 +428,12 @@ def _local_files(pattern: str | Sequence[str]) -> list[str]:
         if not matched:
             raise ConfigError(f"No files match {p!r}.")
         files.extend(matched)
-    return sorted(set(files))
+    # A glob such as `train-*` also matches the index sidecars (FILE.fpidx) that
+    # featurepipe.data writes beside the files it reads: they are not data.
+    found = set(files)
+    return sorted(
+        f for f in found if not (f.endswith(INDEX_SUFFIX) and f[: -len(INDEX_SUFFIX)] in found)
+    )
 
 
 def _feature_keys(specs: ColumnSpecs) -> set[str]:

@@ -120,3 +120,12 @@ def test_bad_id_width() -> None:
         loader_dataset(Batches(1), id_width=0)
     with pytest.raises(ConfigError, match="id_width"):
         loader_dataset(Batches(1), id_width="max")
+
+
+def test_train_globs_leave_out_index_sidecars(tmp_path: Any) -> None:
+    from featurepipe.keras._training import _local_files
+
+    for name in ("train-0.tfrecord", "train-0.tfrecord.fpidx", "train-1.tfrecord"):
+        (tmp_path / name).write_bytes(b"")
+    files = _local_files(str(tmp_path / "train-*"))
+    assert [os.path.basename(f) for f in files] == ["train-0.tfrecord", "train-1.tfrecord"]
