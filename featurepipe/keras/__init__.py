@@ -38,6 +38,15 @@ except ImportError as e:  # pragma: no cover - exercised without Keras or its ba
         "`'featurepipe[torch]'`)."
     ) from e
 
+from featurepipe.keras._heads import (
+    LOSS_REDUCTIONS,
+    EstimatorHead,
+    EstimatorLoss,
+    HeadLogits,
+    class_names_of,
+    estimator_predictions,
+    head_of,
+)
 from featurepipe.keras._inputs import transform_inputs
 from featurepipe.keras._layers import DenseFeatures, model_inputs
 from featurepipe.keras._loader import LoaderDataset, loader_dataset
@@ -89,13 +98,20 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "LOSS_REDUCTIONS",
     "ColumnTransform",
     "DenseFeatures",
+    "EstimatorHead",
+    "EstimatorLoss",
+    "HeadLogits",
     "LinearLogits",
     "LoaderDataset",
     "SparseOptimizer",
+    "class_names_of",
     "dnn_model",
+    "estimator_predictions",
     "export_serving",
+    "head_of",
     "label_kind",
     "linear_model",
     "loader_dataset",
