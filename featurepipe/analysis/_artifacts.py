@@ -748,6 +748,8 @@ def _read_vocabulary(root: str, key: str, meta: Mapping[str, Any]) -> Vocabulary
     return VocabularyResult(key, meta["kind"], values, freqs, meta["num_distinct"], meta["total"])
 
 
+
+
 def _float(x: Any) -> float:
     return float({"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(x, x))
 

@@ -188,7 +188,9 @@ def _align_rebinned(
     return labels, out_a, out_b
 
 
-def jensen_shannon_divergence(hist_a: Mapping[str, Any], hist_b: Mapping[str, Any]) -> float | None:
+def jensen_shannon_divergence(
+    hist_a: Mapping[str, Any], hist_b: Mapping[str, Any]
+) -> float | None:
     """Jensen-Shannon divergence (log base 2) of two histograms on common bins.
 
     ``JSD(P, Q) = (KL(P || M) + KL(Q || M)) / 2`` with ``M = (P + Q) / 2``,
@@ -481,31 +483,17 @@ def _compare_feature(
         "current": fc,
     }
     if fb is None or fc is None or kb is None or kc is None:
-        status = (
-            "both"
-            if kb is None and kc is None
-            else ("baseline_only" if kc is None else "current_only")
+        status = "both" if kb is None and kc is None else (
+            "baseline_only" if kc is None else "current_only"
         )
         return FeatureComparison(
-            status=status,
-            metric=None,
-            distance=None,
-            at_value=None,
-            flagged=False,
-            new_values=None,
-            vanished_values=None,
-            **shared,
+            status=status, metric=None, distance=None, at_value=None, flagged=False,
+            new_values=None, vanished_values=None, **shared,
         )
     if kb != kc:
         return FeatureComparison(
-            status="kind_changed",
-            metric=None,
-            distance=None,
-            at_value=None,
-            flagged=False,
-            new_values=None,
-            vanished_values=None,
-            **shared,
+            status="kind_changed", metric=None, distance=None, at_value=None, flagged=False,
+            new_values=None, vanished_values=None, **shared,
         )
     metric: str | None = None
     distance: float | None = None
@@ -551,15 +539,8 @@ def _compare_feature(
             distance = jensen_shannon_divergence(_histogram(fb), _histogram(fc))
     flagged = distance is not None and threshold is not None and distance > threshold
     return FeatureComparison(
-        status="both",
-        metric=metric,
-        distance=distance,
-        at_value=at_value,
-        flagged=flagged,
-        new_values=new,
-        vanished_values=vanished,
-        histograms=common,
-        **shared,
+        status="both", metric=metric, distance=distance, at_value=at_value, flagged=flagged,
+        new_values=new, vanished_values=vanished, histograms=common, **shared,
     )
 
 

@@ -69,7 +69,9 @@ _JS = """
 """
 
 
-def render_compare_html(comparison: Comparison, *, title: str = "featurepipe comparison") -> str:
+def render_compare_html(
+    comparison: Comparison, *, title: str = "featurepipe comparison"
+) -> str:
     """Renders a `Comparison` as one self-contained HTML page.
 
     Args:
@@ -119,7 +121,9 @@ def render_compare_html(comparison: Comparison, *, title: str = "featurepipe com
     return "\n".join(parts)
 
 
-def write_compare_html(comparison: Comparison, path: str | os.PathLike[str], **kwargs: Any) -> None:
+def write_compare_html(
+    comparison: Comparison, path: str | os.PathLike[str], **kwargs: Any
+) -> None:
     """Writes `render_compare_html` output to ``path`` (UTF-8), replacing it atomically.
 
     Args:
@@ -304,7 +308,9 @@ def _num_values(f: Mapping[str, Any] | None) -> int:
     return int(((f or {}).get("value_counts") or {}).get("num_values", 0))
 
 
-def _top_values_both(f: FeatureComparison, bbyt: Mapping[str, Any], cbyt: Mapping[str, Any]) -> str:
+def _top_values_both(
+    f: FeatureComparison, bbyt: Mapping[str, Any], cbyt: Mapping[str, Any]
+) -> str:
     def table(byt: Mapping[str, Any]) -> dict[str, tuple[Any, int]]:
         return {_plain(v): (v, int(c)) for v, c in byt.get("top_values", [])}
 
@@ -320,24 +326,18 @@ def _top_values_both(f: FeatureComparison, bbyt: Mapping[str, Any], cbyt: Mappin
         return '<div class="note">No values.</div>'
     new = {_plain(v) for v, _ in f.new_values or ()}
     gone = {_plain(v) for v, _ in f.vanished_values or ()}
-    peak = (
-        max(
-            max((c / sb for _, c in tb.values()), default=0.0),
-            max((c / sc for _, c in tc.values()), default=0.0),
-        )
-        or 1.0
-    )
+    peak = max(
+        max((c / sb for _, c in tb.values()), default=0.0),
+        max((c / sc for _, c in tc.values()), default=0.0),
+    ) or 1.0
     rows = []
     for k in keys[:_TOP_ROWS]:
         v = (tb.get(k) or tc.get(k) or (k, 0))[0]
         cb = tb.get(k, (None, 0))[1]
         cc = tc.get(k, (None, 0))[1]
         tag = (
-            '<span class="tag">new</span>'
-            if k in new
-            else '<span class="tag">vanished</span>'
-            if k in gone
-            else ""
+            '<span class="tag">new</span>' if k in new
+            else '<span class="tag">vanished</span>' if k in gone else ""
         )
         rows.append(
             f'<tr><td class="v" title="{html.escape(k)}">{_value(v)}{tag}</td>'
@@ -352,5 +352,5 @@ def _top_values_both(f: FeatureComparison, bbyt: Mapping[str, Any], cbyt: Mappin
     return (
         '<div class="sub" style="margin-top:6px">top values</div>'
         '<table class="both"><tr><td></td><td></td><td><b>baseline</b></td><td></td>'
-        f"<td><b>current</b></td><td></td></tr>{''.join(rows)}</table>{note}"
+        f'<td><b>current</b></td><td></td></tr>{"".join(rows)}</table>{note}'
     )

@@ -174,7 +174,7 @@ def _anomalies_table(anomalies: Sequence[Mapping[str, Any]]) -> str:
             f'<tr class="anomaly" data-feature="{e(str(a.get("feature", "")))}">'
             f'<td class="name">{e(str(a.get("feature", "")))}</td>'
             f'<td class="kind"><code>{e(str(a.get("type", "")))}</code></td>'
-            f"<td>{e(str(a.get('severity', '')))}</td><td>{shown}</td>"
+            f'<td>{e(str(a.get("severity", "")))}</td><td>{shown}</td>'
             f'<td class="desc">{e(str(a.get("description", "")))}</td></tr>'
         )
     return (

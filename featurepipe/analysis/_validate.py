@@ -521,9 +521,9 @@ def _check_domain(
             total = int(f.get("value_counts", {}).get("num_values", 0))
             outside = [(v, k) for v, k in listed if _hashable(v) not in domain]
             n = sum(k for _, k in outside)
-            complete = (
-                bool(byt.get("top_values_exact", True)) and sum(k for _, k in listed) >= total
-            )
+            complete = bool(byt.get("top_values_exact", True)) and sum(
+                k for _, k in listed
+            ) >= total
             approximate = not complete
             outside.sort(key=lambda vk: -vk[1])
             shown = tuple(outside[:_SHOWN_VALUES])
@@ -718,10 +718,8 @@ def infer_constraints(
         >>> s.to_dict()["constraints"]["c"]["domain"], s.to_dict()["constraints"]["n"]["domain"]
         ({'values': ['a', 'b']}, {'min': 1, 'max': 7})
     """
-    if (
-        isinstance(max_domain_size, bool)
-        or not isinstance(max_domain_size, int)
-        or (max_domain_size < 0)
+    if isinstance(max_domain_size, bool) or not isinstance(max_domain_size, int) or (
+        max_domain_size < 0
     ):
         raise ConfigError(
             f"`max_domain_size` must be an integer >= 0. Received: {max_domain_size!r}"
@@ -818,3 +816,4 @@ def _value_bytes(v: Any) -> bytes:
 
         return base64.b64decode(str(v.get("base64", "")))
     return str(v).encode("utf-8")
+

@@ -27,7 +27,6 @@ __all__ = ["OutputLayout", "Piece", "PieceWriter", "copy_pieces", "publish"]
 _RAW = CompressionTypes.UNCOMPRESSED
 _COPY_CHUNK = 4 << 20
 
-
 @dataclasses.dataclass(frozen=True)
 class OutputLayout:
     """Where every output of one conversion goes.

@@ -113,7 +113,8 @@ def runner_arguments(
     if name != DASK_RUNNER:
         if dask_address is not None or dask_workers is not None:
             raise ConfigError(
-                f"--dask-address and --dask-workers need --runner dask. Received: runner={runner!r}"
+                "--dask-address and --dask-workers need --runner dask. "
+                f"Received: runner={runner!r}"
             )
         yield args
         return
@@ -131,10 +132,8 @@ def runner_arguments(
             if dask_workers is not None:
                 workers = dask_workers
             else:
-                workers = (
-                    len(os.sched_getaffinity(0))
-                    if hasattr(os, "sched_getaffinity")
-                    else (os.cpu_count() or 1)
+                workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+                    os.cpu_count() or 1
                 )
             cluster = stack.enter_context(
                 distributed.LocalCluster(

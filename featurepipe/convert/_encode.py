@@ -757,3 +757,4 @@ def _varints(u: np.ndarray[Any, np.dtype[np.uint64]]) -> tuple[Any, Any]:
     """Base-128 varints of unsigned 64-bit values, end to end: (flat bytes, length of each)."""
     lens, block = _varint_block(u)
     return _concat_rows(len(u), [(lens, block)])[0], lens
+

@@ -62,7 +62,6 @@ __all__ = [
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
-
 def guess_format(path: str) -> str:
     """Guesses the input format from a file name (``.gz`` is looked through).
 

@@ -194,7 +194,8 @@ def _encode_kind(name: str, kind: str, vals: Any) -> bytes:
         for v in ints:
             if not _INT64_MIN <= v <= _INT64_MAX:
                 raise ConfigError(
-                    f"Feature {name!r}: {v} does not fit in int64 [{_INT64_MIN}, {_INT64_MAX}]."
+                    f"Feature {name!r}: {v} does not fit in int64 "
+                    f"[{_INT64_MIN}, {_INT64_MAX}]."
                 )
         body = _int64_list_body(ints)
         tag = b"\x1a"
@@ -247,7 +248,9 @@ def encode_example(features: Mapping[str, object]) -> bytes:
             continue
         key = name.encode("utf-8")
         feat = _feature_body(name, value)
-        entry = b"\x0a" + _len_prefix(len(key)) + key + b"\x12" + _len_prefix(len(feat)) + feat
+        entry = (
+            b"\x0a" + _len_prefix(len(key)) + key + b"\x12" + _len_prefix(len(feat)) + feat
+        )
         entries.append(b"\x0a" + _len_prefix(len(entry)) + entry)
     body = b"".join(entries)
     return b"\x0a" + _len_prefix(len(body)) + body
@@ -563,3 +566,5 @@ def feature_to_json(feat: Feature) -> dict[str, list[Any]]:
     if feat.kind == "float":
         return {"float": [float32_repr(float(v)) for v in feat.values]}
     return {"bytes": [json_value(v) for v in feat.values]}
+
+

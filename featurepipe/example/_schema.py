@@ -135,7 +135,9 @@ are: ('int64', 'float', 'bytes'). Received: kind='int'
             ok = (
                 (self.kind == "int64" and isinstance(v, int) and not isinstance(v, bool))
                 or (
-                    self.kind == "float" and isinstance(v, (int, float)) and not isinstance(v, bool)
+                    self.kind == "float"
+                    and isinstance(v, (int, float))
+                    and not isinstance(v, bool)
                 )
                 or (self.kind == "bytes" and isinstance(v, str))
             )
@@ -260,7 +262,8 @@ class FeatureConstraints:
             v = getattr(self, key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise ConfigError(
-                    f"Feature {self.name!r}: `{key}` must be an integer >= 0. Received: {key}={v!r}"
+                    f"Feature {self.name!r}: `{key}` must be an integer >= 0. "
+                    f"Received: {key}={v!r}"
                 )
         for key in ("min", "max", "skew_threshold", "drift_threshold"):
             v = getattr(self, key)
@@ -400,7 +403,8 @@ def _value_from_json(name: str, v: Any) -> bytes:
         except binascii.Error:
             pass
     raise ConfigError(
-        f'Feature {name!r}: a domain value must be a string or {{"base64": ...}}. Received: {v!r}'
+        f"Feature {name!r}: a domain value must be a string or {{\"base64\": ...}}. "
+        f"Received: {v!r}"
     )
 
 
@@ -513,7 +517,9 @@ class Schema:
         }
         if self.constraints:
             by_name = {c.name: c for c in self.constraints}
-            d["constraints"] = {n: by_name[n].to_dict() for n in self.names if n in by_name}
+            d["constraints"] = {
+                n: by_name[n].to_dict() for n in self.names if n in by_name
+            }
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -570,6 +576,8 @@ class Schema:
                 return cls.from_json(f.read())
             except ConfigError as e:
                 raise ConfigError(f"{os.fspath(path)}: {e}") from None
+
+
 
 
 @dataclasses.dataclass

@@ -285,7 +285,9 @@ def _to_feature(feat: Any) -> Feature:
     return Feature(None, np.empty(0, dtype=np.float32))
 
 
-def _parse_sequence(data: bytes, path: str | None, record: int | None, offset: int | None) -> Any:
+def _parse_sequence(
+    data: bytes, path: str | None, record: int | None, offset: int | None
+) -> Any:
     try:
         return example_pb2.SequenceExample.FromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
@@ -331,9 +333,13 @@ def decode_sequence_example(
     ({}, [[1.5], [2.0, 3.0]])
     """
     msg = _parse_sequence(data, path, record, offset)
-    context = {name: _to_feature(msg.context.feature[name]) for name in sorted(msg.context.feature)}
+    context = {
+        name: _to_feature(msg.context.feature[name]) for name in sorted(msg.context.feature)
+    }
     lists = msg.feature_lists.feature_list
-    feature_lists = {name: [_to_feature(f) for f in lists[name].feature] for name in sorted(lists)}
+    feature_lists = {
+        name: [_to_feature(f) for f in lists[name].feature] for name in sorted(lists)
+    }
     return SequenceExample(context, feature_lists)
 
 

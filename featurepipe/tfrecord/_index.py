@@ -187,7 +187,9 @@ def _read_header(f: IO[bytes], where: str) -> dict[str, Any]:
     return header
 
 
-def load_index(path: str | os.PathLike[str], *, header_only: bool = False) -> RecordIndex | None:
+def load_index(
+    path: str | os.PathLike[str], *, header_only: bool = False
+) -> RecordIndex | None:
     """Load ``path``'s index sidecar if there is one and it is current.
 
     Args:
@@ -368,7 +370,9 @@ def iter_range(
             f"{p} has no current index; build one with `featurepipe inspect index {p}`."
         )
     if not 0 <= start <= stop <= idx.count:
-        raise ConfigError(f"Record range [{start}, {stop}) is outside [0, {idx.count}] for {p}.")
+        raise ConfigError(
+            f"Record range [{start}, {stop}) is outside [0, {idx.count}] for {p}."
+        )
     if start == stop:
         return
     first = int(idx.offsets[start])

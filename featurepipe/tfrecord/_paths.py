@@ -107,6 +107,8 @@ def expand_paths(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     return out
 
 
+
+
 def is_sharded_spec(source: str | os.PathLike[str]) -> bool:
     """True when ``source`` reads as ``PREFIX@N[.SUFFIX]`` and is not itself a file.
 

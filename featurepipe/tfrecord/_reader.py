@@ -80,6 +80,7 @@ _MMAP_MIN_BYTES = 1 << 20
 _MMAP_WINDOW_BYTES = 64 << 20
 
 
+
 class Record(NamedTuple):
     """One record and where it came from.
 
@@ -235,13 +236,7 @@ def read_records(
     # The payload-only path: no Record tuple per record (about a fifth of the
     # per-record cost when the compiled scanner does the rest).
     yield from _read(
-        sources,
-        compression,
-        verify_crc,
-        on_corrupt,
-        max_corrupt,
-        max_record_bytes,
-        report,
+        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report,
         "payloads",
     )
 
@@ -258,13 +253,7 @@ def iter_records(
 ) -> Iterator[Record]:
     """Like `read_records`, but yield `Record` tuples with path, index and offset."""
     yield from _read(
-        sources,
-        compression,
-        verify_crc,
-        on_corrupt,
-        max_corrupt,
-        max_record_bytes,
-        report,
+        sources, compression, verify_crc, on_corrupt, max_corrupt, max_record_bytes, report,
         "records",
     )
 
@@ -329,6 +318,7 @@ class Budget:
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.used = 0
+
 
 
 def count_frames(
@@ -610,11 +600,7 @@ class FrameReader:
         self._budget.used += 1
         self._report.skipped.append(
             SkippedRange(
-                self._path,
-                record,
-                offset,
-                span,
-                reason,
+                self._path, record, offset, span, reason,
                 compressed_offset=None if stream_error is None else stream_error.compressed_offset,
                 detail=None if stream_error is None else stream_error.detail,
             )
@@ -741,17 +727,11 @@ class FrameReader:
                 + (" (all zero)" if left and not self._buf.strip(b"\0") else "")
             ),
         }.get(reason, reason)
-        if (
-            self._compression == "none"
-            and self._base == 0
-            and self._index == 0
-            and reason
-            in (
-                "length_crc_mismatch",
-                "trailing_bytes",
-                "truncated_header",
-                "record_too_large",
-            )
+        if self._compression == "none" and self._base == 0 and self._index == 0 and reason in (
+            "length_crc_mismatch",
+            "trailing_bytes",
+            "truncated_header",
+            "record_too_large",
         ):
             detail += f" ({_guess_format(self._head)})"
         cls = RecordTooLargeError if reason == "record_too_large" else CorruptRecordError
