@@ -1,7 +1,9 @@
 """``featurepipe train``: a canned Keras model on TFRecords, evaluated and exported.
 
 TensorFlow and Keras are imported only when the command runs (see
-:func:`featurepipe.keras.train`).
+:func:`featurepipe.keras.train`). ``--backend jax|torch|tensorflow`` sets
+``KERAS_BACKEND`` before Keras is first imported; on JAX and PyTorch the data
+comes from ``featurepipe.data`` and TensorFlow is not needed (nor imported).
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ categorical / crossed / indicator columns, DNN on the embedding and numeric
 columns, trained jointly: FTRL for the linear part, Adagrad for the DNN,
 updating only the embedding rows each batch touches) — on TFRecord shards of
 tf.Example through featurepipe's column specs. Uses the GPU when Keras sees one.
+Runs on the Keras backend of --backend (jax, torch or tensorflow; default: the
+KERAS_BACKEND environment variable, else tensorflow); on jax and torch the data
+comes from featurepipe.data and TensorFlow is not needed.
 Writes OUTPUT/model.keras, OUTPUT/columns.json, OUTPUT/metrics.json (training
-and --eval-data metrics, examples/s) and OUTPUT/export/<seconds>/, a SavedModel
-whose serving_default signature takes serialized tf.Example strings.
+and --eval-data metrics, examples/s) and, on the tensorflow backend,
+OUTPUT/export/<seconds>/, a SavedModel whose serving_default signature takes
+serialized tf.Example strings.
 """
 
 _EXAMPLE = """\
@@ -31,7 +37,11 @@ examples:
       --model wide_and_deep --label label --output model/ --eval-data 'out/eval-*.tfrecord.gz'
   featurepipe train --data 'out/train-*' --spec specs.json --model dnn --label y \\
       --task regression --hidden-units 128,64 --epochs 5 --output model/ --json
+  featurepipe train --backend jax --data 'out/train-*' --spec specs.json --label y \
+      --artifacts artifacts/ --output model/
 """
+
+BACKENDS = ("jax", "torch", "tensorflow")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -146,6 +156,18 @@ def add_parser(subparsers: Any) -> None:
         help="mixed precision (default policy mixed_float16, for GPUs; "
         "mixed_bfloat16 on CPUs/TPUs)",
     )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="the Keras backend (default: $KERAS_BACKEND, else tensorflow); jax and torch "
+        "read the data with featurepipe.data and need no TensorFlow",
+    )
+    p.add_argument(
+        "--no-export",
+        action="store_true",
+        help="skip the serving SavedModel (it is written on the tensorflow backend only)",
+    )
     p.add_argument("--seed", type=int, default=0, help="default 0")
     p.add_argument("--quiet", action="store_true", help="no Keras progress display")
     p.add_argument("--json", action="store_true", help="print metrics.json on stdout")
@@ -170,8 +192,13 @@ def _run(args: argparse.Namespace) -> int:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"`{flag}` must be >= 1. Received: {flag}={getattr(args, name)}")
     vocabulary = _vocabulary(args.label_vocabulary)
-    import tensorflow as tf
+    backend = _select_backend(args.backend)
+    if backend == "jax":
+        import warnings
 
+        # Keras asks JAX for int64 id inputs; without jax_enable_x64 they become int32,
+        # which is what the layers use anyway (ids < 2**31).
+        warnings.filterwarnings("ignore", "Explicitly requested dtype int64", UserWarning)
     from featurepipe.keras import train
 
     try:
@@ -202,10 +229,14 @@ def _run(args: argparse.Namespace) -> int:
             mixed_precision=args.mixed_precision or False,
             seed=args.seed,
             verbose=0 if args.quiet or args.json else "auto",
+            export=False if args.no_export else None,
         )
-    except tf.errors.OpError as e:
-        # Corrupt or truncated records, a feature of the wrong kind, a missing label.
-        raise DataError(f"training stopped on a data error: {e.message}") from e
+    except Exception as e:
+        tf = sys.modules.get("tensorflow") if backend == "tensorflow" else None
+        if tf is not None and isinstance(e, tf.errors.OpError):
+            # Corrupt or truncated records, a feature of the wrong kind, a missing label.
+            raise DataError(f"training stopped on a data error: {e.message}") from e
+        raise
     if args.json:
         print_json(result.metrics)
         return EXIT_OK
@@ -216,8 +247,36 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{which}: {scores}", file=sys.stderr)
     print(f"{m['examples_per_second']} examples/s on {', '.join(m['devices'])}", file=sys.stderr)
     print(f"wrote {result.model_path}", file=sys.stderr)
-    print(f"wrote {result.export_dir}", file=sys.stderr)
+    if result.export_dir is not None:
+        print(f"wrote {result.export_dir}", file=sys.stderr)
     return EXIT_OK
+
+
+def _select_backend(backend: str | None) -> str:
+    """Sets ``KERAS_BACKEND`` before Keras is imported; returns the backend Keras will use.
+
+    Raises:
+        ConfigError: if Keras was already imported with another backend (the
+            backend of a process is fixed when Keras is first imported).
+    """
+    import os
+
+    from featurepipe.errors import ConfigError
+
+    if "keras" in sys.modules:
+        import keras
+
+        current = str(keras.backend.backend())
+        if backend is not None and current != backend:
+            raise ConfigError(
+                f"Keras was already imported with the {current!r} backend in this process; "
+                f"--backend {backend} needs KERAS_BACKEND={backend} set before Keras is first "
+                "imported. Run `featurepipe train` in a fresh process."
+            )
+        return current
+    if backend is not None:
+        os.environ["KERAS_BACKEND"] = backend
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
 
 
 def _vocabulary(value: str | None) -> list[str] | None:

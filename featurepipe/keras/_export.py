@@ -170,6 +170,13 @@ def export_serving(
             make, a bad task, wrong class names or an existing SavedModel.
     """
     export_dir = os.fspath(export_dir)
+    if keras.backend.backend() != "tensorflow":
+        raise ConfigError(
+            "The serving export traces the model into a TensorFlow SavedModel, which needs "
+            f"the TensorFlow backend; Keras runs on {keras.backend.backend()!r}. Save the "
+            "model (`model.save('model.keras')`), then in a process with "
+            "KERAS_BACKEND=tensorflow load it with `keras.models.load_model` and export it."
+        )
     if signatures not in SIGNATURES:
         raise ConfigError(
             f"Unknown value for `signatures`. Allowed values are: {SIGNATURES}. "

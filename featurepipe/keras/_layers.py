@@ -31,7 +31,7 @@ from featurepipe.columns import (
 )
 from featurepipe.errors import ConfigError
 from featurepipe.keras import _assets
-from featurepipe.keras._preprocessing import WEIGHTS_SUFFIX, transform_inputs
+from featurepipe.keras._inputs import WEIGHTS_SUFFIX, transform_inputs
 
 __all__ = ["DenseFeatures", "model_inputs"]
 
@@ -120,6 +120,13 @@ class DenseFeatures(keras.layers.Layer):
                     "EmbeddingColumn(...) or IndicatorColumn(...). Received: "
                     f"{type(spec).__name__}"
                 )
+        if preprocess and keras.backend.backend() != "tensorflow":
+            raise ConfigError(
+                "DenseFeatures(preprocess=True) runs ColumnTransform (TensorFlow ops) inside "
+                f"the layer and needs the TensorFlow backend; Keras runs on "
+                f"{keras.backend.backend()!r}. Feed it featurepipe.data batches "
+                "(preprocess=False) instead."
+            )
         self.specs = specs
         self.output_mode = output_mode
         self.preprocess = bool(preprocess)
@@ -159,9 +166,10 @@ class DenseFeatures(keras.layers.Layer):
 
     def _build_transform(self) -> None:
         if self.preprocess and self._pending is None:
-            from featurepipe.keras._preprocessing import ColumnTransform
+            from featurepipe.keras._tf import import_tensorflow_module
 
-            self._transform = ColumnTransform(self.specs, dense_keys=self.dense_keys)
+            transform = import_tensorflow_module("_preprocessing").ColumnTransform
+            self._transform = transform(self.specs, dense_keys=self.dense_keys)
 
     def call(self, inputs: Mapping[str, Any]) -> Any:
         """Returns the dense features (a tensor, or a dict with ``output_mode="dict"``)."""

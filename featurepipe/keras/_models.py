@@ -61,9 +61,9 @@ from featurepipe.columns import (
 )
 from featurepipe.errors import ConfigError
 from featurepipe.keras._heads import EstimatorHead, EstimatorLoss, HeadLogits, head_metrics
+from featurepipe.keras._inputs import WEIGHTS_SUFFIX
 from featurepipe.keras._layers import DenseFeatures, model_inputs
 from featurepipe.keras._optimizers import SparseOptimizer
-from featurepipe.keras._preprocessing import WEIGHTS_SUFFIX
 
 __all__ = [
     "TASKS",
@@ -676,11 +676,13 @@ def _compile(
         optimizer = keras.optimizers.get(optimizer)
     if policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    # XLA cannot compile the sparse updates (tf.unique has a data-dependent shape).
+    # TensorFlow: XLA cannot compile the sparse updates (tf.unique has a data-dependent
+    # shape). JAX / PyTorch get dense gradients: Keras' default (jax.jit on JAX).
+    jit: Any = False if keras.backend.backend() == "tensorflow" else "auto"
     model.compile(
         optimizer=optimizer,
         loss=loss,
         metrics=metrics,
         weighted_metrics=weighted_metrics,
-        jit_compile=False,
+        jit_compile=jit,
     )

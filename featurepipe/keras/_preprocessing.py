@@ -42,10 +42,9 @@ from featurepipe.columns import (
     walk_columns,
 )
 from featurepipe.errors import ConfigError
+from featurepipe.keras._inputs import WEIGHTS_SUFFIX, transform_inputs
 
 __all__ = ["WEIGHTS_SUFFIX", "ColumnTransform", "parse_spec", "transform_inputs"]
-
-WEIGHTS_SUFFIX = "__weights"
 
 
 def parse_spec(
@@ -95,23 +94,6 @@ def parse_spec(
                 f"Feature {key!r} is in `dense_keys` but its shape is unknown here; build "
                 "the parse spec from the schema instead."
             )
-    return out
-
-
-def transform_inputs(specs: ColumnSpecs) -> dict[str, tuple[tuple[int | None, ...], str]]:
-    """The model inputs :class:`ColumnTransform` produces: ``{name: (shape, dtype)}``.
-
-    Shapes leave out the batch dimension; ``None`` is a variable number of ids.
-    """
-    out: dict[str, tuple[tuple[int | None, ...], str]] = {}
-    for name, spec in model_columns(specs):
-        if isinstance(spec, NumericColumn):
-            out[name] = ((spec.size,), "float32")
-        elif isinstance(spec, WeightedColumn):
-            out[name] = ((None,), "int64")
-            out[name + WEIGHTS_SUFFIX] = ((None,), "float32")
-        else:
-            out[name] = ((None,), "int64")
     return out
 
 

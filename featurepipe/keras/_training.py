@@ -1,8 +1,10 @@
 """``train(...)``: TFRecords + column specs -> a trained canned model, its metrics and export.
 
 The Python side of ``featurepipe train``: resolves the column specs from
-``analyze`` artifacts, builds the ``tf.data`` pipeline
-(:func:`~featurepipe.keras.make_dataset`, column work on the CPU), builds a
+``analyze`` artifacts, builds the input pipeline (on the TensorFlow backend
+``tf.data`` through :func:`~featurepipe.keras.make_dataset`; on JAX and PyTorch
+``featurepipe.data``'s ``Loader`` through :func:`~featurepipe.keras.loader_dataset`,
+no TensorFlow needed; column work on the CPU either way), builds a
 canned model (:mod:`featurepipe.keras._models`), trains it with Keras' progress
 display (on the GPU when Keras sees one; ``mixed_precision`` optional),
 evaluates on a held-out pattern, and writes to ``output_dir``:
@@ -14,7 +16,8 @@ evaluates on a held-out pattern, and writes to ``output_dir``:
   history, examples/s, the devices used;
 - ``export/<unix seconds>/``: the serving SavedModel
   (:func:`~featurepipe.keras.export_serving`), in TensorFlow Serving's
-  versioned layout.
+  versioned layout; TensorFlow backend only (on JAX / PyTorch, reload
+  ``model.keras`` with ``KERAS_BACKEND=tensorflow`` and call ``export_serving``).
 """
 
 from __future__ import annotations
@@ -23,28 +26,30 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
-import tensorflow as tf
+import numpy as np
 
 from featurepipe._version import __version__
 from featurepipe.columns import (
     BucketizedColumn,
     ColumnSpecs,
+    CrossedColumn,
     EmbeddingColumn,
     IndicatorColumn,
     NumericColumn,
+    walk_columns,
 )
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.example import Schema
-from featurepipe.keras._data import make_dataset
-from featurepipe.keras._export import export_serving
 from featurepipe.keras._heads import EstimatorHead
+from featurepipe.keras._loader import loader_dataset
 from featurepipe.keras._models import (
     TASKS,
     dnn_model,
@@ -53,7 +58,9 @@ from featurepipe.keras._models import (
     split_columns,
     wide_and_deep_model,
 )
-from featurepipe.keras._preprocessing import parse_spec
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 __all__ = ["MODELS", "TrainResult", "resolve_columns", "train"]
 
@@ -73,7 +80,7 @@ class TrainResult:
         metrics: the ``metrics.json`` document.
         output_dir: where everything was written.
         model_path: the ``.keras`` file.
-        export_dir: the serving SavedModel directory.
+        export_dir: the serving SavedModel directory (`None` when not exported).
     """
 
     model: keras.Model
@@ -81,7 +88,7 @@ class TrainResult:
     metrics: dict[str, Any]
     output_dir: str
     model_path: str
-    export_dir: str
+    export_dir: str | None
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -157,6 +164,7 @@ def train(
     seed: int | None = 0,
     callbacks: Sequence[Any] = (),
     verbose: Any = "auto",
+    export: bool | None = None,
 ) -> TrainResult:
     """Trains a canned model on TFRecords and writes the model, metrics and export.
 
@@ -226,13 +234,26 @@ def train(
         seed: shuffle and initialization seed. Defaults to `0`.
         callbacks: more Keras callbacks. Defaults to `()`.
         verbose: Keras' ``fit`` verbosity. Defaults to `"auto"`.
+        export: write the serving SavedModel (needs TensorFlow and the TensorFlow
+            backend). Defaults to `None`: on the TensorFlow backend only.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
         ConfigError: for bad arguments, unresolved specs or missing files.
+        ImportError: ``export=True`` without TensorFlow installed (says what to install).
     """
+    backend = keras.backend.backend()
+    if export is None:
+        export = backend == "tensorflow"
+    if export and backend != "tensorflow":
+        raise ConfigError(
+            "The serving export is a TensorFlow SavedModel and needs the TensorFlow backend; "
+            f"Keras runs on {backend!r}. Train with export=False (--no-export), then reload "
+            "model.keras with KERAS_BACKEND=tensorflow and call "
+            "featurepipe.keras.export_serving."
+        )
     if model not in MODELS:
         raise ConfigError(
             f"Unknown value for `model`. Allowed values are: {MODELS}. Received: model={model!r}"
@@ -269,11 +290,109 @@ def train(
         model, specs, dnn_specs, task, num_classes, hidden_units, dropout, batch_norm,
         learning_rate, linear_learning_rate, mixed_precision, head,
     )  # fmt: skip
-    if label_key in parse_spec(used):
+    if label_key in _feature_keys(used):
         raise ConfigError(
             f"The label {label_key!r} is also a feature the columns read; a model must not "
             f"see its label. Received: label_key={label_key!r}"
         )
+    if backend == "tensorflow":
+        train_ds, eval_ds, train_steps, eval_steps = _tf_inputs(
+            data, eval_data, used, label_key, schema, task, batch_size, steps_per_epoch, seed,
+            head,
+        )  # fmt: skip
+    elif head is not None:
+        raise ConfigError(
+            "Estimator heads (n_classes, label_vocabulary, weight_column, loss_reduction) "
+            f"train on the TensorFlow backend; Keras runs on {backend!r}. Use "
+            "--backend tensorflow, or leave the head arguments out."
+        )
+    else:
+        train_ds, eval_ds, train_steps, eval_steps = _loader_inputs(
+            data, eval_data, used, label_key, schema, task, batch_size, steps_per_epoch, seed
+        )
+    counter = _ExampleCounter(batch_size)
+    start = time.perf_counter()
+    with warnings.catch_warnings(), _bad_labels_located(data, eval_data, label_key, head):
+        if train_steps is None or (eval_data is not None and eval_steps is None):
+            # remote files are not counted: Keras finds the end of an epoch by running out
+            warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
+        history = built.fit(
+            train_ds,
+            epochs=epochs,
+            steps_per_epoch=train_steps,
+            validation_data=eval_ds,
+            validation_steps=eval_steps,
+            callbacks=[counter, *callbacks],
+            verbose=verbose,
+            shuffle=False,  # make_dataset shuffles files and records
+        ).history
+        seconds = time.perf_counter() - start
+        evaluation = (
+            built.evaluate(eval_ds, steps=eval_steps, verbose=0, return_dict=True)
+            if eval_ds is not None
+            else None
+        )
+    out = os.fspath(output_dir)
+    os.makedirs(out, exist_ok=True)
+    model_path = os.path.join(out, MODEL_FILE)
+    built.save(model_path)
+    used.save(os.path.join(out, COLUMNS_FILE))
+    export_dir: str | None = None
+    if export:
+        from featurepipe.keras._tf import import_tensorflow_module
+
+        export_serving = import_tensorflow_module("_export").export_serving
+        export_dir = os.path.join(out, "export", str(int(time.time())))
+        while os.path.exists(export_dir):
+            export_dir = os.path.join(out, "export", str(int(export_dir.rsplit(os.sep, 1)[1]) + 1))
+        export_serving(
+            built, export_dir, used, schema=schema if isinstance(schema, Schema) else None,
+            task=task, class_names=class_names, signatures=signatures,
+        )  # fmt: skip
+    metrics = {
+        "format_version": 1,
+        "featurepipe_version": __version__,
+        "model": model,
+        "task": task,
+        "label": label_key,
+        "head": head.get_config() if head is not None else None,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "train_examples": counter.examples,
+        "train_seconds": round(seconds, 3),
+        "examples_per_second": round(counter.examples / seconds, 1) if seconds > 0 else None,
+        "devices": _devices(backend),
+        "keras_backend": backend,
+        "mixed_precision": _policy_name(mixed_precision),
+        "train": {k: _num(v[-1]) for k, v in history.items() if not k.startswith("val_")},
+        "eval": {k: _num(v) for k, v in evaluation.items()} if evaluation is not None else None,
+        "history": {k: [_num(x) for x in v] for k, v in history.items()},
+    }
+    with open(os.path.join(out, METRICS_FILE), "w", encoding="utf-8") as f:
+        f.write(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    return TrainResult(built, used, metrics, out, model_path, export_dir, history)
+
+
+# -- private -----------------------------------------------------------------------------------
+
+
+def _tf_inputs(
+    data: str | Sequence[str],
+    eval_data: str | Sequence[str] | None,
+    used: ColumnSpecs,
+    label_key: str,
+    schema: Schema | None,
+    task: str,
+    batch_size: int,
+    steps_per_epoch: int | None,
+    seed: int | None,
+    head: EstimatorHead | None,
+) -> tuple[Any, Any, int | None, int | None]:
+    """The TensorFlow backend's inputs: ``tf.data`` through ``make_dataset``."""
+    import tensorflow as tf
+
+    from featurepipe.keras._data import make_dataset
+
     if head is None:
         label_dtype = _label_dtype(data, label_key, schema)
         label_shape: tuple[int, ...] = ()
@@ -308,65 +427,105 @@ def train(
 
     train_ds = dataset(data, True)
     eval_ds = dataset(eval_data, False) if eval_data is not None else None
-    counter = _ExampleCounter(batch_size)
-    start = time.perf_counter()
-    with warnings.catch_warnings(), _bad_labels_located(data, eval_data, label_key, head):
-        if train_steps is None or (eval_data is not None and eval_steps is None):
-            # remote files are not counted: Keras finds the end of an epoch by running out
-            warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
-        history = built.fit(
-            train_ds,
-            epochs=epochs,
-            steps_per_epoch=train_steps,
-            validation_data=eval_ds,
-            validation_steps=eval_steps,
-            callbacks=[counter, *callbacks],
-            verbose=verbose,
-            shuffle=False,  # make_dataset shuffles files and records
-        ).history
-        seconds = time.perf_counter() - start
-        evaluation = (
-            built.evaluate(eval_ds, steps=eval_steps, verbose=0, return_dict=True)
-            if eval_ds is not None
-            else None
+    return train_ds, eval_ds, train_steps, eval_steps
+
+
+def _loader_inputs(
+    data: str | Sequence[str],
+    eval_data: str | Sequence[str] | None,
+    used: ColumnSpecs,
+    label_key: str,
+    schema: Schema | None,
+    task: str,
+    batch_size: int,
+    steps_per_epoch: int | None,
+    seed: int | None,
+) -> tuple[Any, Any, int | None, int | None]:
+    """The JAX / PyTorch backends' inputs: ``featurepipe.data.Loader`` batches, no TF."""
+    from featurepipe.data import Loader
+
+    def fix(features: Any, label: Any, *rest: Any) -> Any:
+        if task == "multiclass":
+            label = np.asarray(label).reshape(-1).astype(np.int64)
+        else:
+            label = np.asarray(label, np.float32).reshape(-1, 1)
+        return (features, label, *rest)
+
+    def dataset(pattern: str | Sequence[str], training: bool) -> Any:
+        loader = Loader(
+            _local_files(pattern),
+            used,
+            batch_size=batch_size,
+            label_key=label_key,
+            schema=schema,
+            shuffle=training,
+            seed=seed or 0,
         )
-    out = os.fspath(output_dir)
-    os.makedirs(out, exist_ok=True)
-    model_path = os.path.join(out, MODEL_FILE)
-    built.save(model_path)
-    used.save(os.path.join(out, COLUMNS_FILE))
-    export_dir = os.path.join(out, "export", str(int(time.time())))
-    while os.path.exists(export_dir):
-        export_dir = os.path.join(out, "export", str(int(export_dir.rsplit(os.sep, 1)[1]) + 1))
-    export_serving(
-        built, export_dir, used, schema=schema if isinstance(schema, Schema) else None,
-        task=task, class_names=class_names, signatures=signatures,
-    )  # fmt: skip
-    metrics = {
-        "format_version": 1,
-        "featurepipe_version": __version__,
-        "model": model,
-        "task": task,
-        "label": label_key,
-        "head": head.get_config() if head is not None else None,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "train_examples": counter.examples,
-        "train_seconds": round(seconds, 3),
-        "examples_per_second": round(counter.examples / seconds, 1) if seconds > 0 else None,
-        "devices": [d.device_type for d in tf.config.list_logical_devices()],
-        "keras_backend": keras.backend.backend(),
-        "mixed_precision": _policy_name(mixed_precision),
-        "train": {k: _num(v[-1]) for k, v in history.items() if not k.startswith("val_")},
-        "eval": {k: _num(v) for k, v in evaluation.items()} if evaluation is not None else None,
-        "history": {k: [_num(x) for x in v] for k, v in history.items()},
-    }
-    with open(os.path.join(out, METRICS_FILE), "w", encoding="utf-8") as f:
-        f.write(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    return TrainResult(built, used, metrics, out, model_path, export_dir, history)
+        return loader_dataset(loader, map_fn=fix)
+
+    train_ds = dataset(data, True)
+    eval_ds = dataset(eval_data, False) if eval_data is not None else None
+    eval_steps = len(eval_ds) if eval_ds is not None else None
+    return train_ds, eval_ds, steps_per_epoch, eval_steps
 
 
-# -- private -----------------------------------------------------------------------------------
+def _local_files(pattern: str | Sequence[str]) -> list[str]:
+    """The files of local patterns (the JAX / PyTorch path reads local files only)."""
+    from featurepipe.tfrecord import INDEX_SUFFIX, expand_paths
+
+    patterns = [pattern] if isinstance(pattern, str | os.PathLike) else list(pattern)
+    files: list[str] = []
+    for p in patterns:
+        p = os.fspath(p)
+        if "://" in p:
+            raise ConfigError(
+                f"{p!r} is a remote path; featurepipe.data reads local files. Copy the data "
+                "to local disk, or train on the TensorFlow backend (tf.io.gfile)."
+            )
+        try:
+            matched = expand_paths(p)
+        except ConfigError as e:
+            raise ConfigError(f"No files match {p!r}: {e}") from None
+        if not matched:
+            raise ConfigError(f"No files match {p!r}.")
+        files.extend(matched)
+    # A glob such as `train-*` also matches the index sidecars (FILE.fpidx) that
+    # featurepipe.data writes beside the files it reads: they are not data.
+    found = set(files)
+    return sorted(
+        f for f in found if not (f.endswith(INDEX_SUFFIX) and f[: -len(INDEX_SUFFIX)] in found)
+    )
+
+
+def _feature_keys(specs: ColumnSpecs) -> set[str]:
+    """The features the columns read (the keys of their parse spec)."""
+    keys: set[str] = set()
+    for spec in walk_columns(specs.columns):
+        for attr in ("key", "weight_feature_key"):
+            value = getattr(spec, attr, None)
+            if isinstance(value, str):
+                keys.add(value)
+        if isinstance(spec, CrossedColumn):
+            keys.update(k for k in spec.leaf_keys() if isinstance(k, str))
+    return keys
+
+
+def _devices(backend: str) -> list[str]:
+    """The device kinds the backend sees (``"CPU"``, ``"GPU"``, ``"TPU"``)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.device_type for d in tf.config.list_logical_devices()]
+    if backend == "jax":
+        import jax
+
+        return [str(d.platform).upper() for d in jax.devices()]
+    if backend == "torch":
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return ["CPU"] + ["GPU"] * gpus
+    return ["CPU"]
 
 
 class _ExampleCounter(keras.callbacks.Callback):  # type: ignore[misc]
@@ -433,6 +592,8 @@ def _build(
 def _label_dtype(data: str | Sequence[str], label_key: str, schema: Schema | None) -> Any:
     """The label's parse dtype: from the schema, else the one beside the shards, else the
     first records that have it (:func:`~featurepipe.keras.label_kind`)."""
+    import tensorflow as tf
+
     if schema is not None and label_key in schema.names:
         return {"int64": tf.int64, "float": tf.float32}.get(schema[label_key].kind, tf.float32)
     from featurepipe.keras._data import _list_files, label_kind
@@ -525,6 +686,8 @@ def _head_label_dtype(
     data: str | Sequence[str], label_key: str, schema: Schema | None, head: EstimatorHead
 ) -> Any:
     """The label's parse dtype under an Estimator head (strings need a vocabulary)."""
+    import tensorflow as tf
+
     kind, files = _feature_kind(data, label_key, schema)
     where = files[0] if files else "the data"
     if head.label_vocabulary is not None:
@@ -556,7 +719,7 @@ def _with_weight_column(
     key = head.weight_column
     if key is None:
         return used
-    if key in parse_spec(used):
+    if key in _feature_keys(used):
         raise ConfigError(
             f"The weight column {key!r} is also a feature the columns read; use a separate "
             "weight feature (a copy) for `weight_column`."
@@ -576,6 +739,8 @@ def _head_label_fn(head: EstimatorHead) -> Any:
     check); class ids out of ``[0, n_classes)`` (binary labels out of ``[0, 1]``, as
     base_head.py ``check_label_range``) stop training (see :func:`_bad_labels_located`).
     """
+    import tensorflow as tf
+
     table = None
     if head.label_vocabulary is not None:
         table = tf.lookup.StaticHashTable(
@@ -628,8 +793,15 @@ def _bad_labels_located(
     """Turns the pipeline's bad-label assertion into a DataError naming the record."""
     try:
         yield
-    except tf.errors.InvalidArgumentError as e:
-        if head is None or _BAD_LABEL not in str(e.message):
+    except Exception as e:
+        # Only the TensorFlow backend's pipeline asserts on labels (heads train there).
+        tf = sys.modules.get("tensorflow")
+        if (
+            head is None
+            or tf is None
+            or not isinstance(e, tf.errors.InvalidArgumentError)
+            or _BAD_LABEL not in str(e.message)
+        ):
             raise
         found = _find_bad_label([data] + ([eval_data] if eval_data is not None else []),
                                 label_key, head)  # fmt: skip
@@ -681,6 +853,8 @@ def _find_bad_label(
 
 
 def _label_fn(task: str) -> Any:
+    import tensorflow as tf
+
     def fix(features: Any, label: Any) -> Any:
         if task == "multiclass":
             return features, tf.cast(tf.reshape(label, [-1]), tf.int64)
