@@ -471,7 +471,7 @@ def _loader_inputs(
 
 def _local_files(pattern: str | Sequence[str]) -> list[str]:
     """The files of local patterns (the JAX / PyTorch path reads local files only)."""
-    from featurepipe.tfrecord import INDEX_SUFFIX, expand_paths
+    from featurepipe.tfrecord import expand_paths
 
     patterns = [pattern] if isinstance(pattern, str | os.PathLike) else list(pattern)
     files: list[str] = []
@@ -489,12 +489,8 @@ def _local_files(pattern: str | Sequence[str]) -> list[str]:
         if not matched:
             raise ConfigError(f"No files match {p!r}.")
         files.extend(matched)
-    # A glob such as `train-*` also matches the index sidecars (FILE.fpidx) that
-    # featurepipe.data writes beside the files it reads: they are not data.
-    found = set(files)
-    return sorted(
-        f for f in found if not (f.endswith(INDEX_SUFFIX) and f[: -len(INDEX_SUFFIX)] in found)
-    )
+    # expand_paths leaves out the index sidecars (FILE.fpidx) a glob also matches.
+    return sorted(set(files))
 
 
 def _feature_keys(specs: ColumnSpecs) -> set[str]:

@@ -47,7 +47,7 @@ from featurepipe._version import __version__
 from featurepipe.errors import ConfigError, CorruptRecordError
 from featurepipe.tfrecord._compression import Compression, detect_compression
 from featurepipe.tfrecord._framing import FRAME_OVERHEAD
-from featurepipe.tfrecord._paths import expand_paths
+from featurepipe.tfrecord._paths import INDEX_SUFFIX, expand_paths
 from featurepipe.tfrecord._reader import (
     Budget,
     CorruptionReport,
@@ -69,8 +69,6 @@ __all__ = [
     "split_records",
 ]
 
-#: Appended to a TFRecord file's name to name its index.
-INDEX_SUFFIX = ".fpidx"
 _FORMAT = "featurepipe-index"
 _FORMAT_VERSION = 1
 _MAX_HEADER_BYTES = 16 * 1024 * 1024

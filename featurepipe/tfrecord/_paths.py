@@ -15,7 +15,10 @@ from collections.abc import Iterable
 
 from featurepipe.errors import ConfigError
 
-__all__ = ["expand_paths", "is_sharded_spec", "shard_name", "sharded_paths"]
+__all__ = ["INDEX_SUFFIX", "expand_paths", "is_sharded_spec", "shard_name", "sharded_paths"]
+
+#: Appended to a TFRecord file's name to name its index sidecar (see _index).
+INDEX_SUFFIX = ".fpidx"
 
 _SHARD_RE = re.compile(r"^(?P<prefix>.+)@(?P<n>\d+)(?P<suffix>(\.[A-Za-z0-9_.]+)?)$")
 
@@ -65,7 +68,9 @@ def expand_paths(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     Each source may be a plain path, a glob (``data/*.tfrecord``) or a sharded
     spec ``PREFIX@N[.SUFFIX]`` that names ``PREFIX-00000-of-0000N[.SUFFIX]``
     and the rest. Globs are sorted; the order of sources is kept; duplicates
-    are dropped.
+    are dropped. A glob leaves out the index sidecars (``FILE.fpidx``) of the
+    files it matches -- ``train-*`` means the data, not the indexes the readers
+    wrote beside it -- unless the pattern itself ends with ``.fpidx``.
 
     Args:
         sources: one source or an iterable of them.
@@ -93,7 +98,7 @@ def expand_paths(sources: str | os.PathLike[str] | Iterable[str | os.PathLike[st
                 )
             matches = names
         elif glob.has_magic(s):
-            matches = sorted(glob.glob(s))
+            matches = _without_sidecars(s, sorted(glob.glob(s)))
             if not matches:
                 raise ConfigError(f"No file matches the pattern {s!r}.")
         else:
@@ -117,3 +122,13 @@ def is_sharded_spec(source: str | os.PathLike[str]) -> bool:
     """
     s = os.fspath(source)
     return bool(_SHARD_RE.match(s)) and not os.path.exists(s)
+
+
+def _without_sidecars(pattern: str, matches: list[str]) -> list[str]:
+    """``matches`` less the index sidecars of other matches (see `expand_paths`)."""
+    if pattern.endswith(INDEX_SUFFIX):
+        return matches
+    found = set(matches)
+    return [
+        m for m in matches if not (m.endswith(INDEX_SUFFIX) and m[: -len(INDEX_SUFFIX)] in found)
+    ]
