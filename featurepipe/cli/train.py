@@ -66,11 +66,45 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--label", required=True, metavar="KEY", help="the label feature")
     p.add_argument(
         "--task",
-        default="binary",
+        default=None,
         choices=("binary", "multiclass", "regression"),
-        help="default binary",
+        help="default binary (multiclass with --n-classes > 2)",
     )
     p.add_argument("--num-classes", type=int, default=None, help="classes of --task multiclass")
+    head = p.add_argument_group(
+        "Estimator head",
+        "any of these trains with the tf.estimator head's semantics: the model outputs "
+        "logits, the loss is the Estimator's (weighted, with its reduction)",
+    )
+    head.add_argument(
+        "--n-classes",
+        type=int,
+        default=None,
+        help="the Estimator's n_classes (2: binary, more: multiclass)",
+    )
+    head.add_argument(
+        "--label-vocabulary",
+        metavar="A,B,C|@FILE",
+        default=None,
+        help="string labels, in class-id order: comma-separated, or @FILE with one per line",
+    )
+    head.add_argument(
+        "--weight-column", metavar="KEY", default=None, help="the example-weight feature"
+    )
+    head.add_argument(
+        "--loss-reduction",
+        default=None,
+        type=str.lower,
+        choices=("sum_over_batch_size", "sum", "sum_by_nonzero_weights", "mean"),
+        help="default sum_over_batch_size (the V2 heads'); TF1 canned estimators used sum",
+    )
+    p.add_argument(
+        "--signatures",
+        default="default",
+        choices=("default", "estimator"),
+        help="export signatures: default (serving_default on `examples`) or estimator "
+        "(the Estimator's serving_default/classification/regression/predict)",
+    )
     p.add_argument("--output", required=True, metavar="DIR", help="where to write")
     p.add_argument(
         "--eval-data",
@@ -135,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"`{flag}` must be >= 1. Received: {flag}={getattr(args, name)}")
+    vocabulary = _vocabulary(args.label_vocabulary)
     import tensorflow as tf
 
     from featurepipe.keras import train
@@ -151,6 +186,11 @@ def _run(args: argparse.Namespace) -> int:
             eval_data=args.eval_data,
             task=args.task,
             num_classes=args.num_classes,
+            n_classes=args.n_classes,
+            label_vocabulary=vocabulary,
+            weight_column=args.weight_column,
+            loss_reduction=args.loss_reduction,
+            signatures=args.signatures,
             epochs=args.epochs,
             batch_size=args.batch_size,
             steps_per_epoch=args.steps_per_epoch,
@@ -178,3 +218,27 @@ def _run(args: argparse.Namespace) -> int:
     print(f"wrote {result.model_path}", file=sys.stderr)
     print(f"wrote {result.export_dir}", file=sys.stderr)
     return EXIT_OK
+
+
+def _vocabulary(value: str | None) -> list[str] | None:
+    """``--label-vocabulary``: ``a,b,c`` or ``@FILE`` (one label a line)."""
+    from featurepipe.errors import ConfigError
+
+    if value is None:
+        return None
+    if value.startswith("@"):
+        try:
+            with open(value[1:], encoding="utf-8") as f:
+                labels = [line.rstrip("\r\n") for line in f]
+        except OSError as e:
+            raise ConfigError(
+                f"Cannot read --label-vocabulary file {value[1:]!r}: {e.strerror}"
+            ) from None
+        labels = [label for label in labels if label]
+    else:
+        labels = [label.strip() for label in value.split(",") if label.strip()]
+    if len(labels) < 2:
+        raise ConfigError(
+            f"`--label-vocabulary` needs at least 2 labels. Received: --label-vocabulary={value!r}"
+        )
+    return labels

@@ -24,6 +24,15 @@ from featurepipe.keras._data import (
     schema_beside,
 )
 from featurepipe.keras._export import export_serving
+from featurepipe.keras._heads import (
+    LOSS_REDUCTIONS,
+    EstimatorHead,
+    EstimatorLoss,
+    HeadLogits,
+    class_names_of,
+    estimator_predictions,
+    head_of,
+)
 from featurepipe.keras._layers import DenseFeatures, model_inputs
 from featurepipe.keras._models import (
     LinearLogits,
@@ -38,12 +47,19 @@ from featurepipe.keras._preprocessing import ColumnTransform, parse_spec, transf
 from featurepipe.keras._training import train
 
 __all__ = [
+    "LOSS_REDUCTIONS",
     "ColumnTransform",
     "DenseFeatures",
+    "EstimatorHead",
+    "EstimatorLoss",
+    "HeadLogits",
     "LinearLogits",
     "SparseOptimizer",
+    "class_names_of",
     "dnn_model",
+    "estimator_predictions",
     "export_serving",
+    "head_of",
     "label_kind",
     "linear_model",
     "make_dataset",

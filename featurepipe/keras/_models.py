@@ -31,6 +31,13 @@ Tasks: ``"binary"`` (sigmoid output, labels 0/1; metrics AUC, accuracy, log
 loss), ``"multiclass"`` (softmax over ``num_classes``, integer labels; accuracy,
 log loss) and ``"regression"`` (one linear output; RMSE, MAE). The output layer
 is named ``"<task>_head"`` and computes in float32 under mixed precision.
+
+**Estimator heads** (``head=EstimatorHead(...)``, :mod:`featurepipe.keras._heads`):
+the model outputs the logits instead (layer ``"<task>_logits"``) and is compiled
+with the Estimator's loss — example weights as ``sample_weight``, the head's
+``loss_reduction`` — and metrics on logits (weighted with a ``weight_column``);
+``estimator_predictions(model.predict(x), head)`` gives the Estimator's
+prediction dict.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from featurepipe.columns import (
     WeightedColumn,
 )
 from featurepipe.errors import ConfigError
+from featurepipe.keras._heads import EstimatorHead, EstimatorLoss, HeadLogits, head_metrics
 from featurepipe.keras._layers import DenseFeatures, model_inputs
 from featurepipe.keras._optimizers import SparseOptimizer
 from featurepipe.keras._preprocessing import WEIGHTS_SUFFIX
@@ -275,15 +283,19 @@ def merge_columns(*parts: ColumnSpecs | None) -> ColumnSpecs:
 def task_of(model: keras.Model) -> str:
     """The task of a canned model, from the name of its output layer.
 
+    ``<task>_head`` (probabilities) or, for a model built with an Estimator
+    ``head=``, ``<task>_logits``.
+
     Raises:
-        ConfigError: if the model has no ``<task>_head`` output layer.
+        ConfigError: if the model has no ``<task>_head`` or ``<task>_logits`` layer.
     """
     for task in TASKS:
-        try:
-            model.get_layer(f"{task}_head")
-        except ValueError:
-            continue
-        return task
+        for suffix in ("_head", "_logits"):
+            try:
+                model.get_layer(task + suffix)
+            except ValueError:
+                continue
+            return task
     raise ConfigError(
         "This model has no `binary_head`, `multiclass_head` or `regression_head` layer; "
         "pass `task=` explicitly."
@@ -296,8 +308,9 @@ def task_of(model: keras.Model) -> str:
 def linear_model(
     columns: ColumnSpecs,
     *,
-    task: str = "binary",
+    task: str | None = None,
     num_classes: int | None = None,
+    head: EstimatorHead | None = None,
     sparse_combiner: str = "sum",
     optimizer: Any = None,
     learning_rate: float | None = None,
@@ -310,8 +323,16 @@ def linear_model(
     Args:
         columns: resolved column specs; every kind is accepted (an embedding or
             indicator column contributes its categorical column's ids).
-        task: ``"binary"``, ``"multiclass"`` or ``"regression"``. Defaults to `"binary"`.
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``. Defaults to `None`
+            (``head.task``, else `"binary"`).
         num_classes: classes of ``"multiclass"``. Defaults to `None`.
+        head: an :class:`~featurepipe.keras.EstimatorHead`: the model then outputs
+            **logits** (layer ``"<task>_logits"``, a :class:`HeadLogits`) and is
+            compiled with the Estimator's loss (:class:`EstimatorLoss`: example
+            weights as ``sample_weight``, the head's ``loss_reduction``) and metrics
+            on logits; :func:`~featurepipe.keras.estimator_predictions` turns its
+            outputs into the Estimator's prediction dict. Defaults to `None`
+            (outputs are probabilities, layer ``"<task>_head"``, Keras' losses).
         sparse_combiner: see :class:`LinearLogits`. Defaults to `"sum"`.
         optimizer: a Keras optimizer or name; `None` gives
             ``SparseOptimizer("ftrl")``. Defaults to `None`.
@@ -331,15 +352,15 @@ def linear_model(
         >>> m.output_shape
         (None, 1)
     """
-    units = _units(task, num_classes)
+    task, units = _task_units(task, num_classes, head)
     policy = _policy(mixed_precision)
     inputs = model_inputs(columns)
     logits = _linear_layer(columns, units, sparse_combiner, policy)(inputs)
-    model = keras.Model(inputs, _head(logits, task, units), name=name)
+    model = keras.Model(inputs, _head(logits, task, units, head), name=name)
     if compile:
         lr = learning_rate or min(0.2, 1.0 / math.sqrt(max(len(columns), 1)))
         opt = optimizer or SparseOptimizer("ftrl", lr)
-        _compile(model, task, opt, policy)
+        _compile(model, task, opt, policy, head)
     return model
 
 
@@ -347,8 +368,9 @@ def dnn_model(
     columns: ColumnSpecs,
     hidden_units: Sequence[int] = (64, 32),
     *,
-    task: str = "binary",
+    task: str | None = None,
     num_classes: int | None = None,
+    head: EstimatorHead | None = None,
     activation: str = "relu",
     dropout: float | None = None,
     batch_norm: bool = False,
@@ -363,8 +385,16 @@ def dnn_model(
     Args:
         columns: resolved numeric, bucketized, embedding and indicator columns.
         hidden_units: the width of each hidden layer. Defaults to `(64, 32)`.
-        task: ``"binary"``, ``"multiclass"`` or ``"regression"``. Defaults to `"binary"`.
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``. Defaults to `None`
+            (``head.task``, else `"binary"`).
         num_classes: classes of ``"multiclass"``. Defaults to `None`.
+        head: an :class:`~featurepipe.keras.EstimatorHead`: the model then outputs
+            **logits** (layer ``"<task>_logits"``, a :class:`HeadLogits`) and is
+            compiled with the Estimator's loss (:class:`EstimatorLoss`: example
+            weights as ``sample_weight``, the head's ``loss_reduction``) and metrics
+            on logits; :func:`~featurepipe.keras.estimator_predictions` turns its
+            outputs into the Estimator's prediction dict. Defaults to `None`
+            (outputs are probabilities, layer ``"<task>_head"``, Keras' losses).
         activation: the hidden layers' activation. Defaults to `"relu"`.
         dropout: drop rate after each hidden layer, or `None`. Defaults to `None`.
         batch_norm: batch normalization before each activation. Defaults to `False`.
@@ -382,15 +412,15 @@ def dnn_model(
     Raises:
         ConfigError: for bare categorical columns, bad sizes or rates.
     """
-    units = _units(task, num_classes)
+    task, units = _task_units(task, num_classes, head)
     policy = _policy(mixed_precision)
     inputs = model_inputs(columns)
     logits = _dnn_logits(
         inputs, columns, hidden_units, units, activation, dropout, batch_norm, policy
     )
-    model = keras.Model(inputs, _head(logits, task, units), name=name)
+    model = keras.Model(inputs, _head(logits, task, units, head), name=name)
     if compile:
-        _compile(model, task, optimizer or SparseOptimizer("adagrad", learning_rate), policy)
+        _compile(model, task, optimizer or SparseOptimizer("adagrad", learning_rate), policy, head)
     return model
 
 
@@ -399,8 +429,9 @@ def wide_and_deep_model(
     dnn_columns: ColumnSpecs,
     dnn_hidden_units: Sequence[int] = (64, 32),
     *,
-    task: str = "binary",
+    task: str | None = None,
     num_classes: int | None = None,
+    head: EstimatorHead | None = None,
     activation: str = "relu",
     dropout: float | None = None,
     batch_norm: bool = False,
@@ -426,8 +457,16 @@ def wide_and_deep_model(
         linear_columns: columns of the linear part (see :func:`linear_model`).
         dnn_columns: columns of the DNN part (see :func:`dnn_model`).
         dnn_hidden_units: the DNN's hidden layer widths. Defaults to `(64, 32)`.
-        task: ``"binary"``, ``"multiclass"`` or ``"regression"``. Defaults to `"binary"`.
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``. Defaults to `None`
+            (``head.task``, else `"binary"`).
         num_classes: classes of ``"multiclass"``. Defaults to `None`.
+        head: an :class:`~featurepipe.keras.EstimatorHead`: the model then outputs
+            **logits** (layer ``"<task>_logits"``, a :class:`HeadLogits`) and is
+            compiled with the Estimator's loss (:class:`EstimatorLoss`: example
+            weights as ``sample_weight``, the head's ``loss_reduction``) and metrics
+            on logits; :func:`~featurepipe.keras.estimator_predictions` turns its
+            outputs into the Estimator's prediction dict. Defaults to `None`
+            (outputs are probabilities, layer ``"<task>_head"``, Keras' losses).
         activation: hidden activation. Defaults to `"relu"`.
         dropout: hidden drop rate or `None`. Defaults to `None`.
         batch_norm: batch normalization in the DNN. Defaults to `False`.
@@ -463,7 +502,7 @@ def wide_and_deep_model(
             "wide_and_deep_model needs both `linear_columns` and `dnn_columns`; use "
             "linear_model or dnn_model for one part."
         )
-    units = _units(task, num_classes)
+    task, units = _task_units(task, num_classes, head)
     policy = _policy(mixed_precision)
     inputs = model_inputs(merge_columns(linear_columns, dnn_columns))
     wide = _linear_layer(linear_columns, units, sparse_combiner, policy)(inputs)
@@ -471,7 +510,7 @@ def wide_and_deep_model(
         inputs, dnn_columns, dnn_hidden_units, units, activation, dropout, batch_norm, policy
     )
     logits = keras.layers.Add(name="logits", dtype=policy)([wide, deep])
-    model = keras.Model(inputs, _head(logits, task, units), name=name)
+    model = keras.Model(inputs, _head(logits, task, units, head), name=name)
     if compile:
         lin_lr = linear_learning_rate or min(0.2, 1.0 / math.sqrt(len(linear_columns)))
         opt = optimizer or SparseOptimizer(
@@ -481,11 +520,30 @@ def wide_and_deep_model(
             wide_learning_rate=lin_lr,
             wide_layers=("linear",),
         )
-        _compile(model, task, opt, policy)
+        _compile(model, task, opt, policy, head)
     return model
 
 
 # -- private -----------------------------------------------------------------------------------
+
+
+def _task_units(
+    task: str | None, num_classes: int | None, head: EstimatorHead | None
+) -> tuple[str, int]:
+    """The task and the logits' width, from the arguments or the head."""
+    if head is None:
+        task = task or "binary"
+        return task, _units(task, num_classes)
+    if task is not None and task != head.task:
+        raise ConfigError(
+            f"`task={task!r}` disagrees with the head's task {head.task!r}; leave `task` unset."
+        )
+    if num_classes is not None and num_classes != head.n_classes:
+        raise ConfigError(
+            f"`num_classes={num_classes}` disagrees with the head's n_classes "
+            f"{head.n_classes}; leave `num_classes` unset."
+        )
+    return head.task, head.logits_dimension
 
 
 def _units(task: str, num_classes: int | None) -> int:
@@ -572,15 +630,32 @@ def _dnn_logits(
     return keras.layers.Dense(units, name="dnn_logits", dtype=policy)(x)
 
 
-def _head(logits: Any, task: str, units: int) -> Any:
+def _head(logits: Any, task: str, units: int, head: EstimatorHead | None = None) -> Any:
+    if head is not None:
+        return HeadLogits(head, name=f"{task}_logits")(logits)
     activation = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}[task]
     return keras.layers.Activation(activation, name=f"{task}_head", dtype="float32")(logits)
 
 
-def _compile(model: keras.Model, task: str, optimizer: Any, policy: str | None) -> None:
-    if task == "binary":
-        loss: Any = "binary_crossentropy"
-        metrics: list[Any] = [
+def _compile(
+    model: keras.Model,
+    task: str,
+    optimizer: Any,
+    policy: str | None,
+    head: EstimatorHead | None = None,
+) -> None:
+    weighted_metrics: list[Any] | None = None
+    loss: Any
+    metrics: list[Any]
+    if head is not None:
+        # The Estimator's loss on logits; its metrics are weighted by the example weights.
+        loss = EstimatorLoss(head.task, head.loss_reduction)
+        metrics = head_metrics(head)
+        if head.weight_column is not None:
+            metrics, weighted_metrics = [], metrics
+    elif task == "binary":
+        loss = "binary_crossentropy"
+        metrics = [
             keras.metrics.AUC(name="auc"),
             keras.metrics.BinaryAccuracy(name="accuracy"),
             LogLoss(name="log_loss"),
@@ -602,4 +677,10 @@ def _compile(model: keras.Model, task: str, optimizer: Any, policy: str | None) 
     if policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     # XLA cannot compile the sparse updates (tf.unique has a data-dependent shape).
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=False)
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=metrics,
+        weighted_metrics=weighted_metrics,
+        jit_compile=False,
+    )

@@ -19,12 +19,13 @@ evaluates on a held-out pattern, and writes to ``output_dir``:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,10 +40,11 @@ from featurepipe.columns import (
     IndicatorColumn,
     NumericColumn,
 )
-from featurepipe.errors import ConfigError
+from featurepipe.errors import ConfigError, DataError
 from featurepipe.example import Schema
 from featurepipe.keras._data import make_dataset
 from featurepipe.keras._export import export_serving
+from featurepipe.keras._heads import EstimatorHead
 from featurepipe.keras._models import (
     TASKS,
     dnn_model,
@@ -134,9 +136,15 @@ def train(
     artifacts: Any = None,
     schema: Schema | str | os.PathLike[str] | None = None,
     eval_data: str | Sequence[str] | None = None,
-    task: str = "binary",
+    task: str | None = None,
     num_classes: int | None = None,
     class_names: Sequence[str] | None = None,
+    n_classes: int | None = None,
+    label_vocabulary: Sequence[str] | None = None,
+    weight_column: str | None = None,
+    loss_reduction: str | None = None,
+    head: EstimatorHead | None = None,
+    signatures: str = "default",
     epochs: int = 1,
     batch_size: int = 256,
     steps_per_epoch: int | None = None,
@@ -164,7 +172,7 @@ def train(
         data: training file pattern(s).
         columns: column specs or a specs JSON path.
         label_key: the label feature (int64 or float; binary labels are 0/1,
-            multi-class labels are class ids).
+            multi-class labels are class ids; strings with ``label_vocabulary``).
         output_dir: where to write (created; existing files are replaced).
         model: ``"linear"``, ``"dnn"`` or ``"wide_and_deep"``. Defaults to `"wide_and_deep"`.
         dnn_columns: ``"wide_and_deep"`` only: the DNN part's column specs (or
@@ -175,9 +183,33 @@ def train(
         schema: a schema or schema JSON path for parsing. Defaults to `None`
             (the parse spec comes from the columns).
         eval_data: held-out file pattern(s). Defaults to `None`.
-        task: ``"binary"``, ``"multiclass"`` or ``"regression"``. Defaults to `"binary"`.
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``. Defaults to `None`
+            (from ``n_classes`` / ``head``, else `"binary"`).
         num_classes: classes of ``"multiclass"``. Defaults to `None`.
-        class_names: class names for the export's ``classes``. Defaults to `None`.
+        class_names: class names for the export's ``classes`` (without a head).
+            Defaults to `None`.
+        n_classes: the Estimator's ``n_classes`` (2: binary, more: multiclass);
+            implies an Estimator head. Defaults to `None`.
+        label_vocabulary: the Estimator's ``label_vocabulary``: string labels,
+            mapped to class ids in this order (``n_classes`` defaults to its
+            length); a label not in it stops training with a
+            :class:`~featurepipe.errors.DataError` naming the label, the file,
+            the record and its byte offset. Implies an Estimator head.
+            Defaults to `None`.
+        weight_column: the feature holding each example's weight (int64 or
+            float, one value, required in every record); it weights the loss and
+            the metrics. Must not be a feature the columns read. Implies an
+            Estimator head. Defaults to `None`.
+        loss_reduction: the head's reduction (see
+            :class:`~featurepipe.keras.EstimatorHead`); implies an Estimator head.
+            Defaults to `None` (``"sum_over_batch_size"`` with a head).
+        head: an explicit :class:`~featurepipe.keras.EstimatorHead` instead of
+            the four arguments above. With a head the model outputs logits and
+            trains with the Estimator's loss (see the model builders); without
+            one (the default) the model is as before: probabilities, Keras'
+            losses, integer or float labels, no weights. Defaults to `None`.
+        signatures: the export's signatures, ``"default"`` or ``"estimator"``
+            (see :func:`~featurepipe.keras.export_serving`). Defaults to `"default"`.
         epochs: passes over ``data``. Defaults to `1`.
         batch_size: examples per step. Defaults to `256`.
         steps_per_epoch: steps per epoch (the data repeats). Defaults to `None`: one pass
@@ -205,6 +237,17 @@ def train(
         raise ConfigError(
             f"Unknown value for `model`. Allowed values are: {MODELS}. Received: model={model!r}"
         )
+    head = _resolve_head(
+        task, num_classes, n_classes, label_vocabulary, weight_column, loss_reduction, head
+    )
+    if head is not None:
+        if class_names is not None:
+            raise ConfigError(
+                "`class_names` is for models without an Estimator head; with a head the "
+                "classes are its `label_vocabulary` (or the class ids)."
+            )
+        task, num_classes = head.task, None
+    task = task or "binary"
     if task not in TASKS:
         raise ConfigError(
             f"Unknown value for `task`. Allowed values are: {TASKS}. Received: task={task!r}"
@@ -224,14 +267,21 @@ def train(
         keras.utils.set_random_seed(seed)
     built, used = _build(
         model, specs, dnn_specs, task, num_classes, hidden_units, dropout, batch_norm,
-        learning_rate, linear_learning_rate, mixed_precision,
+        learning_rate, linear_learning_rate, mixed_precision, head,
     )  # fmt: skip
     if label_key in parse_spec(used):
         raise ConfigError(
             f"The label {label_key!r} is also a feature the columns read; a model must not "
             f"see its label. Received: label_key={label_key!r}"
         )
-    label_dtype = _label_dtype(data, label_key, schema)
+    if head is None:
+        label_dtype = _label_dtype(data, label_key, schema)
+        label_shape: tuple[int, ...] = ()
+        data_columns = used
+    else:
+        label_dtype = _head_label_dtype(data, label_key, schema, head)
+        label_shape = (head.label_dimension,) if head.label_dimension > 1 else ()
+        data_columns = _with_weight_column(used, data, schema, head)
 
     # Keras learns where an epoch of a dataset of unknown length ends by running out of data,
     # and warns each time ("Your input ran out of data"). Local files are counted instead
@@ -246,20 +296,21 @@ def train(
             pattern,
             batch_size=batch_size,
             schema=schema,
-            columns=used,
+            columns=data_columns,
             label_key=label_key,
-            label_feature=tf.io.FixedLenFeature((), label_dtype),
+            label_feature=tf.io.FixedLenFeature(label_shape, label_dtype),
             shuffle=training,
             seed=seed,
             num_epochs=None if training and train_steps else 1,
         )
-        return ds.map(_label_fn(task), num_parallel_calls=tf.data.AUTOTUNE)
+        fix = _label_fn(task) if head is None else _head_label_fn(head)
+        return ds.map(fix, num_parallel_calls=tf.data.AUTOTUNE)
 
     train_ds = dataset(data, True)
     eval_ds = dataset(eval_data, False) if eval_data is not None else None
     counter = _ExampleCounter(batch_size)
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _bad_labels_located(data, eval_data, label_key, head):
         if train_steps is None or (eval_data is not None and eval_steps is None):
             # remote files are not counted: Keras finds the end of an epoch by running out
             warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
@@ -289,7 +340,7 @@ def train(
         export_dir = os.path.join(out, "export", str(int(export_dir.rsplit(os.sep, 1)[1]) + 1))
     export_serving(
         built, export_dir, used, schema=schema if isinstance(schema, Schema) else None,
-        task=task, class_names=class_names,
+        task=task, class_names=class_names, signatures=signatures,
     )  # fmt: skip
     metrics = {
         "format_version": 1,
@@ -297,6 +348,7 @@ def train(
         "model": model,
         "task": task,
         "label": label_key,
+        "head": head.get_config() if head is not None else None,
         "epochs": epochs,
         "batch_size": batch_size,
         "train_examples": counter.examples,
@@ -346,11 +398,13 @@ def _build(
     learning_rate: float | None,
     linear_learning_rate: float | None,
     mixed_precision: bool | str,
+    head: EstimatorHead | None = None,
 ) -> tuple[keras.Model, ColumnSpecs]:
     common: dict[str, Any] = {
-        "task": task,
+        "task": task if head is None else None,
         "num_classes": num_classes,
         "mixed_precision": mixed_precision,
+        "head": head,
     }
     if kind == "linear":
         return linear_model(specs, learning_rate=learning_rate, **common), specs
@@ -388,9 +442,242 @@ def _label_dtype(data: str | Sequence[str], label_key: str, schema: Schema | Non
     if kind == "bytes":
         raise ConfigError(
             f"The label {label_key!r} in {files[0]} holds bytes; labels must be int64 or "
-            "float. Received: a bytes label"
+            "float, or strings with a `label_vocabulary` (--label-vocabulary). "
+            "Received: a bytes label"
         )
     return tf.int64 if kind == "int64" else tf.float32
+
+
+# -- Estimator heads ---------------------------------------------------------------------------
+
+# In the message of the assertion that stops a batch with a bad label; train() then finds the
+# record (tf.data cannot tell which file or record a batch row came from).
+_BAD_LABEL = "featurepipe: bad label"
+
+
+def _resolve_head(
+    task: str | None,
+    num_classes: int | None,
+    n_classes: int | None,
+    label_vocabulary: Sequence[str] | None,
+    weight_column: str | None,
+    loss_reduction: str | None,
+    head: EstimatorHead | None,
+) -> EstimatorHead | None:
+    """The Estimator head the arguments ask for, or `None` (no head: the old behaviour)."""
+    asked = {
+        "n_classes": n_classes,
+        "label_vocabulary": label_vocabulary,
+        "weight_column": weight_column,
+        "loss_reduction": loss_reduction,
+    }
+    if head is not None:
+        given = sorted(k for k, v in asked.items() if v is not None)
+        if given:
+            raise ConfigError(f"Pass either `head` or {given}, not both.")
+        if task is not None and task != head.task:
+            raise ConfigError(f"`task={task!r}` disagrees with the head's task {head.task!r}.")
+        return head
+    if all(v is None for v in asked.values()):
+        return None
+    vocab = tuple(str(v) for v in label_vocabulary) if label_vocabulary is not None else None
+    if n_classes is None:
+        if vocab is not None:
+            n_classes = len(vocab)
+        elif task == "multiclass":
+            n_classes = num_classes
+    elif num_classes is not None and num_classes != n_classes:
+        raise ConfigError(
+            f"`num_classes={num_classes}` and `n_classes={n_classes}` disagree; pass one."
+        )
+    if task is None:
+        task = "binary" if n_classes in (None, 2) else "multiclass"
+    if task == "regression":
+        if n_classes is not None or vocab is not None:
+            raise ConfigError(
+                "`n_classes` and `label_vocabulary` are for classifiers; "
+                "received them with task='regression'."
+            )
+    elif (n_classes or 2) == 2 and task == "multiclass":
+        raise ConfigError("task='multiclass' needs n_classes >= 3 (2 classes are the binary head).")
+    return EstimatorHead(
+        task,
+        n_classes=n_classes if task != "regression" else None,
+        label_vocabulary=vocab,
+        weight_column=weight_column,
+        loss_reduction=loss_reduction or "sum_over_batch_size",
+    )
+
+
+def _feature_kind(
+    data: str | Sequence[str], key: str, schema: Schema | None
+) -> tuple[str, list[str]]:
+    """The kind of a feature (``"int64"``, ``"float"``, ``"bytes"``) and the data's files."""
+    from featurepipe.keras._data import _list_files, label_kind
+
+    files = _list_files(data)
+    if schema is not None and key in schema.names:
+        return schema[key].kind, files
+    return label_kind(files, key), files
+
+
+def _head_label_dtype(
+    data: str | Sequence[str], label_key: str, schema: Schema | None, head: EstimatorHead
+) -> Any:
+    """The label's parse dtype under an Estimator head (strings need a vocabulary)."""
+    kind, files = _feature_kind(data, label_key, schema)
+    where = files[0] if files else "the data"
+    if head.label_vocabulary is not None:
+        if kind != "bytes":
+            raise ConfigError(
+                f"The label {label_key!r} in {where} holds {kind}; `label_vocabulary` "
+                "maps string labels to class ids (as the Estimator's). Drop the "
+                "vocabulary for integer class ids. Received: label_vocabulary="
+                f"{list(head.label_vocabulary)!r}"
+            )
+        return tf.string
+    if kind == "bytes":
+        raise ConfigError(
+            f"The label {label_key!r} in {where} holds strings; pass their classes as "
+            "`label_vocabulary` (--label-vocabulary a,b,c)."
+        )
+    if head.task == "multiclass" and kind != "int64":
+        raise ConfigError(
+            f"The label {label_key!r} in {where} holds floats; a multiclass head needs "
+            "int64 class ids (or strings with `label_vocabulary`)."
+        )
+    return tf.int64 if kind == "int64" else tf.float32
+
+
+def _with_weight_column(
+    used: ColumnSpecs, data: str | Sequence[str], schema: Schema | None, head: EstimatorHead
+) -> ColumnSpecs:
+    """The columns the input pipeline computes: the model's, plus the raw example weight."""
+    key = head.weight_column
+    if key is None:
+        return used
+    if key in parse_spec(used):
+        raise ConfigError(
+            f"The weight column {key!r} is also a feature the columns read; use a separate "
+            "weight feature (a copy) for `weight_column`."
+        )
+    kind, _ = _feature_kind(data, key, schema)
+    if kind == "bytes":
+        raise ConfigError(f"The weight column {key!r} holds bytes; weights are int64 or float.")
+    weight = NumericColumn(key, dtype="int64" if kind == "int64" else "float32")
+    return merge_columns(used, ColumnSpecs((weight,)))
+
+
+def _head_label_fn(head: EstimatorHead) -> Any:
+    """``(features, label) -> (features, label[, weight])`` for an Estimator head.
+
+    String labels are looked up in the vocabulary (tensorflow/estimator
+    head/multi_class_head.py ``_processed_labels``: an index table, then a label range
+    check); class ids out of ``[0, n_classes)`` (binary labels out of ``[0, 1]``, as
+    base_head.py ``check_label_range``) stop training (see :func:`_bad_labels_located`).
+    """
+    table = None
+    if head.label_vocabulary is not None:
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(head.label_vocabulary)),
+                tf.range(len(head.label_vocabulary), dtype=tf.int64),
+            ),
+            default_value=-1,
+        )
+    n = head.n_classes or 2
+
+    def fix(features: Any, label: Any) -> Any:
+        if head.task == "regression":
+            label = tf.reshape(tf.cast(label, tf.float32), [-1, head.label_dimension])
+        else:
+            flat = tf.reshape(label, [-1])
+            if table is not None:
+                ids = table.lookup(flat)
+                bad = ids < 0
+            elif head.task == "multiclass":
+                ids = tf.cast(flat, tf.int64)
+                bad = tf.logical_or(ids < 0, ids >= n)
+            else:
+                ids = tf.cast(flat, tf.float32)
+                bad = tf.logical_or(ids < 0, ids > 1)
+            check = tf.debugging.Assert(
+                tf.logical_not(tf.reduce_any(bad)),
+                [_BAD_LABEL, tf.boolean_mask(flat, bad)[:3]],
+            )
+            with tf.control_dependencies([check]):
+                ids = tf.identity(ids)
+            dtype = tf.float32 if head.task == "binary" else tf.int64
+            label = tf.reshape(tf.cast(ids, dtype), [-1, 1])
+        if head.weight_column is None:
+            return features, label
+        features = dict(features)
+        weight = tf.reshape(tf.cast(features.pop(head.weight_column), tf.float32), [-1, 1])
+        return features, label, weight
+
+    return fix
+
+
+@contextlib.contextmanager
+def _bad_labels_located(
+    data: str | Sequence[str],
+    eval_data: str | Sequence[str] | None,
+    label_key: str,
+    head: EstimatorHead | None,
+) -> Iterator[None]:
+    """Turns the pipeline's bad-label assertion into a DataError naming the record."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as e:
+        if head is None or _BAD_LABEL not in str(e.message):
+            raise
+        found = _find_bad_label([data] + ([eval_data] if eval_data is not None else []),
+                                label_key, head)  # fmt: skip
+        if found is None:  # pragma: no cover - the scan agrees with the pipeline
+            raise DataError(f"a label is not valid for the head: {e.message}") from e
+        path, index, offset, value = found
+        if head.label_vocabulary is not None:
+            detail = (
+                f"label {label_key}={value!r} is not in label_vocabulary "
+                f"{list(head.label_vocabulary)!r}; add it to the vocabulary "
+                "(--label-vocabulary) or fix the record."
+            )
+            reason = "unknown_label"
+        else:
+            allowed = "0 or 1" if head.task == "binary" else f"a class id in [0, {head.n_classes})"
+            detail = f"label {label_key}={value!r} must be {allowed}; fix the record."
+            reason = "label_out_of_range"
+        raise DataError(detail, path=path, record=index, offset=offset, reason=reason) from e
+
+
+def _find_bad_label(
+    patterns: Sequence[str | Sequence[str]], label_key: str, head: EstimatorHead
+) -> tuple[str, int, int, Any] | None:
+    """The first record whose label the head refuses: ``(path, index, offset, value)``."""
+    from featurepipe.example import decode_example
+    from featurepipe.keras._data import _list_files
+    from featurepipe.tfrecord import iter_records
+
+    vocab = set(head.label_vocabulary) if head.label_vocabulary is not None else None
+    for pattern in patterns:
+        for path in _list_files(pattern):
+            for rec in iter_records(path):
+                feature = decode_example(
+                    rec.data, path=path, record=rec.index, offset=rec.offset
+                ).get(label_key)
+                if feature is None:
+                    continue
+                for raw in feature.values.tolist():
+                    value: Any = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+                    if vocab is not None:
+                        bad = value not in vocab
+                    elif head.task == "multiclass":
+                        bad = not 0 <= value < (head.n_classes or 2)
+                    else:
+                        bad = not 0 <= value <= 1
+                    if bad:
+                        return path, rec.index, rec.offset, value
+    return None
 
 
 def _label_fn(task: str) -> Any:
