@@ -73,7 +73,7 @@ def parse_spec(
         if isinstance(spec, NumericColumn):
             # tf.Example stores float32 or int64; NumericColumn(dtype="int64") reads int64_list.
             dtype = tf.int64 if spec.dtype == "int64" else tf.float32
-            default = spec.default_value
+            default: Any = spec.default_value
             if default is not None and spec.dtype == "int64":
                 default = int(default)
             if default is not None and spec.size > 1:

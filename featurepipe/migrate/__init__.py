@@ -6,9 +6,12 @@ ids and values (same names, so the same ``DenseFeatures`` order), and
 :func:`check_columns` proves it on your TFRecords, column by column, against
 TensorFlow's own ``tf.feature_column`` code. :func:`read_estimator_checkpoint`
 reads an Estimator checkpoint variable by variable (no ``tf.estimator``
-needed). TensorFlow is imported inside the functions that need it.
+needed), and :func:`migrate_estimator` loads it into the matching featurepipe
+Keras model (the Estimator's outputs, to float rounding) with a serving export
+of the Estimator's signatures and a ``migration.json`` of where every variable
+went. TensorFlow and Keras are imported inside the functions that need them.
 
-Command line: ``featurepipe migrate columns`` and ``featurepipe migrate check``.
+Command line: ``featurepipe migrate columns``, ``migrate check`` and ``migrate estimator``.
 """
 
 from __future__ import annotations
@@ -41,10 +44,17 @@ from featurepipe.migrate._columns import (
     migrate_feature_columns,
     read_vocabulary_file,
 )
+from featurepipe.migrate._estimator import (
+    ESTIMATORS,
+    EstimatorMigration,
+    estimator_arguments,
+    migrate_estimator,
+)
 from featurepipe.migrate._user import load_feature_columns
 
 __all__ = [
     "ENGINES",
+    "ESTIMATORS",
     "PARTS",
     "BatchNormWeights",
     "CheckReport",
@@ -53,6 +63,7 @@ __all__ = [
     "DNNWeights",
     "DenseLayerWeights",
     "EmbeddingTable",
+    "EstimatorMigration",
     "EstimatorWeights",
     "LinearWeights",
     "MigratedColumns",
@@ -63,7 +74,9 @@ __all__ = [
     "UnrecognizedVariable",
     "check_columns",
     "columns_from_feature_columns",
+    "estimator_arguments",
     "load_feature_columns",
+    "migrate_estimator",
     "migrate_feature_columns",
     "read_estimator_checkpoint",
     "read_vocabulary_file",

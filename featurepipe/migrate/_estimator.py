@@ -52,7 +52,7 @@ from featurepipe.columns import (
     IndicatorColumn,
     NumericColumn,
 )
-from featurepipe.errors import ConfigError, DataError
+from featurepipe.errors import ConfigError
 from featurepipe.migrate._checkpoint import (
     CheckpointVariable,
     EstimatorWeights,
@@ -61,7 +61,7 @@ from featurepipe.migrate._checkpoint import (
 from featurepipe.migrate._columns import MigratedColumns, migrate_feature_columns
 from featurepipe.migrate._user import load_feature_columns
 
-__all__ = ["ESTIMATORS", "EstimatorMigration", "migrate_estimator"]
+__all__ = ["ESTIMATORS", "EstimatorMigration", "estimator_arguments", "migrate_estimator"]
 
 #: The canned Estimators :func:`migrate_estimator` migrates (CLI names in snake case too).
 ESTIMATORS = (
@@ -80,6 +80,20 @@ _SLOT_NAMES = {
     "adagrad": {"accumulator": "accumulator"},
     "adam": {"m": "m", "v": "v"},
     "sgd": {},
+}
+_HYPER_REASON = (
+    "{opt} hyperparameter {key!r}: SparseOptimizer has no such setting (or the optimizer "
+    "of this name is not the migrated model's)"
+)
+_HYPER_REASONS = {
+    "iter": "{opt} step counter: SparseOptimizer keeps one counter, set to the global_step",
+    "decay": "{opt} 'decay' (Keras legacy learning-rate decay): SparseOptimizer has none; "
+    "pass a learning-rate schedule when you train on if it was not 0",
+    "beta": "{opt} 'beta': SparseOptimizer's FTRL has beta 0 (the Estimator default)",
+    "learning_rate_power": "{opt} 'learning_rate_power': SparseOptimizer's FTRL uses -0.5 "
+    "(the Estimator default)",
+    "beta1_power": "{opt} 'beta1_power': SparseOptimizer derives it from the step counter",
+    "beta2_power": "{opt} 'beta2_power': SparseOptimizer derives it from the step counter",
 }
 _SANITIZE = re.compile(r"[^A-Za-z0-9_.\-]")
 
@@ -116,6 +130,58 @@ class EstimatorMigration:
         for rec in self.records:
             out[rec["status"]] = out.get(rec["status"], 0) + 1
         return out
+
+
+# Estimator constructor argument -> migrate_estimator keyword (combined Estimators' names too)
+_ARGUMENTS = {
+    "n_classes": "n_classes",
+    "label_vocabulary": "label_vocabulary",
+    "weight_column": "weight_column",
+    "loss_reduction": "loss_reduction",
+    "label_dimension": "label_dimension",
+    "hidden_units": "hidden_units",
+    "dnn_hidden_units": "hidden_units",
+    "activation_fn": "activation_fn",
+    "dnn_activation_fn": "activation_fn",
+    "dropout": "dropout",
+    "dnn_dropout": "dropout",
+    "batch_norm": "batch_norm",
+    "sparse_combiner": "sparse_combiner",
+    "linear_sparse_combiner": "sparse_combiner",
+    "optimizer": "optimizer",
+    "linear_optimizer": "linear_optimizer",
+    "dnn_optimizer": "dnn_optimizer",
+}
+
+
+def estimator_arguments(args: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`migrate_estimator` keywords from the Estimator's constructor arguments.
+
+    Takes the names the Estimator classes use (``dnn_hidden_units``,
+    ``dnn_activation_fn``, ``linear_sparse_combiner``...; `None` values are
+    skipped), e.g. the ``args`` of a fixture's ``case.json`` or the CLI's
+    ``--case-args``. Activations may be written ``tf.nn.relu``.
+
+    Raises:
+        ConfigError: for an argument the migration does not know.
+
+    Examples:
+        >>> estimator_arguments({"dnn_hidden_units": [8, 4], "dnn_activation_fn": "tf.nn.elu",
+        ...                      "n_classes": 3, "weight_column": None})
+        {'hidden_units': [8, 4], 'activation_fn': 'elu', 'n_classes': 3}
+    """
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        if key not in _ARGUMENTS:
+            raise ConfigError(
+                f"Unknown Estimator argument {key!r}; the migration takes {sorted(_ARGUMENTS)}."
+            )
+        if value is None:
+            continue
+        if _ARGUMENTS[key] == "activation_fn" and isinstance(value, str):
+            value = value.rsplit(".", 1)[-1]
+        out[_ARGUMENTS[key]] = value
+    return out
 
 
 def _estimator_name(estimator: str) -> tuple[str, bool | None]:
@@ -246,7 +312,6 @@ def migrate_estimator(
 
     from featurepipe.keras import (
         EstimatorHead,
-        SparseOptimizer,
         dnn_model,
         linear_model,
         wide_and_deep_model,
@@ -309,19 +374,6 @@ def migrate_estimator(
                 f"variables {'present' if bn else 'absent'})."
             )
 
-    # optimizers: (checkpoint name, SparseOptimizer rule, learning rate) per part
-    if kind == "combined":
-        lin_name, lin_lr = _optimizer_spec(linear_optimizer, "Ftrl", None)
-        dnn_name, dnn_lr = _optimizer_spec(dnn_optimizer, "Adagrad", 0.001)
-    elif kind == "linear":
-        lin_name, lin_lr = _optimizer_spec(optimizer, "Ftrl", None)
-        dnn_name, dnn_lr = lin_name, lin_lr
-    else:
-        dnn_name, dnn_lr = _optimizer_spec(optimizer, "Adagrad", 0.05)
-        lin_name, lin_lr = dnn_name, dnn_lr
-    lin_rule = _RULES.get(lin_name)
-    dnn_rule = _RULES.get(dnn_name)
-
     if kind == "combined":
         linear_cols: ColumnSpecs | None = migrated.linear
         dnn_cols: ColumnSpecs | None = migrated.dnn
@@ -344,7 +396,8 @@ def migrate_estimator(
             compile=False,
         )
     else:
-        assert linear_cols is not None and dnn_cols is not None
+        assert linear_cols is not None
+        assert dnn_cols is not None
         model = wide_and_deep_model(
             linear_cols,
             dnn_cols,
@@ -364,16 +417,9 @@ def migrate_estimator(
         loader.dnn(weights)
     loader.finish()
 
-    # the optimizer: SparseOptimizer with the Estimator's rules where featurepipe has them
-    opt_rule = (dnn_rule if kind != "linear" else lin_rule) or "adagrad"
-    wide_rule = lin_rule or "ftrl"
-    lr = (dnn_lr if kind != "linear" else lin_lr) or 0.05
-    opt_kwargs: dict[str, Any] = {}
-    if kind == "combined":
-        opt_kwargs = {"wide_algorithm": wide_rule, "wide_learning_rate": lin_lr or 0.005}
-    if kind == "linear" and lin_lr is None:
-        lr = min(0.2, 1.0 / float(np.sqrt(max(len(linear_cols or ()), 1))))
-    opt = SparseOptimizer(opt_rule, lr, **opt_kwargs)
+    opt, used, opt_names = _optimizer(
+        weights, kind, optimizer, linear_optimizer, dnn_optimizer, len(linear_cols or ())
+    )
     model.compile(
         optimizer=opt,
         loss=_loss(head),
@@ -381,12 +427,104 @@ def migrate_estimator(
         weighted_metrics=_metrics(head)[1],
         jit_compile=False,
     )
-    loader.slots(opt, {"linear": lin_name, "dnn": dnn_name}, kind)
+    loader.slots(opt, opt_names, used)
 
+    loader.leftovers()
     result = EstimatorMigration(model, migrated, head, weights, loader.records)
     if output is not None:
         _write(result, os.fspath(output), export, keras)
     return result
+
+
+def _part_of(name: str) -> str:
+    return "linear" if name.startswith("linear/") else "dnn"
+
+
+def _optimizer(
+    weights: EstimatorWeights,
+    kind: str,
+    optimizer: Any,
+    linear_optimizer: Any,
+    dnn_optimizer: Any,
+    num_linear_columns: int,
+) -> tuple[Any, dict[str, str], dict[str, str]]:
+    """The SparseOptimizer of the migrated model, as close to the Estimator's as it goes.
+
+    Each part's optimizer is the argument, else the one whose slots the
+    checkpoint holds, else the Estimator's default (linear: Ftrl with
+    ``min(0.2, 1/sqrt(columns))``; DNN: Adagrad, 0.05 alone / 0.001 combined, as
+    tensorflow/estimator canned/linear.py, dnn.py, dnn_linear_combined.py).
+    The learning rate (and Ftrl's L1/L2, Adam's betas) come from the argument,
+    else from the checkpoint's hyperparameter variables (V2 Estimators).
+
+    Returns:
+        ``(optimizer, {checkpoint hyperparameter variable: what it set},
+        {part: checkpoint optimizer name})``.
+    """
+    from featurepipe.keras import SparseOptimizer
+
+    found: dict[str, set[str]] = {"linear": set(), "dnn": set()}
+    for name, v in weights.variables.items():
+        for slot in v.slots.values():
+            found[_part_of(name)].add(slot.optimizer)
+    defaults = {
+        "linear": ("Ftrl", min(0.2, 1.0 / float(np.sqrt(max(num_linear_columns, 1))))),
+        "dnn": ("Adagrad", 0.001 if kind == "combined" else 0.05),
+    }
+    given = {
+        "linear": linear_optimizer if kind == "combined" else optimizer,
+        "dnn": dnn_optimizer if kind == "combined" else optimizer,
+    }
+    parts = {"linear": ("linear",), "dnn": ("dnn",), "combined": ("linear", "dnn")}[kind]
+    names: dict[str, str] = {}
+    rates: dict[str, float] = {}
+    extra: dict[str, Any] = {}
+    used: dict[str, str] = {}
+    for part in parts:
+        default_name, default_lr = defaults[part]
+        name, lr = _optimizer_spec(given[part], default_name, None)
+        if given[part] is None and len(found[part]) == 1:
+            name = next(iter(found[part]))
+        names[part] = name
+        if _RULES.get(name) is None:
+            raise ConfigError(
+                f"The {part} optimizer {name!r} has no featurepipe counterpart (SparseOptimizer "
+                f"has {sorted(_RULES)}); pass another with "
+                f"{'linear_optimizer' if part == 'linear' and kind == 'combined' else ''}"
+                f"{'dnn_optimizer' if part == 'dnn' and kind == 'combined' else ''}"
+                f"{'optimizer' if kind != 'combined' else ''}= (its slots are then dropped)."
+            )
+        hyper = weights.optimizers.get(name)
+        hp = hyper.hyperparameters if hyper is not None else {}
+        if lr is None and "learning_rate" in hp:
+            lr = float(hp["learning_rate"].numpy())
+            used[hp["learning_rate"].name] = f"{part} learning_rate"
+        rates[part] = float(lr if lr is not None else default_lr)
+        args = given[part].get("args", {}) if isinstance(given[part], Mapping) else {}
+        for key, arg in (
+            ("l1_regularization_strength", "l1"),
+            ("l2_regularization_strength", "l2"),
+            ("beta_1", "beta_1"),
+            ("beta_2", "beta_2"),
+        ):
+            if key in args:
+                extra[arg] = float(args[key])
+            elif key in hp:
+                extra[arg] = float(hp[key].numpy())
+                used[hp[key].name] = f"{arg} of the {part} rule"
+    if kind == "combined":
+        opt = SparseOptimizer(
+            _RULES[names["dnn"]],
+            rates["dnn"],
+            wide_algorithm=_RULES[names["linear"]],
+            wide_learning_rate=rates["linear"],
+            wide_layers=("linear",),
+            **extra,
+        )
+    else:
+        part = parts[0]
+        opt = SparseOptimizer(_RULES[names[part]], rates[part], **extra)
+    return opt, used, names
 
 
 def _loss(head: Any) -> Any:
@@ -611,11 +749,7 @@ class _Loader:
                 self._drop(v, "no part of the migrated model holds it")
         for opt in w.optimizers.values():
             for key, v in opt.hyperparameters.items():
-                self._drop(
-                    v,
-                    f"{opt.name} hyperparameter {key!r}: the migrated optimizer takes it as an "
-                    "argument (see migrate_estimator's optimizer arguments)",
-                )
+                self._drop(v, _HYPER_REASONS.get(key, _HYPER_REASON).format(opt=opt.name, key=key))
         for u in w.unrecognized:
             self.records.append(
                 {
@@ -627,6 +761,23 @@ class _Loader:
                 }
             )
             self.done.add(u.name)
+
+    def leftovers(self) -> None:
+        """Records every checkpoint variable that no rule placed (so none goes unlisted)."""
+        import tensorflow as tf
+
+        for n, shape in tf.train.list_variables(self.w.checkpoint):
+            if n not in self.done:
+                self.records.append(
+                    {
+                        "name": n,
+                        "shape": [int(d) for d in shape],
+                        "dtype": "",
+                        "status": "dropped",
+                        "reason": "not a variable of a canned Estimator that featurepipe knows",
+                    }
+                )
+                self.done.add(n)
 
     def _drop(self, v: CheckpointVariable, reason: str) -> None:
         for n in v.parts or (v.name,):
@@ -641,8 +792,15 @@ class _Loader:
             )
             self.done.add(n)
 
-    def slots(self, opt: Any, names: Mapping[str, str], kind: str) -> None:
+    def slots(self, opt: Any, names: Mapping[str, str], used: Mapping[str, str]) -> None:
         """Builds the optimizer and copies the checkpoint's slots into it where rules agree."""
+        for rec in self.records:
+            if rec["name"] in used:
+                rec.update(
+                    status="hyperparameter",
+                    target=f"SparseOptimizer {used[rec['name']]}",
+                )
+                rec.pop("reason", None)
         model = self.model
         opt.build(model.trainable_variables)
         if self.w.global_step is not None:
@@ -732,14 +890,3 @@ def _write(result: EstimatorMigration, out: str, export: bool, keras: Any) -> No
         "variables": sorted(result.records, key=lambda r: r["name"]),
     }
     write_text(os.path.join(out, "migration.json"), json.dumps(doc, indent=1) + "\n")
-
-
-def _check_all_accounted(result: EstimatorMigration, names: Sequence[str]) -> None:
-    got = {r["name"] for r in result.records}
-    missing = sorted(set(names) - got)
-    if missing:
-        raise DataError(
-            f"checkpoint variables not accounted for: {missing}",
-            path=result.weights.checkpoint,
-            reason="estimator_checkpoint_mismatch",
-        )
