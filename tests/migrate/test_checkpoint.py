@@ -214,9 +214,14 @@ def test_optimizer_slots(case: str) -> None:
     for t in w.shared_embeddings.values():
         assert sorted(t.variable.slots) == ([] if not rec["tf1"] else _SLOTS[opt["dnn"]])
     if not rec["tf1"]:
-        for name, o in w.optimizers.items():
-            assert name in _SLOTS
-            assert "learning_rate" in o.hyperparameters
+        # the learning rates recorded in case.json are the ones the checkpoint holds
+        assert sorted(w.optimizers) == sorted({n for n in opt.values() if n})
+        for part, name in opt.items():
+            if name is None or (part == "dnn" and w.dnn is None):
+                continue
+            o = args.get(f"{part}_optimizer") or args["optimizer"]
+            lr = float(w.optimizers[name].hyperparameters["learning_rate"].numpy())
+            assert math.isclose(lr, o["learning_rate"], rel_tol=1e-6), (name, lr)
 
 
 def _ftrl_cases() -> list[str]:
@@ -229,8 +234,9 @@ def _ftrl_cases() -> list[str]:
     return out
 
 
+@pytest.mark.parametrize("step", ["saved", "after_one_step"])
 @pytest.mark.parametrize("case", _ftrl_cases())
-def test_ftrl_closed_form(case: str) -> None:
+def test_ftrl_closed_form(case: str, step: str) -> None:
     """Ftrl's weight from its slots: the slots are the right ones, not swapped.
 
     With learning_rate_power -0.5, beta 0 and no l2 shrinkage (TF's ApplyFtrl):
@@ -244,6 +250,10 @@ def test_ftrl_closed_form(case: str) -> None:
     l1 = o["args"].get("l1_regularization_strength", 0.0)
     l2 = o["args"].get("l2_regularization_strength", 0.0)
     w = _read(case)
+    if step == "after_one_step":
+        w = read_estimator_checkpoint(
+            FIXTURES / case / rec["warm_start"]["after_one_step_checkpoint"], rec["qualified_name"]
+        )
     assert w.linear is not None
     if not rec["tf1"]:
         hyper = w.optimizers["Ftrl"].hyperparameters
@@ -283,6 +293,13 @@ def test_wrong_estimator_and_missing_checkpoint(tmp_path: Path) -> None:
     assert w.unrecognized and all("linear-model variable" in u.reason for u in w.unrecognized)
     with pytest.raises(DataError, match="model_dir"):
         read_estimator_checkpoint(tmp_path, "LinearClassifier")
+    # a V2 checkpoint read as TF1: its Keras slots are refused, not misfiled
+    w = read_estimator_checkpoint(
+        FIXTURES / "linear_binary" / "model_dir", "LinearClassifier", tf1=True
+    )
+    assert w.tf1 is True and w.unrecognized
+    assert all(u.name.startswith("training/Ftrl/linear/") for u in w.unrecognized)
+    assert all("tf1=True" in u.reason for u in w.unrecognized)
 
 
 def _save(tmp_path: Path, variables: dict[str, Any]) -> str:
@@ -346,3 +363,55 @@ def test_tf1_partitions_adam_rmsprop_and_unknowns(tmp_path: Path) -> None:
     # the same names read as a V2 model: the TF1 slots are refused, not misfiled
     w2 = read_estimator_checkpoint(prefix, "DNNRegressor", tf1=False)
     assert {u.name for u in w2.unrecognized} >= {f"{base}/Adam", "dnn/hiddenlayer_0/kernel/RMSProp"}
+
+
+def _pairs(case: str) -> list[tuple[CheckpointVariable, CheckpointVariable]]:
+    """(variable at the saved weights, the same after the one warm-start step)."""
+    rec = _case(case)
+    w0 = _read(case)
+    w1 = read_estimator_checkpoint(
+        FIXTURES / case / rec["warm_start"]["after_one_step_checkpoint"],
+        rec["qualified_name"],
+        categorical_columns=["item_id", "prev_item"],
+    )
+    assert w1.global_step == w0.global_step + 1 == 81  # type: ignore[operator]
+    assert w1.unrecognized == [] and _all_names(w1) == _all_names(w0)
+    return [(v, w1.variables[n]) for n, v in w0.variables.items()]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_one_step_updates(case: str) -> None:
+    """The warm-start step, seen through the slots: g**2 == accumulator increase.
+
+    Adagrad: ``acc1 = acc0 + g**2``, ``w1 = w0 - lr * g / sqrt(acc1)``.
+    Ftrl: ``acc1 = acc0 + g**2``, ``lin1 = lin0 + g - (sqrt(acc1) - sqrt(acc0)) / lr * w0``.
+    Both recover ``g`` from the weights and the learning rate of case.json, so a
+    wrong slot, a wrong learning rate or a swapped pair fails.
+    """
+    args = _case(case)["args"]
+    opts = {
+        o["name"]: o["learning_rate"]
+        for o in (args.get("optimizer"), args.get("linear_optimizer"), args.get("dnn_optimizer"))
+        if o
+    }
+    checked = 0
+    for v0, v1 in _pairs(case):
+        if not v0.slots:
+            continue
+        acc0 = v0.slots.get("accumulator")
+        if acc0 is None:  # Adam: m/v are moving averages; only check they moved
+            assert not np.array_equal(
+                v0.slots["m"].variable.numpy(), v1.slots["m"].variable.numpy()
+            )
+            continue
+        opt = acc0.optimizer
+        lr = opts[opt]
+        a0, a1 = acc0.variable.numpy(), v1.slots["accumulator"].variable.numpy()
+        if opt == "Adagrad":
+            g = (v0.numpy() - v1.numpy()) * np.sqrt(a1) / lr
+        else:
+            l0, l1 = v0.slots["linear"].variable.numpy(), v1.slots["linear"].variable.numpy()
+            g = l1 - l0 + (np.sqrt(a1) - np.sqrt(a0)) / lr * v0.numpy()
+        np.testing.assert_allclose(g**2, a1 - a0, rtol=1e-2, atol=2e-5, err_msg=v0.name)
+        checked += int(np.count_nonzero(a1 - a0))
+    assert checked > 0

@@ -16,7 +16,11 @@ It regenerates, deterministically (fixed seeds, one CPU thread):
   every constructor argument, optimizers, global step, warm-start
   references), ``variables.txt`` (checkpoint variables: name, shape, dtype),
   ``signatures.json`` and ``outputs.npz`` (every output of every signature of
-  the SavedModel for all of ``data/eval.tfrecord``, keys ``<signature>/<output>``).
+  the SavedModel for all of ``data/eval.tfrecord``, keys ``<signature>/<output>``), and
+  ``warm_start/model.ckpt-81`` (the checkpoint after the one warm-start step).
+
+``--warm-start-only [case ...]`` redoes only the warm-start references of the
+committed cases (checking the recorded losses) and writes ``warm_start/``.
 
 Only the exported SavedModel's outputs are written as references: they are
 computed here by loading the export with ``tf.saved_model.load`` and calling
@@ -145,6 +149,14 @@ def _opt_record(name: str, lr: float, args: dict[str, Any] | None = None) -> dic
     return {"name": name, "learning_rate": lr, "args": args or {}}
 
 
+_V2_DNN_ADAGRAD = (
+    "default: the string 'Adagrad'; the V2 DNN estimators build it as "
+    "tf.keras.optimizers.legacy.Adagrad() with Keras' default learning rate 0.001 "
+    "(dnn.py _dnn_model_fn_v2 calls get_optimizer_instance_v2 without a learning rate; "
+    "the 0.05 of dnn.py applies to tf.compat.v1 DNNs)"
+)
+
+
 def build_case(case: str, model_dir: str, config: Any) -> tuple[Any, dict[str, Any], list[Any]]:
     """Returns (estimator, case record, all feature columns) for one case."""
     import tensorflow as tf
@@ -227,7 +239,7 @@ def build_case(case: str, model_dir: str, config: Any) -> tuple[Any, dict[str, A
             "label_vocabulary": label3,
             "weight_column": None,
             "loss_reduction": "sum_over_batch_size",
-            "optimizer": _opt_record("Adagrad", 0.05, {"note": "default: string 'Adagrad'"}),
+            "optimizer": _opt_record("Adagrad", 0.001, {"note": _V2_DNN_ADAGRAD}),
         }
         label, all_cols = "label3", cols
         cls, tf1 = "DNNClassifier", False
@@ -249,7 +261,7 @@ def build_case(case: str, model_dir: str, config: Any) -> tuple[Any, dict[str, A
             "label_dimension": 1,
             "weight_column": "weight",
             "loss_reduction": "sum_over_batch_size",
-            "optimizer": _opt_record("Adagrad", 0.05, {"note": "default: string 'Adagrad'"}),
+            "optimizer": _opt_record("Adagrad", 0.001, {"note": _V2_DNN_ADAGRAD}),
         }
         label, all_cols = "target", cols
         cls, tf1 = "DNNRegressor", False
@@ -493,18 +505,13 @@ def _signatures(
     return sigs, outputs
 
 
-def run_case(case: str, train: list[bytes], eval_records: list[bytes]) -> None:
-    import numpy as np
+def _config() -> Any:
     import tensorflow as tf
 
-    case_dir = os.path.join(HERE, case)
-    shutil.rmtree(case_dir, ignore_errors=True)
-    os.makedirs(case_dir)
-    model_dir = os.path.join(case_dir, "model_dir")
     session = tf.compat.v1.ConfigProto(
         intra_op_parallelism_threads=1, inter_op_parallelism_threads=1
     )
-    config = tf.estimator.RunConfig(
+    return tf.estimator.RunConfig(
         tf_random_seed=SEED,
         keep_checkpoint_max=1,
         save_summary_steps=10**6,
@@ -513,7 +520,12 @@ def run_case(case: str, train: list[bytes], eval_records: list[bytes]) -> None:
         save_checkpoints_secs=10**6,
         session_config=session,
     )
-    est, rec, all_cols = build_case(case, model_dir, config)
+
+
+def _specs(rec: dict[str, Any], all_cols: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(serving parse spec of the columns, training spec: + label and weight)."""
+    import tensorflow as tf
+
     label = rec["label_key"]
     # the TF1 make_parse_example_spec also takes TF1 columns (shared_embedding_columns)
     fc = tf.compat.v1.feature_column if rec["tf1"] else tf.feature_column
@@ -525,11 +537,35 @@ def run_case(case: str, train: list[bytes], eval_records: list[bytes]) -> None:
     weight = rec["args"].get("weight_column")
     if weight:
         train_spec[weight] = tf.io.FixedLenFeature([1], tf.float32)
-    est.train(_input_fn(train, train_spec, label, shuffle=True, batch=BATCH), steps=STEPS)
+    return spec, train_spec
 
-    # warm-start references, in a throwaway copy of the checkpoint
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist()) for k, v in d.items()}
+
+
+def _warm_start(
+    est: Any,
+    case_dir: str,
+    model_dir: str,
+    train: list[bytes],
+    train_spec: dict[str, Any],
+    label: str,
+) -> dict[str, Any]:
+    """Warm-start references, made in a throwaway copy of model_dir.
+
+    Also keeps the checkpoint after the one step as ``warm_start/model.ckpt-<N+1>``
+    (variables and optimizer slots after exactly one step on the batch).
+    """
+    import tensorflow as tf
+
     warm = [train[i] for i in WARM_ROWS]
     warm_fn = _input_fn(warm, train_spec, label, shuffle=False, batch=len(warm))
+    out_dir = os.path.join(case_dir, "warm_start")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         copy = os.path.join(tmp, "model_dir")
         shutil.copytree(model_dir, copy)
@@ -537,12 +573,77 @@ def run_case(case: str, train: list[bytes], eval_records: list[bytes]) -> None:
         cap = _loss_capturing(est, copy, losses)
         eval_before = cap.evaluate(warm_fn, steps=1, name="warm")
         cap.train(warm_fn, steps=1)
+        stepped = tf.train.latest_checkpoint(copy)
+        base = os.path.basename(stepped)
+        for name in os.listdir(copy):
+            if name.startswith(base + ".") and not name.endswith(".meta"):
+                shutil.copy(os.path.join(copy, name), out_dir)
+        with open(os.path.join(out_dir, "checkpoint"), "w") as f:
+            f.write(f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n')
         eval_after = cap.evaluate(warm_fn, steps=1, name="warm")
         cap.train(warm_fn, steps=1)
     assert len(losses) == 2, losses
+    return {
+        "file": "data/train.tfrecord",
+        "rows": WARM_ROWS,
+        "batch_size": len(WARM_ROWS),
+        "train_loss_at_saved_weights": losses[0],
+        "train_loss_after_one_step": losses[1],
+        "eval_at_saved_weights": _plain(eval_before),
+        "eval_after_one_step": _plain(eval_after),
+        "after_one_step_checkpoint": f"warm_start/{base}",
+        "note": (
+            "train_loss_*: the loss the Estimator's train step reports on this batch "
+            "(TRAIN mode, its loss_reduction; with dropout or batch_norm it is the "
+            "training-mode forward pass), first at the saved weights, then after one "
+            "optimizer step on the same batch. eval_*: Estimator.evaluate on the same "
+            "batch (INFERENCE-mode forward pass) at the same two points. "
+            "after_one_step_checkpoint: the variables after that one step."
+        ),
+    }
 
-    def plain(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist()) for k, v in d.items()}
+
+def warm_start_only(case: str, train: list[bytes]) -> None:
+    """Redo the warm-start references of a committed case from its model_dir.
+
+    Checks that the losses and metrics come out as recorded in case.json, then
+    writes ``warm_start/`` and the new ``after_one_step_checkpoint`` key.
+    """
+    case_dir = os.path.join(HERE, case)
+    model_dir = os.path.join(case_dir, "model_dir")
+    with open(os.path.join(case_dir, "case.json")) as f:
+        rec = json.load(f)
+    est, _, all_cols = build_case(case, model_dir, _config())
+    _, train_spec = _specs(rec, all_cols)
+    ws = _warm_start(est, case_dir, model_dir, train, train_spec, rec["label_key"])
+    old = rec["warm_start"]
+    for key in (
+        "train_loss_at_saved_weights",
+        "train_loss_after_one_step",
+        "eval_at_saved_weights",
+        "eval_after_one_step",
+    ):
+        assert ws[key] == old[key], (case, key, ws[key], old[key])
+    rec["warm_start"] = ws
+    with open(os.path.join(case_dir, "case.json"), "w") as f:
+        json.dump(rec, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"{case}: warm start reproduced, {ws['after_one_step_checkpoint']}", flush=True)
+
+
+def run_case(case: str, train: list[bytes], eval_records: list[bytes]) -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    case_dir = os.path.join(HERE, case)
+    shutil.rmtree(case_dir, ignore_errors=True)
+    os.makedirs(case_dir)
+    model_dir = os.path.join(case_dir, "model_dir")
+    est, rec, all_cols = build_case(case, model_dir, _config())
+    label = rec["label_key"]
+    spec, train_spec = _specs(rec, all_cols)
+    est.train(_input_fn(train, train_spec, label, shuffle=True, batch=BATCH), steps=STEPS)
+    warm_start = _warm_start(est, case_dir, model_dir, train, train_spec, label)
 
     export_base = os.path.join(case_dir, "export")
     serving = tf.estimator.export.build_parsing_serving_input_receiver_fn(spec)
@@ -573,27 +674,13 @@ def run_case(case: str, train: list[bytes], eval_records: list[bytes]) -> None:
             "tf_random_seed": SEED,
         },
         vocabulary_files={"city": "data/cities.txt"},
-        warm_start={
-            "file": "data/train.tfrecord",
-            "rows": WARM_ROWS,
-            "batch_size": len(WARM_ROWS),
-            "train_loss_at_saved_weights": losses[0],
-            "train_loss_after_one_step": losses[1],
-            "eval_at_saved_weights": plain(eval_before),
-            "eval_after_one_step": plain(eval_after),
-            "note": (
-                "train_loss_*: the loss the Estimator's train step reports on this batch "
-                "(TRAIN mode, its loss_reduction; with dropout or batch_norm it is the "
-                "training-mode forward pass), first at the saved weights, then after one "
-                "optimizer step on the same batch. eval_*: Estimator.evaluate on the same "
-                "batch (INFERENCE-mode forward pass) at the same two points."
-            ),
-        },
+        warm_start=warm_start,
         versions={"tensorflow": tf.__version__, "tensorflow_estimator": _est_version()},
     )
     with open(os.path.join(case_dir, "case.json"), "w") as f:
         json.dump(rec, f, indent=1, sort_keys=True)
         f.write("\n")
+    losses = [warm_start["train_loss_at_saved_weights"], warm_start["train_loss_after_one_step"]]
     print(f"{case}: step {global_step}, loss {losses}, {len(outputs)} outputs", flush=True)
 
 
@@ -610,10 +697,15 @@ def main(argv: list[str]) -> None:
     tf.get_logger().setLevel("ERROR")
     tf.random.set_seed(SEED)
     np.random.seed(SEED)
+    only_warm = "--warm-start-only" in argv
+    argv = [a for a in argv if a != "--warm-start-only"]
     train, eval_records = write_data()
     cases = argv or _fcd().CASES
     for case in cases:
-        run_case(case, train, eval_records)
+        if only_warm:
+            warm_start_only(case, train)
+        else:
+            run_case(case, train, eval_records)
 
 
 if __name__ == "__main__":
