@@ -561,7 +561,7 @@ def _padded_engines(
     if not specs:
         return out
     if "plan" in engines:
-        features = {}
+        features: dict[str, PlanFeature] = {}
         for key, f in parse_spec.items():
             kind = {"string": "bytes", "float32": "float", "int64": "int64"}.get(f.dtype.name)
             if kind is None:
@@ -639,7 +639,7 @@ def _rows_differ(
     if a is None or b is None:
         return np.full(n, a is not b, dtype=bool)
     (av, al), (bv, bl) = a, b
-    differ = al != bl
+    differ: np.ndarray[Any, np.dtype[np.bool_]] = np.asarray(al != bl, dtype=bool)
     same = ~differ
     a_rows = np.repeat(np.arange(n), al)
     b_rows = np.repeat(np.arange(n), bl)

@@ -434,12 +434,13 @@ class _Converter:
                 f"knows ({', '.join(sorted(_HANDLERS))})."
             )
         try:
-            return handler(self, col)
+            spec: ColumnSpec = handler(self, col)
         except AttributeError as e:  # an unexpected class of this name (a v1 private column?)
             raise ConfigError(
                 f"Column {_describe(col)} lacks a field this conversion reads ({e}); build "
                 "it with the tf.feature_column functions of TensorFlow 2."
             ) from e
+        return spec
 
     def categorical(self, col: Any, owner: Any) -> CategoricalSpec:
         spec = self.column(col)
@@ -629,11 +630,13 @@ class _Converter:
             if name == "VarianceScaling" and kept.get("distribution") == "normal":
                 kept["distribution"] = "truncated_normal"  # TF1's "normal" was truncated
             if name == "Constant" and not isinstance(kept.get("value"), int | float):
-                return self._unknown_initializer(
+                self._unknown_initializer(
                     col, f"Constant({kept.get('value')!r}) with a non-scalar value"
                 )
+                return None
             return {"class_name": name, "config": kept}
-        return self._unknown_initializer(col, repr(init))
+        self._unknown_initializer(col, repr(init))
+        return None
 
     def _unknown_initializer(self, col: Any, what: str) -> None:
         if self.unknown_initializer == "error":

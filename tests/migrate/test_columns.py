@@ -192,8 +192,12 @@ def test_crossed_nested_and_hash_key(in_workdir: pathlib.Path) -> None:
 
 
 def test_weighted_categorical_keeps_the_weight_feature_key(in_workdir: pathlib.Path) -> None:
-    spec = _one(FC.categorical()["weighted"])
+    weighted = FC.categorical()["weighted"]
+    spec = _one(weighted)
     assert spec == WeightedColumn(VocabularyColumn("t", ("p", "q", "r")), "tw")
+    # TF crosses a weighted column's ids; featurepipe refuses it, naming the cross
+    with pytest.raises(ConfigError, match=r"CrossedColumn 'a_X_t_weighted_by_tw'.*weighted"):
+        _one(fc.crossed_column(["a", weighted], 10))
 
 
 def test_embedding_arguments() -> None:
@@ -367,3 +371,23 @@ def test_conversion_imports_no_tensorflow_itself() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert columns_from_feature_columns([fc.numeric_column("x")]).names == ("x",)
+
+
+def test_a_model_with_a_shared_table_saves_and_loads(tmp_path: pathlib.Path) -> None:
+    import keras
+
+    from featurepipe.keras import dnn_model
+
+    a = EmbeddingColumn(VocabularyColumn("a", ("x", "y", "z")), 3, shared_embedding_name="t")
+    b = EmbeddingColumn(VocabularyColumn("b", ("p", "q", "r")), 3, shared_embedding_name="t")
+    model = dnn_model(ColumnSpecs((a, b, NumericColumn("n"))), (4,), compile=False)
+    assert [w.path for w in model.get_layer("dnn_features").weights] == ["dnn_features/t_weights"]
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    x = {
+        "a_shared_embedding": np.array([[0], [2]]),
+        "b_shared_embedding": np.array([[1], [-1]]),
+        "n": np.array([[1.0], [2.0]], dtype="float32"),
+    }
+    np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert len(loaded.weights) == len(model.weights)
