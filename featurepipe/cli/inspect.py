@@ -86,9 +86,7 @@ def add_parser(subparsers: Any) -> None:
         "--max-values", type=non_negative_int, default=10, help="values shown per feature (text)"
     )
     h.add_argument(
-        "--payload",
-        choices=("auto", "example", "sequence_example", "any"),
-        default="auto",
+        "--payload", choices=("auto", "example", "sequence_example", "any"), default="auto",
         help="read every record as this kind (an error when one is not); default: detect",
     )
     h.set_defaults(func=_head)
@@ -144,9 +142,7 @@ def add_parser(subparsers: Any) -> None:
         "without counting kinds)",
     )
     v.add_argument(
-        "--payload",
-        choices=("auto", "example", "sequence_example", "any"),
-        default="auto",
+        "--payload", choices=("auto", "example", "sequence_example", "any"), default="auto",
         help=_PAYLOAD_HELP,
     )
     v.set_defaults(func=_verify)
@@ -191,9 +187,7 @@ def _verb(verbs: Any, name: str, help_: str, description: str, example: str) -> 
     p.add_argument("--json", action="store_true", help="machine-readable output")
     if name != "index":
         p.add_argument(
-            "--compression",
-            choices=READ_COMPRESSIONS,
-            default="auto",
+            "--compression", choices=READ_COMPRESSIONS, default="auto",
             help=_COMPRESSION_HELP,
         )
     return p
@@ -211,7 +205,9 @@ def _tracked(path: str, label: str) -> tuple[IO[bytes], Progress]:
     return f, Progress(f"{label} {os.path.basename(path)}", os.path.getsize(path))
 
 
-def _records(path: str, compression: str, label: str, **kw: Any) -> Iterator[Any]:
+def _records(
+    path: str, compression: str, label: str, **kw: Any
+) -> Iterator[Any]:
     """Iterate `Record`s of one file with a progress bar."""
     from featurepipe.tfrecord import iter_records
 
@@ -326,7 +322,8 @@ def _head(args: argparse.Namespace) -> int:
                 print(json.dumps(obj, ensure_ascii=False, allow_nan=False))
                 continue
             print(
-                f"record {rec.index}  (offset {rec.offset}, {len(rec.data)} bytes, SequenceExample)"
+                f"record {rec.index}  (offset {rec.offset}, {len(rec.data)} bytes, "
+                "SequenceExample)"
             )
             print("  context:")
             _print_features(seq.context, args.max_values, "    ")
@@ -429,8 +426,7 @@ class _FeatureListCounts:
                 st["steps"] = _widen(st["steps"], int(steps.min()), int(steps.max()))
             if col.value_lengths.size:
                 st["values_per_step"] = _widen(
-                    st["values_per_step"],
-                    int(col.value_lengths.min()),
+                    st["values_per_step"], int(col.value_lengths.min()),
                     int(col.value_lengths.max()),
                 )
 
@@ -576,8 +572,7 @@ def _schema(args: argparse.Namespace) -> int:
             shape = "var" if f.shape is None else str(list(f.shape))
             present = f"{c['present'] / inf.num_rows:.1%}" if inf.num_rows else "-"
             per_row = (
-                f"{c['min_count']}"
-                if c["min_count"] == c["max_count"]
+                f"{c['min_count']}" if c["min_count"] == c["max_count"]
                 else f"{c['min_count']}..{c['max_count']}"
             )
             rows.append((f.name, f.kind, shape, "yes" if f.required else "no", present, per_row))
@@ -588,15 +583,13 @@ def _schema(args: argparse.Namespace) -> int:
             print("feature lists:")
             fl_rows = [("feature_list", "kind", "present", "steps", "values/step")]
             for name, fl in feature_lists.items():
-                fl_rows.append(
-                    (
-                        name,
-                        fl["kind"] or ("mixed" if "kinds" in fl else "none"),
-                        f"{fl['present'] / inf.num_rows:.1%}" if inf.num_rows else "-",
-                        _span(fl["steps"]),
-                        _span(fl["values_per_step"]),
-                    )
-                )
+                fl_rows.append((
+                    name,
+                    fl["kind"] or ("mixed" if "kinds" in fl else "none"),
+                    f"{fl['present'] / inf.num_rows:.1%}" if inf.num_rows else "-",
+                    _span(fl["steps"]),
+                    _span(fl["values_per_step"]),
+                ))
             _print_table(fl_rows, "  ")
         if schema.constraints:
             print("\nconstraints (edit the --json output to change them):")
@@ -693,8 +686,8 @@ class _PayloadCheck:
         routed = [payload_kind(r.data, check=False) for r in batch]
         ok_routed = False  # the batch decoders accepted every record as routed
         if "other" not in routed:
-            decode = (
-                decode_examples if "sequence_example" not in routed else (decode_sequence_examples)
+            decode = decode_examples if "sequence_example" not in routed else (
+                decode_sequence_examples
             )
             try:
                 decode([r.data for r in batch])
@@ -708,8 +701,7 @@ class _PayloadCheck:
                 continue
             if kind == "sequence_example" and self.expect == "example":
                 self._problem(
-                    r,
-                    "not_an_example",
+                    r, "not_an_example",
                     "a tf.SequenceExample (it has feature lists, field 2, that a tf.Example "
                     "reader drops without a word); read the file with --payload "
                     "sequence_example",
@@ -754,23 +746,15 @@ class _PayloadCheck:
                     detail = seq_err if seq else ex_err
                     if detail is not None:
                         self.problems.append(
-                            {
-                                "record": index,
-                                "offset": offset,
-                                "reason": reason,
-                                "detail": detail + " (the file's other records are "
-                                f"{'SequenceExamples' if seq else 'Examples'})",
-                            }
+                            {"record": index, "offset": offset, "reason": reason,
+                             "detail": detail + " (the file's other records are "
+                             f"{'SequenceExamples' if seq else 'Examples'})"}
                         )
                 if self.unlisted:
                     self.problems.append(
-                        {
-                            "record": None,
-                            "offset": None,
-                            "reason": reason,
-                            "detail": f"{self.unlisted:,} more records like the ones above "
-                            "(not listed)",
-                        }
+                        {"record": None, "offset": None, "reason": reason,
+                         "detail": f"{self.unlisted:,} more records like the ones above "
+                         "(not listed)"}
                     )
             self.pending.clear()
         failed = sum(1 for p in self.problems if p["record"] is not None) + self.unlisted * (
@@ -800,7 +784,8 @@ def _verify(args: argparse.Namespace) -> int:
         seen = 0
         batch: list[Any] = []
         try:
-            for rec in _records(path, args.compression, "verify", on_corrupt="skip", report=report):
+            for rec in _records(path, args.compression, "verify", on_corrupt="skip",
+                                report=report):
                 seen += 1
                 if args.frames_only:
                     continue
@@ -811,28 +796,16 @@ def _verify(args: argparse.Namespace) -> int:
             if batch:
                 check.add_batch(batch)
         except DataError as e:  # not recoverable by skipping (e.g. unreadable)
-            problems.append(
-                {
-                    "record": e.record,
-                    "offset": e.offset,
-                    "reason": e.reason,
-                    "detail": e.detail,
-                    **_compressed_offset(e.detail),
-                }
-            )
+            problems.append({"record": e.record, "offset": e.offset, "reason": e.reason,
+                             "detail": e.detail, **_compressed_offset(e.detail)})
         except OSError as e:
-            problems.append(
-                {"record": None, "offset": None, "reason": "io_error", "detail": str(e)}
-            )
+            problems.append({"record": None, "offset": None, "reason": "io_error",
+                             "detail": str(e)})
         failed, payload_problems = check.finish()
         problems.extend(payload_problems)
         for s in report.skipped:
-            problem = {
-                "record": s.record,
-                "offset": s.offset,
-                "reason": s.reason,
-                "detail": f"{s.length} bytes skipped",
-            }
+            problem = {"record": s.record, "offset": s.offset, "reason": s.reason,
+                       "detail": f"{s.length} bytes skipped"}
             if s.detail:
                 problem["detail"] = f"{s.detail}; {s.length} bytes skipped"
             if s.compressed_offset is not None:
@@ -842,10 +815,7 @@ def _verify(args: argparse.Namespace) -> int:
         ok = not problems
         all_ok &= ok
         entry: dict[str, Any] = {
-            "path": path,
-            "ok": ok,
-            "records": seen - failed,
-            "problems": problems,
+            "path": path, "ok": ok, "records": seen - failed, "problems": problems,
         }
         if not args.frames_only:
             entry["payload"] = check.label()
@@ -859,13 +829,14 @@ def _verify(args: argparse.Namespace) -> int:
             kinds = f.get("payload_kinds", {})
             shown = ""
             if kinds and f["payload"] not in ("example", "none"):
-                shown = ": " + ", ".join(f"{n:,} {_KIND_LABEL[k]}" for k, n in kinds.items() if n)
+                shown = ": " + ", ".join(
+                    f"{n:,} {_KIND_LABEL[k]}" for k, n in kinds.items() if n
+                )
             print(f"{f['path']}: {state}, {f['records']:,} intact records{shown}")
             for p in f["problems"]:
                 where = (
                     f", compressed offset {p['compressed_offset']}"
-                    if "compressed_offset" in p
-                    else ""
+                    if "compressed_offset" in p else ""
                 )
                 print(
                     f"  record {p['record']}, offset {p['offset']}{where}: {p['reason']}: "

@@ -93,9 +93,7 @@ def add_parser(subparsers: Any) -> None:
     v.add_argument("--json", action="store_true", help="print the anomalies as JSON")
     v.add_argument("--html", metavar="REPORT.html", help="also write an HTML report here")
     v.add_argument(
-        "--compression",
-        choices=("auto", "none", "gzip", "zlib"),
-        default="auto",
+        "--compression", choices=("auto", "none", "gzip", "zlib"), default="auto",
         help=_COMPRESSION_HELP,
     )
     v.set_defaults(func=_validate)
@@ -111,24 +109,18 @@ def add_parser(subparsers: Any) -> None:
     c.add_argument("current", metavar="CURRENT", help="TFRecord files or stats.json")
     c.add_argument("--schema", metavar="SCHEMA.json", help="a schema with per-feature thresholds")
     c.add_argument(
-        "--mode",
-        choices=("skew", "drift"),
-        default="skew",
+        "--mode", choices=("skew", "drift"), default="skew",
         help="which schema threshold applies: skew_threshold (training vs serving, the "
         "default) or drift_threshold (consecutive spans)",
     )
     c.add_argument(
-        "--threshold",
-        type=_non_negative_float,
-        default=None,
+        "--threshold", type=_non_negative_float, default=None,
         help="threshold of features without one in the schema (default: none, not flagged)",
     )
     c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     c.add_argument("--html", metavar="REPORT.html", help="also write an HTML report here")
     c.add_argument(
-        "--compression",
-        choices=("auto", "none", "gzip", "zlib"),
-        default="auto",
+        "--compression", choices=("auto", "none", "gzip", "zlib"), default="auto",
         help=_COMPRESSION_HELP,
     )
     c.set_defaults(func=_compare)
@@ -149,7 +141,9 @@ def _validate(args: argparse.Namespace) -> int:
     from featurepipe.tfrecord import expand_paths
 
     schema = Schema.load(args.schema)
-    if len(args.paths) == 1 and os.path.isfile(args.paths[0]) and is_statistics_file(args.paths[0]):
+    if len(args.paths) == 1 and os.path.isfile(args.paths[0]) and is_statistics_file(
+        args.paths[0]
+    ):
         doc = load_statistics(args.paths[0])
         result = ValidationResult(doc, validate_statistics(doc, schema))
     else:
