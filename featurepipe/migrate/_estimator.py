@@ -418,7 +418,7 @@ def migrate_estimator(
     loader.finish()
 
     opt, used, opt_names = _optimizer(
-        weights, kind, optimizer, linear_optimizer, dnn_optimizer, len(linear_cols or ())
+        weights, kind, optimizer, linear_optimizer, dnn_optimizer, len(linear_cols or ()), tf1
     )
     model.compile(
         optimizer=opt,
@@ -447,12 +447,13 @@ def _optimizer(
     linear_optimizer: Any,
     dnn_optimizer: Any,
     num_linear_columns: int,
+    tf1: bool,
 ) -> tuple[Any, dict[str, str], dict[str, str]]:
     """The SparseOptimizer of the migrated model, as close to the Estimator's as it goes.
 
     Each part's optimizer is the argument, else the one whose slots the
     checkpoint holds, else the Estimator's default (linear: Ftrl with
-    ``min(0.2, 1/sqrt(columns))``; DNN: Adagrad, 0.05 alone / 0.001 combined, as
+    ``min(0.2, 1/sqrt(columns))``; DNN: Adagrad, 0.05 for a TF1 DNN*, else 0.001, as
     tensorflow/estimator canned/linear.py, dnn.py, dnn_linear_combined.py).
     The learning rate (and Ftrl's L1/L2, Adam's betas) come from the argument,
     else from the checkpoint's hyperparameter variables (V2 Estimators).
@@ -469,7 +470,9 @@ def _optimizer(
             found[_part_of(name)].add(slot.optimizer)
     defaults = {
         "linear": ("Ftrl", min(0.2, 1.0 / float(np.sqrt(max(num_linear_columns, 1))))),
-        "dnn": ("Adagrad", 0.001 if kind == "combined" else 0.05),
+        # tf.compat.v1 DNN*: 0.05 (dnn.py _LEARNING_RATE); V2 DNN* build Adagrad() with
+        # Keras' default 0.001; combined: 0.001 (dnn_linear_combined.py _DNN_LEARNING_RATE).
+        "dnn": ("Adagrad", 0.05 if kind == "dnn" and tf1 else 0.001),
     }
     given = {
         "linear": linear_optimizer if kind == "combined" else optimizer,
