@@ -380,10 +380,14 @@ def migrate_estimator(
     else:
         linear_cols = migrated.columns if kind == "linear" else None
         dnn_cols = migrated.columns if kind == "dnn" else None
+    # the canned builders compile with the head's loss and metrics and this optimizer
+    opt, used, opt_names = _optimizer(
+        weights, kind, optimizer, linear_optimizer, dnn_optimizer, len(linear_cols or ()), tf1
+    )
     bn_arg: bool | str = "estimator" if bn else False
     if kind == "linear":
         assert linear_cols is not None
-        model = linear_model(linear_cols, head=head, sparse_combiner=sparse_combiner, compile=False)
+        model = linear_model(linear_cols, head=head, sparse_combiner=sparse_combiner, optimizer=opt)
     elif kind == "dnn":
         assert dnn_cols is not None
         model = dnn_model(
@@ -393,7 +397,7 @@ def migrate_estimator(
             activation=activation_fn,
             dropout=dropout,
             batch_norm=bn_arg,
-            compile=False,
+            optimizer=opt,
         )
     else:
         assert linear_cols is not None
@@ -407,7 +411,7 @@ def migrate_estimator(
             dropout=dropout,
             batch_norm=bn_arg,
             sparse_combiner=sparse_combiner,
-            compile=False,
+            optimizer=opt,
         )
 
     loader = _Loader(model, weights)
@@ -417,16 +421,6 @@ def migrate_estimator(
         loader.dnn(weights)
     loader.finish()
 
-    opt, used, opt_names = _optimizer(
-        weights, kind, optimizer, linear_optimizer, dnn_optimizer, len(linear_cols or ()), tf1
-    )
-    model.compile(
-        optimizer=opt,
-        loss=_loss(head),
-        metrics=_metrics(head)[0],
-        weighted_metrics=_metrics(head)[1],
-        jit_compile=False,
-    )
     loader.slots(opt, opt_names, used)
 
     loader.leftovers()
@@ -528,21 +522,6 @@ def _optimizer(
         part = parts[0]
         opt = SparseOptimizer(_RULES[names[part]], rates[part], **extra)
     return opt, used, names
-
-
-def _loss(head: Any) -> Any:
-    from featurepipe.keras import EstimatorLoss
-
-    return EstimatorLoss(head.task, head.loss_reduction)
-
-
-def _metrics(head: Any) -> tuple[list[Any], list[Any] | None]:
-    from featurepipe.keras._heads import head_metrics
-
-    metrics = head_metrics(head)
-    if head.weight_column is not None:
-        return [], metrics
-    return metrics, None
 
 
 def _migrated_columns(columns: Any, kind: str, base_dir: Any) -> MigratedColumns:
