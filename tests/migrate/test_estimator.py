@@ -188,26 +188,15 @@ def test_warm_start(name: str) -> None:
     m = _migrate(name)
     records = list(read_records(str(FIXTURES / warm["file"])))
     batch = [bytes(records[i]) for i in warm["rows"]]
-    x = _inputs(m, batch)
-    decoded = [decode_example(r) for r in batch]
-    raw = [d[case["label_key"]].values[0] for d in decoded]
+    x, y, sw = _labelled(m, case, batch)
     head = m.head
-    if head.label_vocabulary:
-        y = np.array([head.label_vocabulary.index(v.decode()) for v in raw])
-    else:
-        y = np.array(raw, np.float32)
-    sw = (
-        np.array([d[head.weight_column].values[0] for d in decoded], np.float32)
-        if head.weight_column
-        else None
-    )
     loss = EstimatorLoss(head.task, head.loss_reduction)
     before = float(loss(y, m.model(x, training=False), sw))
     want = warm["eval_at_saved_weights"]["loss"]
     if name not in STOCHASTIC:
         assert want == pytest.approx(warm["train_loss_at_saved_weights"], rel=1e-6)
     assert before == pytest.approx(want, rel=1e-4, abs=1e-6)
-    m.model.train_on_batch(x, y.reshape(-1, 1), sample_weight=sw)
+    m.model.train_on_batch(x, y, sample_weight=sw)
     after = float(loss(y, m.model(x, training=False), sw))
     assert after < before
     if name in STOCHASTIC:
@@ -223,6 +212,35 @@ def test_warm_start(name: str) -> None:
         if a.path.endswith("learning_rate"):
             continue
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.path)
+
+
+def _labelled(m: EstimatorMigration, case: dict[str, Any], records: list[bytes]) -> Any:
+    decoded = [decode_example(r) for r in records]
+    raw = [d[case["label_key"]].values[0] for d in decoded]
+    head = m.head
+    if head.label_vocabulary:
+        y = np.array([head.label_vocabulary.index(v.decode()) for v in raw])
+    else:
+        y = np.array(raw, np.float32)
+    sw = (
+        np.array([d[head.weight_column].values[0] for d in decoded], np.float32)
+        if head.weight_column
+        else None
+    )
+    return _inputs(m, records), y.reshape(-1, 1), sw
+
+
+@pytest.mark.parametrize("name", ["dnn_linear_regressor", "v1_dnn_linear_multiclass"])
+def test_one_epoch_from_the_migrated_model_lowers_the_training_loss(name: str) -> None:
+    case = _case(name)
+    m = _migrate(name)
+    records = [bytes(r) for r in read_records(str(FIXTURES / "data" / "train.tfrecord"))]
+    x, y, sw = _labelled(m, case, records)
+    before = m.model.evaluate(x, y, sample_weight=sw, batch_size=600, verbose=0, return_dict=True)
+    m.model.fit(x, y, sample_weight=sw, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    after = m.model.evaluate(x, y, sample_weight=sw, batch_size=600, verbose=0, return_dict=True)
+    assert after["loss"] < before["loss"]
+    assert int(m.model.optimizer.iterations.numpy()) == case["global_step"] + 19  # 600 / 32
 
 
 def _signature_info(export: str) -> dict[str, Any]:
