@@ -207,6 +207,7 @@ def _estimator(args: argparse.Namespace) -> int:
         "global_step": result.weights.global_step,
         "head": result.head.get_config(),
         "variables": result.summary(),
+        "notes": result.notes,
     }
     if args.json:
         print_json(summary)
@@ -217,6 +218,8 @@ def _estimator(args: argparse.Namespace) -> int:
             f"{result.weights.checkpoint}: {counts}",
             file=sys.stderr,
         )
+        for note in result.notes:
+            print(f"Note: {note}", file=sys.stderr)
         for rec in result.records:
             if rec["status"] == "dropped":
                 print(f"  not used: {rec['name']}: {rec['reason']}", file=sys.stderr)

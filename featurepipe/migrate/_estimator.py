@@ -95,6 +95,8 @@ _HYPER_REASONS = {
     "beta1_power": "{opt} 'beta1_power': SparseOptimizer derives it from the step counter",
     "beta2_power": "{opt} 'beta2_power': SparseOptimizer derives it from the step counter",
 }
+# hyperparameters SparseOptimizer has fixed: the Estimator's value is kept when it is this one
+_FIXED = {"decay": 0.0, "beta": 0.0, "learning_rate_power": -0.5}
 _SANITIZE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -114,6 +116,7 @@ class EstimatorMigration:
             ``target`` (the Keras variable path and rows) or ``reason``.
         output: the output directory, or `None`.
         export_dir: the serving export, or `None`.
+        notes: what the migration assumed or changed, one sentence each.
     """
 
     model: Any
@@ -123,6 +126,7 @@ class EstimatorMigration:
     records: list[dict[str, Any]] = field(default_factory=list)
     output: str | None = None
     export_dir: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         """Counts of the records by status."""
@@ -381,7 +385,7 @@ def migrate_estimator(
         linear_cols = migrated.columns if kind == "linear" else None
         dnn_cols = migrated.columns if kind == "dnn" else None
     # the canned builders compile with the head's loss and metrics and this optimizer
-    opt, used, opt_names = _optimizer(
+    opt, used, opt_names, notes = _optimizer(
         weights, kind, optimizer, linear_optimizer, dnn_optimizer, len(linear_cols or ()), tf1
     )
     bn_arg: bool | str = "estimator" if bn else False
@@ -424,10 +428,24 @@ def migrate_estimator(
     loader.slots(opt, opt_names, used)
 
     loader.leftovers()
-    result = EstimatorMigration(model, migrated, head, weights, loader.records)
+    notes = [*migrated.notes, *notes]
+    if not tf1 and weights.dnn is not None:
+        for table in weights.shared_embeddings.values():
+            if not table.variable.slots:
+                notes.append(
+                    f"The shared embedding table {table.name!r} has no optimizer state: the V2 "
+                    "canned DNN Estimators never trained tf.feature_column.shared_embeddings "
+                    "tables (they kept their initial values); the migrated model trains it."
+                )
+    result = EstimatorMigration(model, migrated, head, weights, loader.records, notes=notes)
     if output is not None:
         _write(result, os.fspath(output), export, keras)
     return result
+
+
+def _f32(value: Any) -> float:
+    """A float32 checkpoint scalar as the decimal it was written as (0.001, not 0.0010000000474)."""
+    return float(str(np.float32(value)))
 
 
 def _part_of(name: str) -> str:
@@ -442,7 +460,7 @@ def _optimizer(
     dnn_optimizer: Any,
     num_linear_columns: int,
     tf1: bool,
-) -> tuple[Any, dict[str, str], dict[str, str]]:
+) -> tuple[Any, dict[str, str], dict[str, str], list[str]]:
     """The SparseOptimizer of the migrated model, as close to the Estimator's as it goes.
 
     Each part's optimizer is the argument, else the one whose slots the
@@ -454,7 +472,7 @@ def _optimizer(
 
     Returns:
         ``(optimizer, {checkpoint hyperparameter variable: what it set},
-        {part: checkpoint optimizer name})``.
+        {part: checkpoint optimizer name}, notes)``.
     """
     from featurepipe.keras import SparseOptimizer
 
@@ -477,6 +495,7 @@ def _optimizer(
     rates: dict[str, float] = {}
     extra: dict[str, Any] = {}
     used: dict[str, str] = {}
+    notes: list[str] = []
     for part in parts:
         default_name, default_lr = defaults[part]
         name, lr = _optimizer_spec(given[part], default_name, None)
@@ -494,8 +513,15 @@ def _optimizer(
         hyper = weights.optimizers.get(name)
         hp = hyper.hyperparameters if hyper is not None else {}
         if lr is None and "learning_rate" in hp:
-            lr = float(hp["learning_rate"].numpy())
+            lr = _f32(hp["learning_rate"].numpy())
             used[hp["learning_rate"].name] = f"{part} learning_rate"
+        if lr is None:
+            notes.append(
+                f"The checkpoint holds no learning rate of the {part} optimizer ({name}); the "
+                f"migrated optimizer uses the Estimator's default {default_lr:g}. Pass "
+                f"{'optimizer' if kind != 'combined' else part + '_optimizer'}="
+                "{'name': ..., 'learning_rate': ...} if it was set."
+            )
         rates[part] = float(lr if lr is not None else default_lr)
         args = given[part].get("args", {}) if isinstance(given[part], Mapping) else {}
         for key, arg in (
@@ -507,7 +533,7 @@ def _optimizer(
             if key in args:
                 extra[arg] = float(args[key])
             elif key in hp:
-                extra[arg] = float(hp[key].numpy())
+                extra[arg] = _f32(hp[key].numpy())
                 used[hp[key].name] = f"{arg} of the {part} rule"
     if kind == "combined":
         opt = SparseOptimizer(
@@ -521,7 +547,7 @@ def _optimizer(
     else:
         part = parts[0]
         opt = SparseOptimizer(_RULES[names[part]], rates[part], **extra)
-    return opt, used, names
+    return opt, used, names, notes
 
 
 def _migrated_columns(columns: Any, kind: str, base_dir: Any) -> MigratedColumns:
@@ -731,6 +757,20 @@ class _Loader:
                 self._drop(v, "no part of the migrated model holds it")
         for opt in w.optimizers.values():
             for key, v in opt.hyperparameters.items():
+                fixed = _FIXED.get(key)
+                if fixed is not None and v.shape == () and float(v.numpy()) == fixed:
+                    # the value SparseOptimizer always uses: nothing is lost
+                    self.records.append(
+                        {
+                            "name": v.name,
+                            "shape": [],
+                            "dtype": v.dtype,
+                            "status": "hyperparameter",
+                            "target": f"SparseOptimizer's fixed {key} {fixed:g} (the same)",
+                        }
+                    )
+                    self.done.add(v.name)
+                    continue
                 self._drop(v, _HYPER_REASONS.get(key, _HYPER_REASON).format(opt=opt.name, key=key))
         for u in w.unrecognized:
             self.records.append(
@@ -868,6 +908,25 @@ def _write(result: EstimatorMigration, out: str, export: bool, keras: Any) -> No
         "model": "model.keras",
         "columns": "columns.json",
         "export": None if result.export_dir is None else os.path.relpath(result.export_dir, out),
+        "optimizer": {
+            k: v
+            for k, v in result.model.optimizer.get_config().items()
+            if k
+            in (
+                "algorithm",
+                "learning_rate",
+                "wide_algorithm",
+                "wide_learning_rate",
+                "wide_layers",
+                "l1",
+                "l2",
+                "beta_1",
+                "beta_2",
+                "epsilon",
+                "initial_accumulator_value",
+            )
+        },
+        "notes": result.notes,
         "summary": result.summary(),
         "variables": sorted(result.records, key=lambda r: r["name"]),
     }
