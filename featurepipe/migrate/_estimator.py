@@ -326,6 +326,10 @@ def migrate_estimator(
         tf1 = name_tf1
     kind = "combined" if "Combined" in name else ("dnn" if name.startswith("DNN") else "linear")
     migrated = _migrated_columns(columns, kind, base_dir)
+    if kind != "dnn":
+        _check_linear_columns(
+            migrated.linear if kind == "combined" else migrated.columns, sparse_combiner
+        )
     cats = [
         s.categorical_column.name
         for s in migrated.columns
@@ -548,6 +552,32 @@ def _optimizer(
         part = parts[0]
         opt = SparseOptimizer(_RULES[names[part]], rates[part], **extra)
     return opt, used, names, notes
+
+
+def _check_linear_columns(columns: ColumnSpecs, sparse_combiner: str) -> None:
+    """Refuses linear-part columns whose Estimator weights LinearLogits cannot hold.
+
+    ``tf.feature_column``'s linear model multiplies a dense column's output by a
+    ``[width, units]`` kernel; :class:`~featurepipe.keras.LinearLogits` gives
+    indicator and embedding columns a weight per id of their categorical column
+    instead. For an indicator column with the ``"sum"`` combiner that is the same
+    number (count x weight); otherwise it is not.
+    """
+    for spec in columns:
+        if isinstance(spec, EmbeddingColumn):
+            raise ConfigError(
+                f"Column {spec.name!r} is an embedding column in the linear part; featurepipe's "
+                "linear model has no embedding (it weights the categorical ids), so the "
+                "Estimator's weights cannot be carried over. Give the linear part the "
+                "categorical column itself, or migrate it as a DNN column."
+            )
+        if isinstance(spec, IndicatorColumn) and sparse_combiner != "sum":
+            raise ConfigError(
+                f"Column {spec.name!r} is an indicator column in a linear part with "
+                f"sparse_combiner={sparse_combiner!r}: the Estimator did not apply the combiner "
+                "to it (a dense column), featurepipe's linear model would; only 'sum' migrates "
+                "exactly."
+            )
 
 
 def _migrated_columns(columns: Any, kind: str, base_dir: Any) -> MigratedColumns:

@@ -377,5 +377,14 @@ def test_columns_that_do_not_fit_the_checkpoint() -> None:
         migrate_estimator(
             FIXTURES / "dnn_multiclass" / "model_dir", columns=[], estimator="BoostedTrees"
         )
+    emb = tf.feature_column.embedding_column(
+        tf.feature_column.categorical_column_with_hash_bucket("user", 20), 2
+    )
+    with pytest.raises(ConfigError, match="'user_embedding' is an embedding column in the linear"):
+        migrate_estimator(
+            FIXTURES / "linear_binary" / "model_dir",
+            columns=[*_columns("linear_binary"), emb],
+            estimator="LinearClassifier",
+        )
     with pytest.raises(ConfigError, match="Unknown Estimator argument 'dnn_units'"):
         estimator_arguments({"dnn_units": [3]})
