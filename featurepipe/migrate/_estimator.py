@@ -72,6 +72,14 @@ ESTIMATORS = (
     "DNNLinearCombinedClassifier",
     "DNNLinearCombinedRegressor",
 )
+_SNAKE_CASE = {
+    "linear_classifier": "LinearClassifier",
+    "linear_regressor": "LinearRegressor",
+    "dnn_classifier": "DNNClassifier",
+    "dnn_regressor": "DNNRegressor",
+    "dnn_linear_combined_classifier": "DNNLinearCombinedClassifier",
+    "dnn_linear_combined_regressor": "DNNLinearCombinedRegressor",
+}
 # featurepipe's SparseOptimizer rules with the same update as the Estimator's optimizer,
 # and the checkpoint (Keras) slot name -> SparseOptimizer slot name.
 _RULES = {"Ftrl": "ftrl", "Adagrad": "adagrad", "Adam": "adam", "SGD": "sgd"}
@@ -200,29 +208,13 @@ def _estimator_name(estimator: str) -> tuple[str, bool | None]:
     ):
         if name.startswith(prefix):
             name, tf1 = name[len(prefix) :], is_tf1
-    by_snake = {_snake(n): n for n in ESTIMATORS}
-    name = by_snake.get(name.lower(), name)
+    name = _SNAKE_CASE.get(name.lower(), name)
     if name not in ESTIMATORS:
         raise ConfigError(
             f"Unknown Estimator {estimator!r}. Allowed values are: {ESTIMATORS} (or their "
             "snake_case names, e.g. dnn_linear_combined_classifier)."
         )
     return name, tf1
-
-
-def _snake(name: str) -> str:
-    return (
-        name.replace("DNNLinearCombined", "DnnLinearCombined")
-        .replace("DNN", "Dnn")
-        .replace("Dnn", "_dnn_")
-        .replace("Linear", "_linear_")
-        .replace("Combined", "_combined_")
-        .replace("Classifier", "_classifier")
-        .replace("Regressor", "_regressor")
-        .lower()
-        .replace("__", "_")
-        .strip("_")
-    )
 
 
 def _optimizer_spec(value: Any, default: str, default_lr: float | None) -> tuple[str, float | None]:
@@ -312,8 +304,6 @@ def migrate_estimator(
             checkpoint, or arguments that disagree with it.
         DataError: for a missing or foreign checkpoint.
     """
-    import keras
-
     from featurepipe.keras import (
         EstimatorHead,
         dnn_model,
@@ -428,9 +418,7 @@ def migrate_estimator(
     if weights.dnn is not None:
         loader.dnn(weights)
     loader.finish()
-
     loader.slots(opt, opt_names, used)
-
     loader.leftovers()
     notes = [*migrated.notes, *notes]
     if not tf1 and weights.dnn is not None:
@@ -443,7 +431,7 @@ def migrate_estimator(
                 )
     result = EstimatorMigration(model, migrated, head, weights, loader.records, notes=notes)
     if output is not None:
-        _write(result, os.fspath(output), export, keras)
+        _write(result, os.fspath(output), export)
     return result
 
 
@@ -908,7 +896,7 @@ class _Loader:
                         self._drop(slot.variable, "its variable is not in the migrated model")
 
 
-def _write(result: EstimatorMigration, out: str, export: bool, keras: Any) -> None:
+def _write(result: EstimatorMigration, out: str, export: bool) -> None:
     from featurepipe.keras import export_serving
 
     os.makedirs(out, exist_ok=True)
