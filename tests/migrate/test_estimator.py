@@ -199,9 +199,9 @@ def test_warm_start(name: str) -> None:
     assert before == pytest.approx(want, rel=1e-4, abs=1e-6)
     m.model.train_on_batch(x, y, sample_weight=sw)
     after = float(loss(y, m.model(x, training=False), sw))
-    assert after < before
     if name in STOCHASTIC:
-        return
+        return  # a step with random dropout masks / batch statistics: no exact target
+    assert after < before
     assert after == pytest.approx(warm["train_loss_after_one_step"], rel=1e-4, abs=1e-6)
     # every variable and slot == the Estimator's checkpoint after that step
     nxt = _migrate(name, "warm_start")
