@@ -435,6 +435,11 @@ def migrate_estimator(
     return result
 
 
+def _rule_of(name: str) -> str | None:
+    """SparseOptimizer's rule of a checkpoint optimizer name (``Adagrad_1``: a second Adagrad)."""
+    return _RULES.get(re.sub(r"_\d+$", "", name))
+
+
 def _f32(value: Any) -> float:
     """A float32 checkpoint scalar as the decimal it was written as (0.001, not 0.0010000000474)."""
     return float(str(np.float32(value)))
@@ -494,7 +499,7 @@ def _optimizer(
         if given[part] is None and len(found[part]) == 1:
             name = next(iter(found[part]))
         names[part] = name
-        if _RULES.get(name) is None:
+        if _rule_of(name) is None:
             raise ConfigError(
                 f"The {part} optimizer {name!r} has no featurepipe counterpart (SparseOptimizer "
                 f"has {sorted(_RULES)}); pass another with "
@@ -529,16 +534,16 @@ def _optimizer(
                 used[hp[key].name] = f"{arg} of the {part} rule"
     if kind == "combined":
         opt = SparseOptimizer(
-            _RULES[names["dnn"]],
+            _rule_of(names["dnn"]) or "adagrad",
             rates["dnn"],
-            wide_algorithm=_RULES[names["linear"]],
+            wide_algorithm=_rule_of(names["linear"]),
             wide_learning_rate=rates["linear"],
             wide_layers=("linear",),
             **extra,
         )
     else:
         part = parts[0]
-        opt = SparseOptimizer(_RULES[names[part]], rates[part], **extra)
+        opt = SparseOptimizer(_rule_of(names[part]) or "adagrad", rates[part], **extra)
     return opt, used, names, notes
 
 
@@ -855,7 +860,7 @@ class _Loader:
             touched: set[str] = set()
             for v, rows, part in placed:
                 for slot in v.slots.values():
-                    ckpt_rule = _RULES.get(slot.optimizer)
+                    ckpt_rule = _rule_of(slot.optimizer)
                     want = names.get(part)
                     target = _SLOT_NAMES.get(rule or "", {}).get(slot.slot)
                     if i is None or ckpt_rule != rule or target is None or want != slot.optimizer:
