@@ -509,9 +509,15 @@ def _optimizer(
             )
         hyper = weights.optimizers.get(name)
         hp = hyper.hyperparameters if hyper is not None else {}
-        if lr is None and "learning_rate" in hp:
-            lr = _f32(hp["learning_rate"].numpy())
-            used[hp["learning_rate"].name] = f"{part} learning_rate"
+        if "learning_rate" in hp:
+            stored = _f32(hp["learning_rate"].numpy())
+            if lr is None:
+                lr = stored
+                used[hp["learning_rate"].name] = f"{part} learning_rate"
+            else:
+                used[hp["learning_rate"].name] = (
+                    f"{part} learning_rate: the argument's {lr:g} (the checkpoint's: {stored:g})"
+                )
         if lr is None:
             notes.append(
                 f"The checkpoint holds no learning rate of the {part} optimizer ({name}); the "
@@ -531,7 +537,8 @@ def _optimizer(
                 extra[arg] = float(args[key])
             elif key in hp:
                 extra[arg] = _f32(hp[key].numpy())
-                used[hp[key].name] = f"{arg} of the {part} rule"
+            if key in hp:
+                used[hp[key].name] = f"{arg} of the {part} rule: {extra[arg]:g}"
     if kind == "combined":
         opt = SparseOptimizer(
             _rule_of(names["dnn"]) or "adagrad",
