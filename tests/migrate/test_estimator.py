@@ -318,6 +318,10 @@ def test_output_files_and_serving_export(name: str, tmp_path: Path) -> None:
     again = keras.models.load_model(out / "model.keras")
     x = _inputs(m, _eval_records()[:50])
     np.testing.assert_allclose(again(x), m.model(x), rtol=0, atol=1e-6)
+    # ... and with the optimizer state, so training goes on where the Estimator stopped
+    assert int(again.optimizer.iterations.numpy()) == 80
+    for a, b in zip(again.optimizer.variables, m.model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     assert MigratedColumns.load(out / "columns.json") == m.columns
 
 
