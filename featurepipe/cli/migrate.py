@@ -21,6 +21,7 @@ from featurepipe.cli._common import (
     positive_int,
     print_json,
 )
+from featurepipe.cli.migrate_estimator import add_estimator_parser
 
 __all__ = ["add_parser"]
 
@@ -29,9 +30,8 @@ Migrate a trained tf.estimator model to featurepipe and Keras 3.
 
   columns    the Estimator's tf.feature_column code -> columns.json
   check      on your TFRecords, tf.feature_column's ids and values == featurepipe's
-
-The checkpoint part (`migrate estimator`: the trained weights into the Keras
-model) comes next.
+  estimator  the trained checkpoint -> Keras model with its weights, serving
+             export with the Estimator's signatures, migration.json
 """
 
 _COLUMNS_DESCRIPTION = """\
@@ -113,7 +113,7 @@ def add_parser(subparsers: Any) -> None:
     """
     p = subparsers.add_parser(
         "migrate",
-        help="migrate a tf.estimator model: columns, check",
+        help="migrate a tf.estimator model: columns, check, estimator",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -204,6 +204,7 @@ def add_parser(subparsers: Any) -> None:
     )
     k.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     k.set_defaults(func=_check)
+    add_estimator_parser(verbs)
     p.set_defaults(_parser=p)  # `featurepipe migrate` alone shows its help
 
 

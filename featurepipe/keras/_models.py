@@ -373,7 +373,7 @@ def dnn_model(
     head: EstimatorHead | None = None,
     activation: str = "relu",
     dropout: float | None = None,
-    batch_norm: bool = False,
+    batch_norm: bool | str = False,
     optimizer: Any = None,
     learning_rate: float = 0.05,
     mixed_precision: bool | str = False,
@@ -397,7 +397,10 @@ def dnn_model(
             (outputs are probabilities, layer ``"<task>_head"``, Keras' losses).
         activation: the hidden layers' activation. Defaults to `"relu"`.
         dropout: drop rate after each hidden layer, or `None`. Defaults to `None`.
-        batch_norm: batch normalization before each activation. Defaults to `False`.
+        batch_norm: batch normalization before each activation; ``"estimator"``:
+            after the activation and dropout, as the canned Estimators (their
+            hidden layers keep a bias; momentum 0.999, as ``featurepipe migrate
+            estimator`` needs). Defaults to `False`.
         optimizer: a Keras optimizer or name; `None` gives
             ``SparseOptimizer("adagrad", learning_rate)``. Defaults to `None`.
         learning_rate: of the default optimizer. Defaults to `0.05` (the Estimator's).
@@ -434,7 +437,7 @@ def wide_and_deep_model(
     head: EstimatorHead | None = None,
     activation: str = "relu",
     dropout: float | None = None,
-    batch_norm: bool = False,
+    batch_norm: bool | str = False,
     linear_optimizer: str = "ftrl",
     linear_learning_rate: float | None = None,
     dnn_optimizer: str = "adagrad",
@@ -469,7 +472,8 @@ def wide_and_deep_model(
             (outputs are probabilities, layer ``"<task>_head"``, Keras' losses).
         activation: hidden activation. Defaults to `"relu"`.
         dropout: hidden drop rate or `None`. Defaults to `None`.
-        batch_norm: batch normalization in the DNN. Defaults to `False`.
+        batch_norm: batch normalization in the DNN (see :func:`dnn_model`). Defaults
+            to `False`.
         linear_optimizer: ``"ftrl"``, ``"sgd"``, ``"adagrad"`` or ``"adam"``.
             Defaults to `"ftrl"`.
         linear_learning_rate: `None` gives ``min(0.2, 1/sqrt(linear columns))``.
@@ -599,12 +603,16 @@ def _dnn_logits(
     units: int,
     activation: str,
     dropout: float | None,
-    batch_norm: bool,
+    batch_norm: bool | str,
     policy: str | None,
 ) -> Any:
     if not hidden_units or any(int(u) < 1 for u in hidden_units):
         raise ConfigError(
             f"`hidden_units` must be positive widths. Received: hidden_units={list(hidden_units)}"
+        )
+    if batch_norm not in (False, True, "estimator"):
+        raise ConfigError(
+            f"`batch_norm` must be True, False or 'estimator'. Received: batch_norm={batch_norm!r}"
         )
     if dropout is not None and not 0.0 <= dropout < 1.0:
         raise ConfigError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
@@ -618,15 +626,26 @@ def _dnn_logits(
     # DenseFeatures stays float32 (its lookups mix the table's and the weights' dtypes);
     # the Dense layers below cast its output to the policy's compute dtype.
     x = DenseFeatures(columns, name="dnn_features")(inputs)
+    # batch_norm="estimator": the canned Estimators' order (tensorflow/estimator
+    # canned/dnn.py, _DNNModel.call): Dense with bias -> activation -> dropout ->
+    # BatchNormalization(momentum=0.999, epsilon=0.001), so migrated weights fit.
+    estimator_bn = batch_norm == "estimator"
     for i, width in enumerate(hidden_units):
         x = keras.layers.Dense(
-            int(width), use_bias=not batch_norm, name=f"dnn_hidden_{i}", dtype=policy
+            int(width),
+            use_bias=estimator_bn or not batch_norm,
+            name=f"dnn_hidden_{i}",
+            dtype=policy,
         )(x)
-        if batch_norm:
+        if batch_norm and not estimator_bn:
             x = keras.layers.BatchNormalization(name=f"dnn_batch_norm_{i}", dtype=policy)(x)
         x = keras.layers.Activation(activation, name=f"dnn_activation_{i}", dtype=policy)(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dnn_dropout_{i}", dtype=policy)(x)
+        if estimator_bn:
+            x = keras.layers.BatchNormalization(
+                momentum=0.999, epsilon=0.001, name=f"dnn_batch_norm_{i}", dtype=policy
+            )(x)
     return keras.layers.Dense(units, name="dnn_logits", dtype=policy)(x)
 
 

@@ -72,9 +72,13 @@ def parse_spec(
         if isinstance(spec, NumericColumn):
             # tf.Example stores float32 or int64; NumericColumn(dtype="int64") reads int64_list.
             dtype = tf.int64 if spec.dtype == "int64" else tf.float32
-            default = spec.default_value
+            default: Any = spec.default_value
             if default is not None and spec.dtype == "int64":
                 default = int(default)
+            if default is not None and spec.size > 1:
+                # tf.io.parse_example wants a default of the feature's shape (a scalar
+                # default of a [2] feature fails when a record lacks it).
+                default = [default] * spec.size
             out[spec.key] = tf.io.FixedLenFeature(spec.shape, dtype, default_value=default)
         elif isinstance(spec, HashedColumn | VocabularyColumn):
             dtype = tf.string if spec.dtype == "string" else tf.int64
