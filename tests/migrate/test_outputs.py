@@ -95,3 +95,56 @@ def test_cli_exits_1_on_differences_and_2_on_half_a_pair(
 def test_no_saved_model_is_a_clear_error(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ConfigError, match=r"saved_model\.pb"):
         resolve_saved_model(tmp_path)
+
+
+def test_the_three_commands_on_a_real_estimator(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's story: migrate columns -> migrate estimator -> migrate check, exit 0."""
+    monkeypatch.chdir(FIXTURES)  # the column code names its vocabulary file relatively
+    cols = f"{FIXTURES / 'feature_columns_def.py'}:linear_binary"
+    spec = tmp_path / "columns.json"
+    assert main(["migrate", "columns", cols, "--output", str(spec), "--quiet"]) == 0
+    out = tmp_path / "migrated"
+    case_args = json.dumps({"n_classes": 2, "weight_column": "weight"})
+    argv = [
+        "migrate",
+        "estimator",
+        str(FIXTURES / "linear_binary" / "model_dir"),
+        "--columns",
+        cols,
+        "--estimator",
+        "LinearClassifier",
+        "--case-args",
+        case_args,
+        "--output",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert (out / "model.keras").is_file() and (out / "migration.json").is_file()
+    capsys.readouterr()
+    check = [
+        "migrate",
+        "check",
+        "--columns",
+        cols,
+        "--spec",
+        str(spec),
+        "--data",
+        EVAL,
+        "--saved-model",
+        _export("linear_binary"),
+        "--migrated",
+        str(out),
+        "--json",
+    ]
+    assert main(check) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["faithful"] and doc["columns"]["faithful"] and doc["outputs"]["faithful"]
+    assert doc["outputs"]["rows"] == 500 and not doc["outputs"]["missing_signatures"]
+    worst = max(
+        v["max_abs_diff"]
+        for sig in doc["outputs"]["signatures"].values()
+        for v in sig["outputs"].values()
+    )
+    assert worst < 1e-5
