@@ -1,0 +1,41 @@
+"""grain input pipelines over TFRecord files of ``tf.Example``, with featurepipe's columns.
+
+- :class:`TFRecordDataSource`: grain's random-access data source over indexed
+  TFRecord files (``len``, ``source[i]`` -> the serialized record, CRC-verified,
+  picklable), so ``grain.samplers.IndexSampler`` shuffles globally, shards
+  exactly and checkpoints by record number.
+- :class:`ColumnsBatch`: a grain ``Batch`` operation whose batch function
+  computes the columns' model inputs of the whole batch in one compiled call.
+
+Importing this package loads neither grain nor TensorFlow, torch, Keras or
+JAX; ``ColumnsBatch`` imports grain (which imports JAX) when first used.
+
+Examples:
+    >>> import featurepipe.grain as fpg
+    >>> sorted(fpg.__all__)
+    ['ColumnsBatch', 'ColumnsFn', 'TFRecordDataSource']
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from featurepipe.grain._source import TFRecordDataSource
+
+if TYPE_CHECKING:
+    from featurepipe.grain._batch import ColumnsBatch, ColumnsFn
+
+__all__ = ["ColumnsBatch", "ColumnsFn", "TFRecordDataSource"]
+
+_LAZY = ("ColumnsBatch", "ColumnsFn")
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: grain imports JAX, so the grain-facing classes load on first use.
+    if name in _LAZY:
+        from featurepipe.grain import _batch
+
+        value = getattr(_batch, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'featurepipe.grain' has no attribute {name!r}")
