@@ -133,6 +133,10 @@ def test_source_protocol_and_pickle(files: list[str]) -> None:
         == ("TFRecordDataSource(3 files: part-0.tfrecord .. part-2.tfrecord, 24 records)")
     )
     assert [again[i] for i in range(24)] == [_record(i) for i in range(24)]
+    assert again._fast is not None  # the scalar path over the index sidecars was used
+    assert again[np.int64(5)] == _record(5)
+    with pytest.raises(TypeError):
+        again["5"]
     assert TFRecordDataSource(RecordSource(files)).files == files
     batch = ColumnsBatch(SPECS, batch_size=4, data=files, label_key="id")
     assert isinstance(batch, grain.transforms.Batch) and batch.native
@@ -227,6 +231,14 @@ def test_two_worker_processes(files: list[str]) -> None:
     resumed = iter(_loader(files, seed=2, batch_size=4, workers=2))
     resumed.set_state(state)
     _same(head + list(resumed), want)
+
+
+def test_compressed_files_read_through_record_source(tmp_path: Path) -> None:
+    path = str(tmp_path / "a.tfrecord.gz")
+    write_records(path, [_record(i) for i in range(5)], "gzip")
+    source = TFRecordDataSource(path)
+    assert [source[i] for i in (3, 0, 4)] == [_record(3), _record(0), _record(4)]
+    assert source._fast is None
 
 
 def _corrupt(path: str, record: int) -> int:
