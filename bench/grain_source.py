@@ -13,10 +13,14 @@ string x string; identity) plus an int label:
   :class:`~featurepipe.grain.ColumnsBatch` in a ``grain.DataLoader`` with
   ``grain.samplers.IndexSampler(shuffle=True, seed=0)`` (global shuffle, CRCs
   verified), with grain's default ``ReadOptions`` and with the read threads
-  off (``ReadOptions(num_threads=0, prefetch_buffer_size=0)``);
+  off (``ReadOptions(num_threads=0, prefetch_buffer_size=0)``); and with
+  :class:`~featurepipe.grain.RecordSampler` (global shuffle, no random
+  generator per record) in place of ``IndexSampler``, threads off;
 * the same source and batch function through ``grain.MapDataset``:
   ``MapDataset.source(src).shuffle(seed=0).batch(1024, batch_fn=ColumnsBatch(...).batch_fn)``
-  (global shuffle; a batch's records are read in one ``_getitems`` call);
+  (global shuffle; grain 0.2.18 reads a batch's records one by one);
+* for reference, :class:`featurepipe.data.Loader` (``shuffle=True``) alone,
+  without grain: the same reads and computation with no per-record framework;
 * the peer: grain's own TFRecord reader,
   ``grain.experimental.TFRecordIterDataset`` per file (sequential, no CRC
   check, no global shuffle: google/grain#1162) chained in file order, then a
@@ -61,11 +65,14 @@ CROSS_KEY = 0xDECAFCAFFE  # tf.feature_column.crossed_column's default hash key
 ROWS = (
     ("fp_loader", "featurepipe.grain: DataLoader + IndexSampler(shuffle), default ReadOptions"),
     ("fp_loader_nothreads", "featurepipe.grain: DataLoader + IndexSampler(shuffle), no threads"),
+    ("fp_sampler", "featurepipe.grain: DataLoader + RecordSampler(shuffle), no threads"),
     ("fp_mapdataset", "featurepipe.grain: MapDataset.shuffle().batch(batch_fn=ColumnsBatch)"),
+    ("fp_data_loader", "(ref) featurepipe.data.Loader(shuffle=True), no grain"),
     ("peer", "grain TFRecordIterDataset + FromString + Python transforms, file order"),
     ("peer_window", "the peer + WindowShuffleIterDataset(10,000)"),
 )
-OURS = ("fp_loader", "fp_loader_nothreads", "fp_mapdataset")
+OURS = ("fp_loader", "fp_loader_nothreads", "fp_sampler", "fp_mapdataset")
+REFS = ("fp_data_loader",)
 
 
 def _words(n: int) -> list[str]:
@@ -142,8 +149,14 @@ def _specs() -> list[Any]:
 def _ours(impl: str, paths: list[str], shuffle: bool = True) -> Any:
     import grain
 
-    from featurepipe.grain import ColumnsBatch, TFRecordDataSource
+    from featurepipe.grain import ColumnsBatch, RecordSampler, TFRecordDataSource
 
+    if impl == "fp_data_loader":
+        from featurepipe.data import Loader
+
+        return Loader(
+            paths, _specs(), batch_size=BATCH, label_key="label", shuffle=True, uneven="drop"
+        )
     source = TFRecordDataSource(paths)
     batch = ColumnsBatch(_specs(), batch_size=BATCH, data=source, label_key="label")
     if impl == "fp_mapdataset":
@@ -152,15 +165,17 @@ def _ours(impl: str, paths: list[str], shuffle: bool = True) -> Any:
             ds = ds.shuffle(seed=0)
         ds = ds.batch(BATCH, batch_fn=batch.batch_fn)
         return (ds[b] for b in range(len(ds)))
-    sampler = grain.samplers.IndexSampler(
+    sampler: Any = grain.samplers.IndexSampler(
         len(source),
         shard_options=grain.sharding.NoSharding(),
         shuffle=shuffle,
         seed=0,
         num_epochs=1,
     )
+    if impl == "fp_sampler":
+        sampler = RecordSampler(len(source), shuffle=shuffle, seed=0)
     read = None
-    if impl == "fp_loader_nothreads":
+    if impl in ("fp_loader_nothreads", "fp_sampler"):
         read = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)
     return grain.DataLoader(
         data_source=source, sampler=sampler, operations=[batch], read_options=read
@@ -249,7 +264,7 @@ def _peer(impl: str, paths: list[str]) -> Any:
 
 
 def _pipeline(impl: str, paths: list[str]) -> Any:
-    return _ours(impl, paths) if impl in OURS else _peer(impl, paths)
+    return _ours(impl, paths) if impl in OURS + REFS else _peer(impl, paths)
 
 
 def child(impl: str, paths: list[str]) -> dict[str, Any]:
@@ -331,12 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         rss = max(r["peak_rss_mb"] for r in runs[impl])
         table[impl] = {"ex_per_s": wall, "ex_per_cpu_s": cpu, "peak_rss_mb": rss}
         print(f"{labels[impl]:76s} {wall:10,.0f} {cpu:10,.0f} {rss:7,.0f}")
-    peers = [i for i in impls if i not in OURS]
+    peers = [i for i in impls if i not in OURS + REFS]
     if peers:
         best_wall = max(table[p]["ex_per_s"] for p in peers)
         best_cpu = max(table[p]["ex_per_cpu_s"] for p in peers)
         print(f"\nratios to the fastest peer (target >= {TARGET}x):")
-        for impl in (i for i in impls if i in OURS):
+        for impl in (i for i in impls if i in OURS + REFS):
             rw = table[impl]["ex_per_s"] / best_wall
             rc = table[impl]["ex_per_cpu_s"] / best_cpu
             verdict = "met" if min(rw, rc) >= TARGET else "MISSED"

@@ -6,14 +6,17 @@
   exactly and checkpoints by record number.
 - :class:`ColumnsBatch`: a grain ``Batch`` operation whose batch function
   computes the columns' model inputs of the whole batch in one compiled call.
+- :class:`RecordSampler`: a ``DataLoader`` sampler with a global shuffle per
+  epoch and exact sharding, without ``IndexSampler``'s random generator per
+  record (the largest cost of a ``DataLoader`` epoch here).
 
 Importing this package loads neither grain nor TensorFlow, torch, Keras or
-JAX; ``ColumnsBatch`` imports grain (which imports JAX) when first used.
+JAX; ``ColumnsBatch`` and ``RecordSampler`` import grain (which imports JAX) when first used.
 
 Examples:
     >>> import featurepipe.grain as fpg
     >>> sorted(fpg.__all__)
-    ['ColumnsBatch', 'ColumnsFn', 'TFRecordDataSource']
+    ['ColumnsBatch', 'ColumnsFn', 'RecordSampler', 'TFRecordDataSource']
 """
 
 from __future__ import annotations
@@ -24,18 +27,19 @@ from featurepipe.grain._source import TFRecordDataSource
 
 if TYPE_CHECKING:
     from featurepipe.grain._batch import ColumnsBatch, ColumnsFn
+    from featurepipe.grain._sampler import RecordSampler
 
-__all__ = ["ColumnsBatch", "ColumnsFn", "TFRecordDataSource"]
+__all__ = ["ColumnsBatch", "ColumnsFn", "RecordSampler", "TFRecordDataSource"]
 
-_LAZY = ("ColumnsBatch", "ColumnsFn")
+_LAZY = {"ColumnsBatch": "_batch", "ColumnsFn": "_batch", "RecordSampler": "_sampler"}
 
 
 def __getattr__(name: str) -> Any:
     # PEP 562: grain imports JAX, so the grain-facing classes load on first use.
     if name in _LAZY:
-        from featurepipe.grain import _batch
+        import importlib
 
-        value = getattr(_batch, name)
+        value = getattr(importlib.import_module(f"featurepipe.grain.{_LAZY[name]}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'featurepipe.grain' has no attribute {name!r}")

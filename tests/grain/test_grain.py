@@ -30,7 +30,7 @@ from featurepipe.columns import (
 from featurepipe.data import Loader, RaggedIds, RecordSource
 from featurepipe.errors import CorruptRecordError
 from featurepipe.example import encode_example
-from featurepipe.grain import ColumnsBatch, TFRecordDataSource
+from featurepipe.grain import ColumnsBatch, RecordSampler, TFRecordDataSource
 from featurepipe.tfrecord import write_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -288,3 +288,69 @@ def test_import_loads_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "[]"
+
+
+def _sampled(files: list[str], sampler: Any, batch_size: int = 5) -> Any:
+    source = TFRecordDataSource(files)
+    batch = ColumnsBatch(SPECS, batch_size=batch_size, data=source, label_key="id")
+    return grain.DataLoader(data_source=source, sampler=sampler, operations=[batch])
+
+
+@pytest.mark.parametrize("which", [(0, 1, 2), (0,)])
+def test_record_sampler_equals_loader_shards(files: list[str], which: tuple[int, ...]) -> None:
+    # RecordSampler cuts an epoch as featurepipe.data.Loader does (uneven="repeat"): the
+    # same records in the same batches, per shard; shards disjoint and covering
+    # (24 records, and 11: uneven shards).
+    data = [files[f] for f in which]
+    n = sum(SIZES[f] for f in which)
+    for seed in (0, 9):
+        parts = []
+        for s in (0, 1):
+            opts = grain.sharding.ShardOptions(s, 2)
+            got = list(
+                _sampled(data, RecordSampler(n, shard_options=opts, seed=seed), batch_size=4)
+            )
+            ref = list(
+                Loader(
+                    data,
+                    SPECS,
+                    batch_size=4,
+                    label_key="id",
+                    shuffle=True,
+                    seed=seed,
+                    rank=s,
+                    world_size=2,
+                    uneven="repeat",
+                )
+            )
+            _same(got, ref)
+            parts.append([i for b in _ids(got) for i in b])
+        assert not set(parts[0]) & set(parts[1])
+        assert len(set(parts[0]) | set(parts[1])) == n
+
+
+def test_record_sampler_uneven_epochs_seeds_and_resume(files: list[str]) -> None:
+    sampler = RecordSampler(23, shard_options=grain.sharding.ShardOptions(0, 2), num_epochs=2)
+    assert len(sampler) == 2 * 12 * 2 and sampler.shard_options.shard_count == 2
+    keys = [[sampler[2 * k + s].record_key for k in range(24)] for s in (0, 1)]
+    for e in (0, 1):
+        a, b = keys[0][12 * e : 12 * e + 12], keys[1][12 * e : 12 * e + 12]
+        assert len(set(a)) == 11 and len(set(b)) == 12  # the short part repeats a record
+        assert set(a) | set(b) == set(range(23)) and not set(a) & set(b)
+    assert keys[0][:12] != keys[0][12:]  # another order (and split) each epoch
+    assert [RecordSampler(23, seed=1)[i].record_key for i in range(23)] != [
+        RecordSampler(23, seed=2)[i].record_key for i in range(23)
+    ]
+    dropped = RecordSampler(23, shard_options=grain.sharding.ShardOptions(1, 2, True))
+    assert len(dropped) == 22
+    assert pickle.loads(pickle.dumps(sampler))[5] == sampler[5]
+    with pytest.raises(IndexError):
+        sampler[48]
+    # resume mid-epoch in a DataLoader
+    full = list(_sampled(files, RecordSampler(24, seed=4, num_epochs=2), batch_size=3))
+    it = iter(_sampled(files, RecordSampler(24, seed=4, num_epochs=2), batch_size=3))
+    head = [next(it) for _ in range(7)]
+    state = it.get_state()
+    again = iter(_sampled(files, RecordSampler(24, seed=4, num_epochs=2), batch_size=3))
+    again.set_state(state)
+    _same(head + list(again), full)
