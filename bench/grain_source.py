@@ -356,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
             rc = table[impl]["ex_per_cpu_s"] / best_cpu
             verdict = "met" if min(rw, rc) >= TARGET else "MISSED"
             print(f"  {impl:22s} {rw:5.2f}x per wall-second, {rc:5.2f}x per CPU-second: {verdict}")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = ROOT / "bench" / "results" / f"grain_source-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"records": args.records, "batch_size": BATCH, "runs": runs, "median": table}
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
     return 0
 
 
