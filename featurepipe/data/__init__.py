@@ -6,15 +6,17 @@ batches of the columns' model inputs -- the numbers
 compiled column plan or its pure-Python twin -- sharded exactly by
 ``(rank, world_size)`` x ``(worker, num_workers)`` over record numbers,
 globally shuffled per epoch, with equal batch counts on every rank and
-resumable mid-epoch (``state_dict`` / ``load_state_dict``). Importing it loads
-no TensorFlow, torch, Keras or JAX; ``featurepipe.torch`` and
+resumable mid-epoch (``state_dict`` / ``load_state_dict``).
+:class:`RecordSource` is random access to the records of indexed files and
+:meth:`Loader.transform_records` the column computation alone. Importing it
+loads no TensorFlow, torch, Keras or JAX; ``featurepipe.torch`` and
 ``featurepipe.grain`` build on it.
 """
 
 from __future__ import annotations
 
 from featurepipe.data._loader import UNEVEN_POLICIES, Loader
-from featurepipe.data._source import Records, RecordSource
+from featurepipe.data._source import RecordSource
 from featurepipe.data._spec import (
     features_from_columns,
     features_from_schema,
@@ -29,7 +31,6 @@ __all__ = [
     "Loader",
     "RaggedIds",
     "RecordSource",
-    "Records",
     "features_from_columns",
     "features_from_schema",
     "label_kind",

@@ -22,25 +22,30 @@ needs to be communicated):
    takes its workers' batches, so a rank's stream of batches is the same
    whatever ``num_workers`` is.
 
-Compressed (GZIP / ZLIB) files cannot be read by offset: then the order is
-file order, step 3 cuts contiguous ranges of record numbers as above, and
-``shuffle`` permutes each rank's range locally (every record moves at most
-about ``shuffle_buffer`` places, seeded by ``(seed, epoch, rank)``), read as a
-stream with a buffer of that size; every worker of a rank reads the rank's
-whole range and keeps its own batches.
+Compressed (GZIP / ZLIB) files cannot be read by offset: then the epoch's
+order is the files one after the other (with ``shuffle``, in an order drawn
+from ``(seed, epoch)``), each file's records in order; step 3 cuts it into
+contiguous ranges as above, and ``shuffle`` also permutes each rank's range
+locally (every record moves at most about ``shuffle_buffer`` places, seeded by
+``(seed, epoch, rank)``), read as a stream that holds about that many records;
+every worker of a rank reads the rank's whole range and keeps its own batches.
+Decompress the files for a global shuffle and for workers that each read
+only their own records.
 """
 
 from __future__ import annotations
 
+import collections
 import copy
 import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from featurepipe._native import speedups
 from featurepipe.columns import ColumnSpec, ColumnSpecs, PlanFeature
 from featurepipe.data._source import Records
 from featurepipe.data._spec import features_from_columns, features_from_schema, label_kind
@@ -53,6 +58,12 @@ __all__ = ["UNEVEN_POLICIES", "Loader"]
 
 #: The values of ``uneven``.
 UNEVEN_POLICIES = ("pad", "drop", "repeat")
+_speedups: Any = speedups
+# Threads of the compiled runner (see Loader's `threads`): the C work of a batch takes
+# about as long as reading its records, so one keeps up on a few cores.
+_THREADS = 2 if (os.cpu_count() or 1) > 4 else 1
+# Batches on the runner beyond the one being handed over.
+_AHEAD = 4
 _STATE_FORMAT = "featurepipe-loader-state"
 _STATE_VERSION = 1
 
@@ -110,11 +121,20 @@ class Loader:
     Arrays may be read-only views of the compiled plan's buffers: copy one
     before writing into it.
 
-    Sharding, shuffling and the ``uneven`` policies are described in
-    :mod:`featurepipe.data._loader`: every record of an epoch is in exactly
-    one ``(rank, worker)``'s batches (``"pad"``), every rank yields the same
-    number of batches, and a rank's stream of batches does not depend on
-    ``num_workers``. One iterator at a time per loader.
+    Records are numbered over the sorted files through their index sidecars
+    (``FILE.fpidx``; one that is missing or stale is built by a verifying scan
+    and saved beside the file when its folder is writable, else kept in
+    memory). Each epoch, rank ``r`` takes its contiguous part of the order
+    (``0 .. N-1``, or with ``shuffle`` a permutation drawn from
+    ``numpy.random.default_rng([seed, epoch])``), evened out by ``uneven``
+    (``"pad"``: to ``ceil(N / world_size)`` records with copies of the part's
+    first records at sample weight 0 -- every record exactly once, equal steps,
+    never a DDP hang; ``"repeat"``: the same at weight 1; ``"drop"``: cut to
+    ``floor(N / world_size)``), and batch ``b`` of the part goes to worker
+    ``b % num_workers`` (torch's DataLoader takes its workers' batches in that
+    order, so a rank's stream of batches does not depend on ``num_workers``).
+    GZIP / ZLIB files are streamed instead (see :mod:`featurepipe.data._loader`).
+    One iterator at a time per loader.
 
     Args:
         data: a path, glob, ``PREFIX@N`` or a list of them
@@ -148,6 +168,10 @@ class Loader:
             Defaults to `None`.
         shuffle_buffer: compressed files only: how far ``shuffle`` moves a
             record. Defaults to `10_000`.
+        threads: native threads computing the next batches ahead (compiled
+            plan only; `0`: in the iterating thread, e.g. inside each of many
+            DataLoader worker processes). Defaults to `None` (1, or 2 on more
+            than 4 cores).
 
     Raises:
         ConfigError: for bad arguments, files that match nothing, unresolved
@@ -193,10 +217,12 @@ class Loader:
         on_corrupt: str = "raise",
         native: bool | None = None,
         shuffle_buffer: int = 10_000,
+        threads: int | None = None,
     ) -> None:
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.seed = _check_int("seed", seed, 0)
         self.shuffle_buffer = _check_int("shuffle_buffer", shuffle_buffer, 1)
+        self.threads = None if threads is None else _check_int("threads", threads, 0)
         if uneven not in UNEVEN_POLICIES:
             raise ConfigError(
                 f"Unknown value for `uneven`. Allowed values are: {UNEVEN_POLICIES}. "
@@ -234,7 +260,8 @@ class Loader:
         self._epoch = 0
         self._position = 0
         self._from_state = False
-        self._cache: tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+        # (epoch, this rank's record numbers, their weights, the epoch's file order)
+        self._cache: tuple[int, Any, Any, Any] | None = None
 
     def _set_shard(self, rank: int, world_size: int, worker: int, num_workers: int) -> None:
         world_size = _check_int("world_size", world_size, 1)
@@ -330,10 +357,10 @@ class Loader:
         mine = [b for b in range(start, nb) if b % self.num_workers == self.worker]
         seq, weights = self._sequence(self._epoch)
         if self._records.random_access:
-            batches = self._indexed_batches(mine, seq, weights)
+            raws = self._raw_indexed(mine, seq, weights)
         else:
-            batches = self._streamed_batches(mine, seq, weights)
-        for b, batch in batches:
+            raws = self._raw_streamed(mine, seq, weights)
+        for b, batch in self._computed(raws):
             self._position = b + 1
             yield batch
 
@@ -345,6 +372,30 @@ class Loader:
         turn: every batch before the last one yielded). It does not depend on
         ``num_workers`` or ``rank``, so a state can be loaded into a loader
         with other workers.
+
+        Examples:
+            >>> import json, os, tempfile
+            >>> from featurepipe.columns import NumericColumn
+            >>> from featurepipe.example import encode_example
+            >>> from featurepipe.tfrecord import write_records
+            >>> path = os.path.join(tempfile.mkdtemp(), "x.tfrecord")
+            >>> write_records(path, [encode_example({"x": [float(i)]}) for i in range(10)])
+            10
+            >>> loader = Loader(path, [NumericColumn("x")], batch_size=2, shuffle=True,
+            ...                 uneven="drop")
+            >>> loader.set_epoch(3)
+            >>> it = iter(loader)
+            >>> first = [next(it)["x"].ravel().tolist() for _ in range(2)]
+            >>> state = json.loads(json.dumps(loader.state_dict()))
+            >>> state["epoch"], state["batches"]
+            (3, 2)
+            >>> resumed = Loader(path, [NumericColumn("x")], batch_size=2, shuffle=True,
+            ...                  uneven="drop")
+            >>> resumed.load_state_dict(state)
+            >>> rest = [b["x"].ravel().tolist() for b in resumed]
+            >>> loader.set_epoch(3)
+            >>> first + rest == [b["x"].ravel().tolist() for b in loader]
+            True
         """
         return {
             "format": _STATE_FORMAT,
@@ -383,7 +434,24 @@ class Loader:
         num_workers: int | None = None,
     ) -> Loader:
         """A copy reading another shard (e.g. in a torch DataLoader worker), at the same
-        epoch and position."""
+        epoch and position.
+
+        Examples:
+            >>> import os, tempfile
+            >>> from featurepipe.columns import NumericColumn
+            >>> from featurepipe.example import encode_example
+            >>> from featurepipe.tfrecord import write_records
+            >>> path = os.path.join(tempfile.mkdtemp(), "x.tfrecord")
+            >>> write_records(path, [encode_example({"x": [float(i)]}) for i in range(7)])
+            7
+            >>> loader = Loader(path, [NumericColumn("x")], batch_size=2, world_size=2)
+            >>> for rank in range(2):
+            ...     shard = loader.with_shard(rank=rank)
+            ...     print(rank, len(shard), [(f["x"].ravel().tolist(), w.tolist())
+            ...                              for f, _, w in shard])
+            0 2 [([0.0, 1.0], [1.0, 1.0]), ([2.0, 0.0], [1.0, 0.0])]
+            1 2 [([3.0, 4.0], [1.0, 1.0]), ([5.0, 6.0], [1.0, 1.0])]
+        """
         out = copy.copy(self)
         out._set_shard(
             self.rank if rank is None else rank,
@@ -429,6 +497,7 @@ class Loader:
         """This rank's record numbers for the epoch and their sample weights."""
         if self._cache is not None and self._cache[0] == epoch:
             return self._cache[1], self._cache[2]
+        files = np.arange(len(self._records.paths))
         n, w, r = self.num_records, self.world_size, self.rank
         lo, hi = n * r // w, n * (r + 1) // w
         if self._records.random_access:
@@ -438,12 +507,20 @@ class Loader:
                 order = np.arange(n, dtype=np.int64)
             part = order[lo:hi]
         else:
-            part = np.arange(lo, hi, dtype=np.int64)
+            # streamed: the files in a seeded order each epoch, their records in order
+            starts = self._records.starts
+            if self.shuffle:
+                files = np.random.default_rng([self.seed, epoch]).permutation(len(files))
+                order = np.concatenate([np.arange(starts[f], starts[f + 1]) for f in files]).astype(
+                    np.int64
+                )
+            else:
+                order = np.arange(n, dtype=np.int64)
+            part = order[lo:hi]
             if self.shuffle and len(part) > 1:
                 rng = np.random.default_rng([self.seed, epoch, r])
                 keys = np.arange(len(part)) + rng.random(len(part)) * self.shuffle_buffer
                 part = part[np.argsort(keys, kind="stable")]
-            order = part if len(part) else np.arange(n, dtype=np.int64)
         length = self._length()
         weights = np.ones(length, dtype=np.float32)
         if length <= len(part):
@@ -455,23 +532,23 @@ class Loader:
             seq = np.concatenate([part, extra]).astype(np.int64)
             if self.uneven == "pad":
                 weights[len(part) :] = 0.0
-        self._cache = (epoch, seq, weights)
+        self._cache = (epoch, seq, weights, files)
         return seq, weights
 
     def _rows(self, b: int, seq: np.ndarray[Any, Any]) -> slice:
         return slice(b * self.batch_size, min((b + 1) * self.batch_size, len(seq)))
 
-    def _indexed_batches(
+    def _raw_indexed(
         self, mine: list[int], seq: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Iterator[_Raw]:
         for b in mine:
             rows = self._rows(b, seq)
             payloads, paths, records, offsets = self._records.read(seq[rows])
-            yield b, self._finish(payloads, paths, records, offsets, weights[rows])
+            yield _raw(b, payloads, paths, records, offsets, weights[rows])
 
-    def _streamed_batches(
+    def _raw_streamed(
         self, mine: list[int], seq: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Iterator[_Raw]:
         if not mine:
             return
         users: dict[int, list[int]] = {}  # record number -> my batches (positions) needing it
@@ -481,11 +558,22 @@ class Loader:
             missing.append(len(ids))
             for g in ids:
                 users.setdefault(g, []).append(k)
-        lo, hi = min(users), max(users) + 1
+        # where each record is in the epoch's stream: its file's place in the file order
+        assert self._cache is not None
+        files = self._cache[3]
+        counts = np.asarray(self._records.counts, dtype=np.int64)
+        first = np.zeros(len(files), dtype=np.int64)
+        np.cumsum(counts[files][:-1], out=first[1:])
+        place = np.empty(len(files), dtype=np.int64)
+        place[files] = first
+        needed = np.fromiter(users, dtype=np.int64, count=len(users))
+        f_of, local = self._records.locate(needed)
+        positions = place[f_of] + local
+        lo, hi = int(positions.min()), int(positions.max()) + 1
         got: dict[int, tuple[bytes, str, int, int]] = {}
         left = {g: len(ks) for g, ks in users.items()}
 
-        def emit(k: int) -> Any:
+        def emit(k: int) -> _Raw:
             rows = self._rows(mine[k], seq)
             ids = seq[rows].tolist()
             parts = [got.get(g) for g in ids]
@@ -497,10 +585,10 @@ class Loader:
             paths = [p[1] if p is not None else "" for p in parts]
             records = [p[2] if p is not None else -1 for p in parts]
             offsets = [p[3] if p is not None else -1 for p in parts]
-            return self._finish(payloads, paths, records, offsets, weights[rows])
+            return _raw(mine[k], payloads, paths, records, offsets, weights[rows])
 
         k = 0  # the next of my batches to yield
-        for g, data, path, index, offset in self._records.stream(lo, hi):
+        for g, data, path, index, offset in self._records.stream(lo, hi, files.tolist()):
             ks = users.get(g)
             if ks is None:
                 continue
@@ -508,31 +596,89 @@ class Loader:
             for j in ks:
                 missing[j] -= 1
             while k < len(mine) and missing[k] == 0:
-                yield mine[k], emit(k)
+                yield emit(k)
                 k += 1
         while k < len(mine):  # records the stream skipped as damaged
-            yield mine[k], emit(k)
+            yield emit(k)
             k += 1
 
-    def _finish(
-        self,
-        payloads: list[bytes | None],
-        paths: list[str],
-        records: list[int],
-        offsets: list[int],
-        weights: np.ndarray[Any, Any],
-    ) -> Any:
-        if any(p is None for p in payloads):  # damaged records skipped (on_corrupt="skip")
-            keep = [i for i, p in enumerate(payloads) if p is not None]
-            payloads = [payloads[i] for i in keep]
-            paths = [paths[i] for i in keep]
-            records = [records[i] for i in keep]
-            offsets = [offsets[i] for i in keep]
-            weights = weights[keep]
-        recs: list[bytes] = payloads  # type: ignore[assignment]
-        features, label = self._computer.compute(recs, Where(paths, records, offsets))
+    def _computed(self, raws: Iterator[_Raw]) -> Iterator[tuple[int, Any]]:
+        """The batches of ``raws``, computed inline, or ahead on the compiled runner's
+        threads (the C work of the next batches runs without the GIL while this
+        thread reads records and hands batches over; results come out in order)."""
+        computer = self._computer
+        plan = computer.plan
+        runner_cls = getattr(_speedups, "ColumnsRunner", None)
+        threads = _THREADS if self.threads is None else self.threads
+        if plan is None or runner_cls is None or threads < 1:
+            for raw in raws:
+                yield raw.b, self._batch(raw, computer.compute(raw.records, raw.where))
+            return
+        runner = runner_cls(plan.handle, threads)
+        error: BaseException | None = None
+        try:
+            ahead: collections.deque[tuple[_Raw, bool]] = collections.deque()
+
+            def take() -> tuple[int, Any]:
+                raw, submitted = ahead.popleft()
+                if not submitted:
+                    return raw.b, self._batch(raw, computer.compute(raw.records, raw.where))
+                arrays = plan.arrays(runner.take(), len(raw.records))
+                return raw.b, self._batch(raw, computer.finish(raw.records, arrays, raw.where))
+
+            while True:
+                try:
+                    raw = next(raws)
+                except StopIteration:
+                    break
+                except Exception as e:  # damage: first every batch before it
+                    error = e
+                    break
+                submit = bool(raw.records)
+                if submit:
+                    runner.submit([raw.records])
+                ahead.append((raw, submit))
+                if len(ahead) > _AHEAD:
+                    yield take()
+            while ahead:
+                yield take()
+        finally:
+            runner.close()
+        if error is not None:
+            raise error
+
+    def _batch(self, raw: _Raw, computed: tuple[dict[str, Any], Any]) -> Any:
+        features, label = computed
         if self.uneven == "pad":
-            return features, label, np.array(weights, dtype=np.float32)
+            return features, label, raw.weights
         if self.label_key is not None:
             return features, label
         return features
+
+
+class _Raw(NamedTuple):
+    """A batch's records, where they come from and their sample weights."""
+
+    b: int
+    records: list[bytes]
+    where: Where
+    weights: np.ndarray[Any, Any]
+
+
+def _raw(
+    b: int,
+    payloads: list[bytes | None],
+    paths: list[str],
+    records: list[int],
+    offsets: list[int],
+    weights: np.ndarray[Any, Any],
+) -> _Raw:
+    if any(p is None for p in payloads):  # damaged records skipped (on_corrupt="skip")
+        keep = [i for i, p in enumerate(payloads) if p is not None]
+        payloads = [payloads[i] for i in keep]
+        paths = [paths[i] for i in keep]
+        records = [records[i] for i in keep]
+        offsets = [offsets[i] for i in keep]
+        weights = weights[keep]
+    recs: list[bytes] = payloads  # type: ignore[assignment]
+    return _Raw(b, recs, Where(paths, records, offsets), np.array(weights, dtype=np.float32))

@@ -21,6 +21,7 @@ at read time is left out of its batch and listed in :attr:`Records.report`.
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 import struct
@@ -29,8 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from featurepipe._native import speedups
 from featurepipe.errors import ConfigError, CorruptRecordError
 from featurepipe.tfrecord import (
+    DEFAULT_MAX_RECORD_BYTES,
     CorruptionReport,
     SkippedRange,
     build_index,
@@ -47,6 +50,58 @@ __all__ = ["RecordSource", "Records"]
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
 _OVERHEAD = 16
+# The compiled frame scanner (both CRCs verified, payloads copied out), or None.
+_scan: Any = None if speedups is None else speedups.scan_records
+_masked_crc: Any = masked_crc32c if speedups is None else speedups.masked_crc32c
+# Consecutive records read with one scan from this many on (fewer: one by one).
+_RUN = 8
+_unpack_header = _HEADER.unpack_from
+_unpack_footer = _FOOTER.unpack_from
+
+
+def _pieces(loc: np.ndarray[Any, Any]) -> list[tuple[int, int, bool]]:
+    """``[a, b)`` pieces of ``loc``: runs of ``_RUN`` or more consecutive records to scan at
+    once (``True``; only with the compiled scanner), and what lies between them."""
+    n = len(loc)
+    if _scan is None or n < _RUN:
+        return [(0, n, False)]
+    bounds = [0, *(np.flatnonzero(np.diff(loc) != 1) + 1).tolist(), n]
+    out: list[tuple[int, int, bool]] = []
+    start = 0  # of the pending piece of short runs
+    for a, b in itertools.pairwise(bounds):
+        if b - a >= _RUN:
+            if start < a:
+                out.append((start, a, False))
+            out.append((a, b, True))
+            start = b
+    if start < n:
+        out.append((start, n, False))
+    return out
+
+
+def _frames(mm: Any, view: memoryview, starts: list[int], sizes: list[int]) -> list[bytes | None]:
+    """The payloads of the frames at ``starts`` (payload lengths ``sizes``, from the index):
+    `None` where the frame does not verify (length field, its CRC, the data CRC)."""
+    out: list[bytes | None] = []
+    add = out.append
+    crc = _masked_crc
+    end_of_file = len(view)
+    for o, n in zip(starts, sizes, strict=True):
+        e = o + 12 + n
+        if e + 4 > end_of_file:
+            add(None)
+            continue
+        length, length_crc = _unpack_header(mm, o)
+        data = mm[o + 12 : e]
+        if (
+            length != n
+            or crc(view[o : o + 8]) != length_crc
+            or crc(data) != _unpack_footer(mm, e)[0]
+        ):
+            add(None)
+        else:
+            add(data)
+    return out
 
 
 class Records:
@@ -95,10 +150,12 @@ class Records:
         self.starts = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=self.starts[1:])
         self._maps: dict[int, Any] = {}
+        self._views: dict[int, memoryview] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_maps"] = {}
+        state["_views"] = {}
         state["_offsets"] = [
             None if side else offs for offs, side in zip(self._offsets, self._sidecar, strict=True)
         ]
@@ -114,6 +171,9 @@ class Records:
 
     def close(self) -> None:
         """Unmap the files (they are mapped again when read)."""
+        views, self._views = self._views, {}
+        for view in views.values():
+            view.release()
         maps, self._maps = self._maps, {}
         for mm in maps.values():
             mm.close()
@@ -202,13 +262,37 @@ class Records:
             path = self.paths[f]
             rows = seg.tolist()
             loc = local[seg]
-            for row, i, o, length in zip(
-                rows, loc.tolist(), offs[loc].tolist(), lens[loc].tolist(), strict=True
-            ):
+            starts = offs[loc].tolist()
+            sizes = lens[loc].tolist()
+            for row, o in zip(rows, starts, strict=True):
                 paths[row] = path
                 offsets[row] = o
-                out[row] = self._frame(mm, path, i, o, length)
+            view = self._view(f)
+            for a, b, run in _pieces(loc):
+                got: list[bytes | None] | None = None
+                if run:
+                    # consecutive records (a batch in file order is one run): one compiled
+                    # scan verifies both CRCs and copies out the payloads
+                    lo = starts[a]
+                    hi = starts[b - 1] + sizes[b - 1] + _OVERHEAD
+                    if hi <= len(view):
+                        limit = max(DEFAULT_MAX_RECORD_BYTES, *sizes[a:b])
+                        recs, nxt, status = _scan(view[lo:hi], 0, True, limit)
+                        if status == 0 and nxt == hi - lo and len(recs) == b - a:
+                            got = recs
+                if got is None:
+                    got = _frames(mm, view, starts[a:b], sizes[a:b])
+                for t, rec in zip(range(a, b), got, strict=True):
+                    if rec is None:  # damage: say what and where (or skip it)
+                        rec = self._frame(mm, path, int(loc[t]), starts[t], sizes[t])
+                    out[rows[t]] = rec
         return out, paths, records, offsets
+
+    def _view(self, f: int) -> memoryview:
+        view = self._views.get(f)
+        if view is None:
+            view = self._views[f] = memoryview(self._map(f))
+        return view
 
     def _frame(self, mm: Any, path: str, i: int, o: int, length: int) -> bytes | None:
         end = o + 12 + length
@@ -237,20 +321,26 @@ class Records:
         self.report.skipped.append(SkippedRange(path, i, o, length + _OVERHEAD, reason))
         return None
 
-    def stream(self, start: int, stop: int) -> Iterator[tuple[int, bytes, str, int, int]]:
-        """Global records ``start .. stop - 1`` in file order, read as a stream.
+    def stream(
+        self, start: int, stop: int, file_order: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, bytes, str, int, int]]:
+        """Records at positions ``start .. stop - 1`` of the files one after the other, as a stream.
 
-        For compressed files (no random access). Yields ``(global number,
-        payload, path, record in file, offset)``; damage raises or is skipped
-        as ``on_corrupt`` says (records are numbered as the index counted them).
+        For compressed files (no random access). Positions count the records
+        of the files taken in ``file_order`` (default: their order). Yields
+        ``(global number, payload, path, record in file, offset)``; damage
+        raises or is skipped as ``on_corrupt`` says (records are numbered as
+        the index counted them).
         """
-        if start >= stop:
-            return
-        f0 = int(np.searchsorted(self.starts, start, side="right") - 1)
-        for f in range(f0, len(self.paths)):
-            base = int(self.starts[f])
+        order = range(len(self.paths)) if file_order is None else file_order
+        base = 0
+        for f in order:
+            n = self.counts[f]
             if base >= stop:
                 return
+            if base + n <= start:
+                base += n
+                continue
             path = self.paths[f]
             records = iter_records(
                 path,
@@ -258,12 +348,14 @@ class Records:
                 on_corrupt=self.on_corrupt,  # type: ignore[arg-type]
                 report=self.report,
             )
+            first = int(self.starts[f])
             # numbered as the index counts them: the intact records, in order
-            for g, rec in enumerate(records, start=base):
-                if g >= stop:
+            for k, rec in enumerate(records):
+                if base + k >= stop:
                     break
-                if g >= start:
-                    yield g, rec.data, path, rec.index, rec.offset
+                if base + k >= start:
+                    yield first + k, rec.data, path, rec.index, rec.offset
+            base += n
 
 
 def _lengths(offsets: np.ndarray[Any, Any], stream_bytes: int) -> np.ndarray[Any, Any]:

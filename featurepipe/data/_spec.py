@@ -30,7 +30,7 @@ from featurepipe.columns import (
     WeightedColumn,
     walk_columns,
 )
-from featurepipe.errors import ConfigError
+from featurepipe.errors import ConfigError, ExampleDecodeError
 from featurepipe.example import Schema, decode_examples
 from featurepipe.tfrecord import read_records
 
@@ -148,6 +148,27 @@ def schema_beside(files: Sequence[str]) -> tuple[Schema, str] | None:
     return found[0]
 
 
+def _kinds(records: list[bytes], key: str) -> list[tuple[int, str]]:
+    """``(first record, kind)`` of feature ``key`` in ``records``; records that are
+    not Examples are passed over (reading them reports them, with their offsets)."""
+    try:
+        batches = [(0, decode_examples(records))]
+    except ExampleDecodeError:
+        batches = []
+        for i, record in enumerate(records):
+            try:
+                batches.append((i, decode_examples([record])))
+            except ExampleDecodeError:
+                continue
+    out: list[tuple[int, str]] = []
+    for start, batch in batches:
+        col = batch.columns.get(key)
+        if col is not None and col.kind is not None:
+            first = int(col.present.argmax()) if col.present.any() else 0
+            out.append((start + first, col.kind))
+    return out
+
+
 def label_kind(files: Sequence[str], key: str) -> str:
     """The kind (``"int64"``, ``"float"``, ``"bytes"``) of feature ``key`` in the data.
 
@@ -168,11 +189,8 @@ def label_kind(files: Sequence[str], key: str) -> str:
         # damage is the reader's to report (a sniff only needs a few intact records)
         records = list(itertools.islice(read_records(path, on_corrupt="skip"), _SNIFF_RECORDS))
         total += len(records)
-        if records:
-            col = decode_examples(records, path=path).columns.get(key)
-            if col is not None and col.kind is not None:
-                first = int(col.present.argmax()) if col.present.any() else 0
-                kinds.setdefault(col.kind, (path, first))
+        for i, kind in _kinds(records, key):
+            kinds.setdefault(kind, (path, i))
         if total >= _SNIFF_TOTAL or kinds:
             break
     hint = (

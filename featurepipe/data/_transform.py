@@ -234,10 +234,20 @@ class ColumnComputer:
                 record and byte offset when ``where`` says them).
         """
         plan = self.plan
-        got = plan.run(records) if plan is not None else None
-        if got is not None:
-            outs: dict[str, Any] = dict(zip(plan.inputs, got, strict=False))  # type: ignore[union-attr]
-            label = got[-1] if self.label_key is not None else None
+        arrays = plan.run(records) if plan is not None else None
+        return self.finish(records, arrays, where)
+
+    def finish(
+        self,
+        records: list[bytes],
+        arrays: list[np.ndarray[Any, Any]] | None,
+        where: Where | None = None,
+    ) -> tuple[dict[str, Any], np.ndarray[Any, Any] | None]:
+        """``(features, label)`` from the plan's ``arrays`` for ``records`` (``ColumnPlan.run``
+        or ``.arrays`` of a runner's result), or from the pure-Python path where `None`."""
+        if arrays is not None and self._plan is not None:
+            outs: dict[str, Any] = dict(zip(self._plan.inputs, arrays, strict=False))
+            label = arrays[-1] if self.label_key is not None else None
         else:
             try:
                 outs, label = self._python(records)

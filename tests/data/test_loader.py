@@ -27,7 +27,7 @@ from featurepipe.columns import (
     WeightedColumn,
 )
 from featurepipe.data import Loader, RaggedIds
-from featurepipe.errors import ConfigError, CorruptRecordError
+from featurepipe.errors import ConfigError, CorruptRecordError, SchemaMismatchError
 from featurepipe.example import encode_example
 from featurepipe.tfrecord import TFRecordWriter, write_records
 
@@ -95,9 +95,28 @@ def _rank_stream(loader: Loader, num_workers: int) -> list[Any]:
 @pytest.mark.parametrize("uneven", ["pad", "drop", "repeat"])
 @pytest.mark.parametrize(("world", "workers"), [(1, 1), (2, 3), (4, 2), (5, 1), (30, 2)])
 def test_partition(files: list[str], shuffle: bool, uneven: str, world: int, workers: int) -> None:
+    _check_partition(files, shuffle, uneven, world, workers)
+
+
+@pytest.mark.parametrize("uneven", ["pad", "drop", "repeat"])
+@pytest.mark.parametrize(("world", "workers"), [(2, 3), (4, 2), (30, 1)])
+def test_partition_compressed(gz_files: list[str], uneven: str, world: int, workers: int) -> None:
+    _check_partition(gz_files, True, uneven, world, workers)
+
+
+def _check_partition(
+    files: list[str], shuffle: bool, uneven: str, world: int, workers: int
+) -> None:
     n = 23
     base = Loader(
-        files, SPECS, batch_size=4, label_key="id", shuffle=shuffle, seed=7, uneven=uneven
+        files,
+        SPECS,
+        batch_size=4,
+        label_key="id",
+        shuffle=shuffle,
+        seed=7,
+        uneven=uneven,
+        shuffle_buffer=6,
     )
     assert base.num_records == n
     seen: Counter[int] = Counter()
@@ -269,22 +288,25 @@ def _flip(path: str, offset: int) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the index still looks current
 
 
-def test_damaged_record_raises_or_is_skipped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", [4, 16])  # records one by one; a run in one scan
+@pytest.mark.parametrize("where", ["payload", "length", "footer"])
+def test_damaged_record_raises_or_is_skipped(tmp_path: Path, batch_size: int, where: str) -> None:
     path = str(tmp_path / "d.tfrecord")
     with TFRecordWriter(path, write_index=True) as w:
-        w.write_many([_record(i) for i in range(6)])
-    frame = 16 + len(_record(0))
+        w.write_many([_record(i) for i in range(20)])
     offset = sum(16 + len(_record(i)) for i in range(3))
-    _flip(path, offset + 20)  # inside record 3's payload
-    del frame
-    loader = Loader(path, SPECS, batch_size=4, label_key="id")
+    at = {"payload": 20, "length": 1, "footer": 16 + len(_record(3)) - 2}[where]
+    _flip(path, offset + at)  # inside record 3
+    loader = Loader(path, SPECS, batch_size=batch_size, label_key="id")
     with pytest.raises(CorruptRecordError) as e:
         list(loader)
     assert e.value.path == path and e.value.record == 3 and e.value.offset == offset
     assert f"{path}, record 3, offset {offset}" in str(e.value)
-    skipping = Loader(path, SPECS, batch_size=4, label_key="id", on_corrupt="skip")
+    skipping = Loader(path, SPECS, batch_size=batch_size, label_key="id", on_corrupt="skip")
     got = [_ids(b) for b in skipping]
-    assert got == [[0, 1, 2], [4, 5]]
+    ids = list(range(20))
+    want = [[i for i in ids[k : k + batch_size] if i != 3] for k in range(0, 20, batch_size)]
+    assert got == want
     assert [(s.record, s.offset) for s in skipping.corruption_report.skipped] == [(3, offset)]
 
 
@@ -316,6 +338,16 @@ def test_compressed_files_stream_and_shard(gz_files: list[str]) -> None:
     counts = Counter(flat)  # rank 0 (11 records) pads with its first one
     assert set(counts) == set(range(23)) and sorted(counts.values()) == [1] * 22 + [2]
     assert flat != sorted(flat)
+    loader.set_epoch(1)
+    again = [i for r in range(2) for b in loader.with_shard(rank=r) for i in _ids(b)]
+    assert again != flat and set(again) == set(range(23))
+    # the files come in a new order each epoch: rank 0 starts in another file
+    files_of_rank0 = set()
+    for epoch in range(6):
+        loader.set_epoch(epoch)
+        ids = [i for b in loader for i in _ids(b)]
+        files_of_rank0.add(frozenset(0 if i < 11 else 1 if i < 14 else 2 for i in ids))
+    assert len(files_of_rank0) > 1
 
 
 def test_bad_arguments(files: list[str]) -> None:
@@ -360,3 +392,131 @@ def test_record_source_and_transform_records(files: list[str], gz_files: list[st
     assert label.tolist() == first[1].tolist() == [0, 1, 2, 3]
     for k in feats:
         np.testing.assert_array_equal(feats[k], first[0][k])
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_runner_threads_give_the_same_batches(files: list[str], threads: int) -> None:
+    specs = [NumericColumn("x"), HashedColumn("c", 50)]
+    kw: dict[str, Any] = {"batch_size": 2, "label_key": "id", "shuffle": True}
+    ref = list(Loader(files, specs, threads=0, native=False, **kw))
+    got = list(Loader(files, specs, threads=threads, **kw))
+    assert len(got) == len(ref) == 12
+    for a, b in zip(got, ref, strict=True):
+        assert list(a[0]) == list(b[0])
+        for k in a[0]:
+            np.testing.assert_array_equal(a[0][k], b[0][k])
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_batches_before_damage_come_out_first(tmp_path: Path) -> None:
+    path = str(tmp_path / "d.tfrecord")
+    with TFRecordWriter(path, write_index=True) as w:
+        w.write_many([_record(i) for i in range(40)])
+    offset = sum(16 + len(_record(i)) for i in range(33))
+    _flip(path, offset + 20)
+    specs = [NumericColumn("x"), HashedColumn("c", 50)]
+    got = []
+    with pytest.raises(CorruptRecordError, match=f"record 33, offset {offset}"):
+        for b in Loader(path, specs, batch_size=3, label_key="id", threads=1):
+            got.append(_ids(b))
+    assert got == [[3 * k, 3 * k + 1, 3 * k + 2] for k in range(11)]
+
+
+def test_files_without_records(tmp_path: Path) -> None:
+    empty = str(tmp_path / "a.tfrecord")
+    write_records(empty, [])
+    loader = Loader(empty, SPECS, batch_size=2, label_key="id", schema=_id_schema())
+    assert loader.num_records == 0 and len(loader) == 0 and list(loader) == []
+    (tmp_path / "b").mkdir()
+    (full,) = _write(tmp_path / "b", [3])
+    both = Loader([empty, full], SPECS, batch_size=2, label_key="id", world_size=2)
+    assert [i for r in range(2) for b in both.with_shard(rank=r) for i in _ids(b)] == [0, 0, 1, 2]
+
+
+def _id_schema() -> Any:
+    from featurepipe.example import FeatureSchema, Schema
+
+    return Schema(
+        (
+            FeatureSchema("id", "int64", shape=()),
+            FeatureSchema("x", "float", shape=(1,)),
+            FeatureSchema("c", "bytes"),
+            FeatureSchema("t", "int64"),
+            FeatureSchema("w", "float"),
+        )
+    )
+
+
+def test_structure_without_label(files: list[str]) -> None:
+    padded = next(iter(Loader(files, SPECS, batch_size=4)))
+    assert isinstance(padded, tuple) and len(padded) == 3 and padded[1] is None
+    assert padded[2].dtype == np.float32 and padded[2].tolist() == [1.0] * 4
+    plain = next(iter(Loader(files, SPECS, batch_size=4, uneven="drop")))
+    assert (
+        isinstance(plain, dict) and list(plain) == Loader(files, SPECS, batch_size=1).feature_names
+    )
+
+
+def test_label_kind_from_the_schema_beside_the_shards(tmp_path: Path) -> None:
+    from featurepipe.example import FeatureSchema, Schema
+    from featurepipe.tfrecord import shard_name
+
+    prefix = str(tmp_path / "train")
+    for k in range(2):  # the first records have no label: only the schema tells its kind
+        recs = [encode_example({"x": [1.0], "c": "a"}) for _ in range(100)]
+        recs.append(encode_example({"x": [2.0], "c": "b", "y": [0.5 * k]}))
+        write_records(shard_name(prefix, k, 2, ".tfrecord"), recs)
+    specs = [NumericColumn("x"), HashedColumn("c", 5)]
+    with pytest.raises(ConfigError, match="label 'y'"):
+        Loader(f"{prefix}@2.tfrecord", specs, batch_size=8, label_key="y")
+    Schema((FeatureSchema("y", "float", shape=(), required=False, default=-1.0),)).save(
+        prefix + ".schema.json"
+    )
+    with pytest.raises(
+        SchemaMismatchError, match=r"00002.tfrecord, record 0, offset 0: missing_value"
+    ):
+        list(Loader(f"{prefix}@2.tfrecord", specs, batch_size=101, label_key="y"))
+    schema = Schema(
+        (
+            FeatureSchema("x", "float", shape=(1,)),
+            FeatureSchema("c", "bytes"),
+            FeatureSchema("y", "float", shape=(), required=False, default=-1.0),
+        )
+    )
+    feats, label, _ = next(
+        iter(Loader(f"{prefix}@2.tfrecord", specs, batch_size=202, label_key="y", schema=schema))
+    )
+    assert label.tolist() == ([-1.0] * 100 + [0.0] + [-1.0] * 100 + [0.5])
+    assert feats["x"].ravel().tolist() == ([1.0] * 100 + [2.0]) * 2
+
+
+def test_columns_from_a_json_file(files: list[str], tmp_path: Path) -> None:
+    from featurepipe.columns import ColumnSpecs
+
+    path = tmp_path / "columns.json"
+    ColumnSpecs(tuple(SPECS)).save(path)
+    a = next(iter(Loader(files, str(path), batch_size=5, label_key="id")))
+    b = next(iter(Loader(files, SPECS, batch_size=5, label_key="id")))
+    assert list(a[0]) == list(b[0])
+    for k in a[0]:
+        np.testing.assert_array_equal(a[0][k], b[0][k])
+    with pytest.raises(ConfigError, match="not resolved"):
+        Loader(files, [VocabularyColumn("c", top_k=3)], batch_size=5)
+
+
+@pytest.mark.parametrize("native", [None, False])
+def test_records_the_columns_cannot_read_are_named(tmp_path: Path, native: bool | None) -> None:
+    from featurepipe.errors import ExampleDecodeError
+
+    path = str(tmp_path / "bad.tfrecord")
+    recs = [_record(i) for i in range(5)]
+    recs[3] = b"\xff\xff not an Example"
+    write_records(path, recs)
+    offset = sum(16 + len(r) for r in recs[:3])
+    with pytest.raises(ExampleDecodeError, match=f"bad.tfrecord, record 3, offset {offset}"):
+        list(Loader(path, SPECS[:2], batch_size=5, label_key="id", native=native, shuffle=True))
+    recs[3] = encode_example({"id": 3, "x": [1.0, 2.0]})  # two values for a (1,) column
+    write_records(path, recs)
+    with pytest.raises(SchemaMismatchError, match=f"record 3, offset {offset}: wrong_value_count"):
+        list(Loader(path, SPECS[:2], batch_size=2, label_key="id", native=native))
