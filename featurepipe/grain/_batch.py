@@ -14,7 +14,7 @@ import grain
 
 from featurepipe.columns import ColumnSpec, ColumnSpecs
 from featurepipe.data import Loader, RecordSource
-from featurepipe.errors import ConfigError
+from featurepipe.errors import ConfigError, DataError
 from featurepipe.example import Schema
 from featurepipe.grain._source import TFRecordDataSource
 
@@ -31,13 +31,30 @@ class ColumnsFn:
     Args:
         loader: the :class:`featurepipe.data.Loader` whose
             ``transform_records`` computes the batch.
+        source: the :class:`TFRecordDataSource` the records come from, or
+            `None`: a record the columns cannot read is then named by its file,
+            record and byte offset (else by its row in the batch).
     """
 
-    def __init__(self, loader: Loader) -> None:
+    def __init__(self, loader: Loader, source: TFRecordDataSource | None = None) -> None:
         self.loader = loader
+        self.source = source
+        if source is not None:
+            # a batch, and the next ones grain may read ahead
+            source.track(4 * loader.batch_size)
 
     def __call__(self, records: Sequence[bytes]) -> Any:
-        return self.loader.transform_records(records)
+        try:
+            return self.loader.transform_records(records)
+        except DataError as e:
+            row = e.record
+            if self.source is None or e.path is not None or row is None:
+                raise
+            where = self.source.where(records[row]) if 0 <= row < len(records) else None
+            if where is None:
+                raise
+            path, record, offset = where
+            raise type(e)(e.detail, path=path, record=record, offset=offset, reason=e.reason) from e
 
     def __repr__(self) -> str:
         return (
@@ -79,7 +96,10 @@ class ColumnsBatch(grain.transforms.Batch):  # type: ignore[misc]
         data: the :class:`TFRecordDataSource` (or a
             :class:`~featurepipe.data.RecordSource`, or the files) the records
             come from: with no ``schema``, the label's kind comes from the
-            ``PREFIX.schema.json`` beside them or their first records.
+            ``PREFIX.schema.json`` beside them or their first records. Given
+            the ``TFRecordDataSource``, a record the columns cannot read (not an
+            Example, a wrong kind or value count) is named by its file, record
+            and byte offset.
         label_key: the label feature, or `None`. Defaults to `None`.
         schema: a :class:`~featurepipe.example.Schema` or its path: how each
             feature is decoded. Defaults to `None` (from the columns).
@@ -150,7 +170,8 @@ class ColumnsBatch(grain.transforms.Batch):  # type: ignore[misc]
         # grain's Batch is a frozen dataclass (google/grain grain/_src/core/transforms.py)
         object.__setattr__(self, "batch_size", loader.batch_size)
         object.__setattr__(self, "drop_remainder", bool(drop_remainder))
-        object.__setattr__(self, "batch_fn", ColumnsFn(loader))
+        source = data if isinstance(data, TFRecordDataSource) else None
+        object.__setattr__(self, "batch_fn", ColumnsFn(loader, source))
 
     @property
     def feature_names(self) -> list[str]:

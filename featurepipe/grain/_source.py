@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import collections
 import mmap
 import operator
 import os
@@ -77,6 +78,10 @@ class TFRecordDataSource:
         self._len = len(self._source)
         self._fast: _FastReader | None = None
         self._fast_tried = False
+        # id(record) -> (record, number) of the last records read, while a ColumnsBatch
+        # tracks them (to name the file, record and offset of a record it cannot parse)
+        self._recent: collections.OrderedDict[int, tuple[bytes, int]] | None = None
+        self._recent_size = 0
 
     @property
     def files(self) -> list[str]:
@@ -111,8 +116,50 @@ class TFRecordDataSource:
             if 0 <= i < self._len:
                 got = self._fast.read(i)
                 if got is not None:
+                    if self._recent is not None:
+                        self._remember(got, i)
                     return got
-        return self._source[index]
+        record = self._source[index]
+        if self._recent is not None:
+            self._remember(record, int(index) % self._len)
+        return record
+
+    def track(self, count: int) -> None:
+        """Remember the last ``count`` records read, for :meth:`where` (ColumnsBatch calls it)."""
+        self._recent_size = max(self._recent_size, int(count))
+        if self._recent is None:
+            self._recent = collections.OrderedDict()
+
+    def _remember(self, record: bytes, i: int) -> None:
+        recent = self._recent
+        assert recent is not None
+        recent[id(record)] = (record, i)
+        if len(recent) > self._recent_size:
+            recent.popitem(last=False)
+
+    def where(self, record: bytes) -> tuple[str, int, int] | None:
+        """``(path, record in file, byte offset)`` of a record this source just returned.
+
+        Found by identity among the last records read while tracking (see
+        :meth:`track`); `None` when it is not one of them.
+        """
+        got = None if self._recent is None else self._recent.get(id(record))
+        if got is None or got[0] is not record:
+            return None
+        return self.locate(got[1])
+
+    def locate(self, i: int) -> tuple[str, int, int] | None:
+        """``(path, record in file, byte offset)`` of record ``i`` (`None`: a file has no index)."""
+        files = self._source.files
+        n = 0
+        for path in files:
+            idx = load_index(path)
+            if idx is None:
+                return None
+            if i < n + len(idx.offsets):
+                return path, i - n, int(idx.offsets[i - n])
+            n += len(idx.offsets)
+        return None
 
     def _getitems(self, indices: Sequence[int]) -> list[bytes]:
         # grain's batched-read protocol (SupportsBatchedReadRandomAccessDataSource,
@@ -126,7 +173,14 @@ class TFRecordDataSource:
         return f"TFRecordDataSource({len(names)} files: {span}, {self._len} records)"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_source": self._source, "_len": self._len, "_fast": None, "_fast_tried": False}
+        return {
+            "_source": self._source,
+            "_len": self._len,
+            "_fast": None,
+            "_fast_tried": False,
+            "_recent": None if self._recent is None else collections.OrderedDict(),
+            "_recent_size": self._recent_size,
+        }
 
 
 class _FastReader:

@@ -28,7 +28,7 @@ from featurepipe.columns import (
     VocabularyColumn,
 )
 from featurepipe.data import Loader, RaggedIds, RecordSource
-from featurepipe.errors import CorruptRecordError
+from featurepipe.errors import CorruptRecordError, DataError
 from featurepipe.example import encode_example
 from featurepipe.grain import ColumnsBatch, RecordSampler, TFRecordDataSource
 from featurepipe.tfrecord import write_records
@@ -276,6 +276,29 @@ def test_corrupt_record_names_file_record_offset(tmp_path: Path) -> None:
     with pytest.raises(CorruptRecordError) as err:
         TFRecordDataSource(paths)
     assert err.value.path == paths[1] and err.value.record == 2 and err.value.offset == offset
+
+
+def test_record_that_is_not_an_example_is_named(tmp_path: Path) -> None:
+    path = str(tmp_path / "bad.tfrecord")
+    recs = [_record(i) for i in range(9)]
+    recs[6] = b"not an example\xff\xff"
+    write_records(path, recs)
+    offset = sum(16 + len(r) for r in recs[:6])
+    source = TFRecordDataSource(path)
+    loader = grain.DataLoader(
+        data_source=source,
+        sampler=RecordSampler(9, shuffle=False),
+        operations=[ColumnsBatch(SPECS, batch_size=4, data=source, label_key="id")],
+    )
+    with pytest.raises(DataError) as err:
+        list(loader)
+    assert (err.value.path, err.value.record, err.value.offset) == (path, 6, offset)
+    assert err.value.reason == "not_an_example" and path in str(err.value)
+    # without the source the error names the row of the batch
+    batch = ColumnsBatch(SPECS, batch_size=4, data=[path], label_key="id")
+    with pytest.raises(DataError) as err:
+        batch.batch_fn(recs[4:8])
+    assert err.value.record == 2 and err.value.path != path
 
 
 def test_import_loads_no_framework() -> None:
