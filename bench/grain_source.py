@@ -19,6 +19,9 @@ string x string; identity) plus an int label:
 * the same source and batch function through ``grain.MapDataset``:
   ``MapDataset.source(src).shuffle(seed=0).batch(1024, batch_fn=ColumnsBatch(...).batch_fn)``
   (global shuffle; grain 0.2.18 reads a batch's records one by one);
+* :class:`~featurepipe.grain.BatchSource` (whole batches of a global shuffle
+  per epoch as grain's elements) in a ``DataLoader`` with an unshuffled
+  ``IndexSampler``, threads off;
 * for reference, :class:`featurepipe.data.Loader` (``shuffle=True``) alone,
   without grain: the same reads and computation with no per-record framework;
 * the peer: grain's own TFRecord reader,
@@ -67,11 +70,12 @@ ROWS = (
     ("fp_loader_nothreads", "featurepipe.grain: DataLoader + IndexSampler(shuffle), no threads"),
     ("fp_sampler", "featurepipe.grain: DataLoader + RecordSampler(shuffle), no threads"),
     ("fp_mapdataset", "featurepipe.grain: MapDataset.shuffle().batch(batch_fn=ColumnsBatch)"),
+    ("fp_batch_source", "featurepipe.grain: DataLoader + BatchSource(shuffle), no threads"),
     ("fp_data_loader", "(ref) featurepipe.data.Loader(shuffle=True), no grain"),
     ("peer", "grain TFRecordIterDataset + FromString + Python transforms, file order"),
     ("peer_window", "the peer + WindowShuffleIterDataset(10,000)"),
 )
-OURS = ("fp_loader", "fp_loader_nothreads", "fp_sampler", "fp_mapdataset")
+OURS = ("fp_loader", "fp_loader_nothreads", "fp_sampler", "fp_mapdataset", "fp_batch_source")
 REFS = ("fp_data_loader",)
 
 
@@ -149,13 +153,22 @@ def _specs() -> list[Any]:
 def _ours(impl: str, paths: list[str], shuffle: bool = True) -> Any:
     import grain
 
-    from featurepipe.grain import ColumnsBatch, RecordSampler, TFRecordDataSource
+    from featurepipe.grain import BatchSource, ColumnsBatch, RecordSampler, TFRecordDataSource
 
     if impl == "fp_data_loader":
         from featurepipe.data import Loader
 
         return Loader(
             paths, _specs(), batch_size=BATCH, label_key="label", shuffle=True, uneven="drop"
+        )
+    if impl == "fp_batch_source":
+        batches = BatchSource(paths, _specs(), batch_size=BATCH, label_key="label", seed=0)
+        return grain.DataLoader(
+            data_source=batches,
+            sampler=grain.samplers.IndexSampler(
+                len(batches), shard_options=grain.sharding.NoSharding(), num_epochs=1
+            ),
+            read_options=grain.ReadOptions(num_threads=0, prefetch_buffer_size=0),
         )
     source = TFRecordDataSource(paths)
     batch = ColumnsBatch(_specs(), batch_size=BATCH, data=source, label_key="label")

@@ -6,6 +6,9 @@
   exactly and checkpoints by record number.
 - :class:`ColumnsBatch`: a grain ``Batch`` operation whose batch function
   computes the columns' model inputs of the whole batch in one compiled call.
+- :class:`BatchSource`: the fast path: whole batches (records of a global
+  shuffle per epoch, read and computed at once) as grain's elements, so
+  grain's per-element cost is paid per batch.
 - :class:`RecordSampler`: a ``DataLoader`` sampler with a global shuffle per
   epoch and exact sharding, without ``IndexSampler``'s random generator per
   record (the largest cost of a ``DataLoader`` epoch here).
@@ -32,20 +35,21 @@ grain/_src/python/data_loader.py, samplers.py):
 Examples:
     >>> import featurepipe.grain as fpg
     >>> sorted(fpg.__all__)
-    ['ColumnsBatch', 'ColumnsFn', 'RecordSampler', 'TFRecordDataSource']
+    ['BatchSource', 'ColumnsBatch', 'ColumnsFn', 'RecordSampler', 'TFRecordDataSource']
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from featurepipe.grain._batches import BatchSource
 from featurepipe.grain._source import TFRecordDataSource
 
 if TYPE_CHECKING:
     from featurepipe.grain._batch import ColumnsBatch, ColumnsFn
     from featurepipe.grain._sampler import RecordSampler
 
-__all__ = ["ColumnsBatch", "ColumnsFn", "RecordSampler", "TFRecordDataSource"]
+__all__ = ["BatchSource", "ColumnsBatch", "ColumnsFn", "RecordSampler", "TFRecordDataSource"]
 
 _LAZY = {"ColumnsBatch": "_batch", "ColumnsFn": "_batch", "RecordSampler": "_sampler"}
 

@@ -161,7 +161,7 @@ class TFRecordDataSource:
             n += len(idx.offsets)
         return None
 
-    def _getitems(self, indices: Sequence[int]) -> list[bytes]:
+    def _getitems(self, indices: Sequence[int] | np.ndarray[Any, Any]) -> list[bytes]:
         # grain's batched-read protocol (SupportsBatchedReadRandomAccessDataSource,
         # google/grain grain/_src/python/dataset/base.py): MapDataset.batch reads
         # a batch's records in one call, grouped by file.

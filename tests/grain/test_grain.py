@@ -30,7 +30,7 @@ from featurepipe.columns import (
 from featurepipe.data import Loader, RaggedIds, RecordSource
 from featurepipe.errors import CorruptRecordError, DataError
 from featurepipe.example import encode_example
-from featurepipe.grain import ColumnsBatch, RecordSampler, TFRecordDataSource
+from featurepipe.grain import BatchSource, ColumnsBatch, RecordSampler, TFRecordDataSource
 from featurepipe.tfrecord import write_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -377,3 +377,62 @@ def test_record_sampler_uneven_epochs_seeds_and_resume(files: list[str]) -> None
     again = iter(_sampled(files, RecordSampler(24, seed=4, num_epochs=2), batch_size=3))
     again.set_state(state)
     _same(head + list(again), full)
+
+
+def _batch_loader(source: BatchSource) -> Any:
+    sampler = grain.samplers.IndexSampler(
+        len(source), shard_options=grain.sharding.NoSharding(), shuffle=False, num_epochs=1
+    )
+    return grain.DataLoader(data_source=source, sampler=sampler)
+
+
+@pytest.mark.parametrize("which", [(0, 1, 2), (0,)])
+def test_batch_source_equals_loader_epochs_shards_resume(
+    files: list[str], which: tuple[int, ...]
+) -> None:
+    # The Loader's batches (uneven="repeat"), epoch after epoch, per shard: 24 records and
+    # 11 (uneven shards).
+    data = [files[f] for f in which]
+    n = sum(SIZES[f] for f in which)
+    parts = []
+    for s in (0, 1):
+        source = BatchSource(
+            data, SPECS, batch_size=4, label_key="id", seed=6, num_epochs=2,
+            shard_index=s, shard_count=2,
+        )  # fmt: skip
+        per_shard = -(-n // 2)
+        assert len(source) == 2 * -(-per_shard // 4) and "shard=" in repr(source)
+        got = list(_batch_loader(source))
+        loader = Loader(
+            data, SPECS, batch_size=4, label_key="id", shuffle=True, seed=6, rank=s,
+            world_size=2, uneven="repeat",
+        )  # fmt: skip
+        ref = list(loader)
+        loader.set_epoch(1)
+        ref += list(loader)
+        _same(got, ref)
+        flat = [i for b in _ids(got) for i in b]
+        half = len(flat) // 2
+        assert flat[:half] != flat[half:]  # each epoch its own order
+        parts.append((set(flat[:half]), set(flat[half:])))
+        if s == 0:  # resume mid-epoch; pickled (as for worker processes)
+            it = iter(_batch_loader(source))
+            head = [next(it) for _ in range(3)]
+            state = it.get_state()
+            again = iter(_batch_loader(pickle.loads(pickle.dumps(source))))
+            again.set_state(state)
+            _same(head + list(again), got)
+    for e in (0, 1):  # per epoch: shards disjoint and covering
+        assert not parts[0][e] & parts[1][e] and len(parts[0][e] | parts[1][e]) == n
+
+
+def test_batch_source_names_bad_record(tmp_path: Path) -> None:
+    path = str(tmp_path / "bad.tfrecord")
+    recs = [_record(i) for i in range(9)]
+    recs[6] = b"not an example\xff\xff"
+    write_records(path, recs)
+    source = BatchSource(path, SPECS, batch_size=4, label_key="id", shuffle=False)
+    with pytest.raises(DataError) as err:
+        list(_batch_loader(source))
+    offset = sum(16 + len(r) for r in recs[:6])
+    assert (err.value.path, err.value.record, err.value.offset) == (path, 6, offset)
