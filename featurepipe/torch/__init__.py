@@ -1,0 +1,28 @@
+"""PyTorch input: featurepipe's TF-free loader as a ``torch.utils.data.IterableDataset``.
+
+Importing this package loads torch and numpy, never TensorFlow, Keras or JAX.
+
+* `FeatureDataset`: whole batches of model inputs for ``DataLoader(ds,
+  batch_size=None, num_workers=..., pin_memory=True)``, sharded by the rank
+  (``torch.distributed`` or torchrun's environment) and the DataLoader worker,
+  reshuffled by `FeatureDataset.set_epoch`, resumable with torchdata's
+  ``StatefulDataLoader``;
+* `to_torch`: a loader batch (numpy) as tensors, without copying;
+* `RaggedTensors`: ids in offsets mode, the arguments of ``nn.EmbeddingBag``;
+* `distributed_context`: the rank, world size and local rank of this process.
+
+See docs/torch.md for a wide-and-deep model trained on it.
+"""
+
+from __future__ import annotations
+
+from featurepipe.torch._convert import RaggedTensors, to_torch
+from featurepipe.torch._dataset import DistributedContext, FeatureDataset, distributed_context
+
+__all__ = [
+    "DistributedContext",
+    "FeatureDataset",
+    "RaggedTensors",
+    "distributed_context",
+    "to_torch",
+]
