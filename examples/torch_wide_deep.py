@@ -50,8 +50,8 @@ COMBINERS = {"mean": "mean", "sum": "sum"}
 def _bag_input(ids: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, bool]:
     """``(values, offsets, weights, include_last_offset)`` of one column's ids."""
     if isinstance(ids, RaggedTensors):
-        # the loader's offsets end with the total (one more than the rows)
-        return ids.values, ids.offsets, ids.weights, True
+        # one offset per row (where it starts): EmbeddingBag's include_last_offset=False
+        return ids.values, ids.offsets, ids.weights, False
     raise TypeError(
         "WideAndDeep takes ids in offsets mode: build the dataset with ids='offsets' "
         f"(got {type(ids).__name__})"
@@ -210,7 +210,7 @@ def train(
             loss = (per_row * weight).sum() / weight.sum().clamp(min=1.0)
             loss.backward()
             opt.step()
-            total += float((per_row * weight).sum())
+            total += float((per_row.detach() * weight).sum())
             weight_sum += float(weight.sum())
         losses.append(total / max(weight_sum, 1.0))
     return losses

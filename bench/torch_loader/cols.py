@@ -11,8 +11,9 @@ Over the Criteo-like data of :mod:`bench.datagen`, with the statistics of
 * embedding: ``C3`` hashed and ``C15`` vocabulary, each under an embedding column
   (the loader gives their ids; the model embeds them).
 
-Every categorical output is ragged ids (``values``, ``offsets`` with the total at
-the end): a missing string has no id; bucket ids are one per row.
+Every categorical output is ragged ids (``values``, and ``offsets``: where each
+row starts, as ``nn.EmbeddingBag`` takes them): a missing string has no id;
+bucket ids are one per row.
 """
 
 from __future__ import annotations

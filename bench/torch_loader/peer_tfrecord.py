@@ -81,7 +81,7 @@ class Collate:
     @staticmethod
     def _ragged(ids: list[int | None]) -> tuple[torch.Tensor, torch.Tensor]:
         present = [i for i in ids if i is not None]
-        lengths = np.array([0] + [0 if i is None else 1 for i in ids], np.int64)
+        lengths = np.array([0] + [0 if i is None else 1 for i in ids[:-1]], np.int64)
         return torch.tensor(present, dtype=torch.int64), torch.from_numpy(np.cumsum(lengths))
 
     def __call__(self, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], torch.Tensor]:
@@ -95,7 +95,7 @@ class Collate:
         for k in cols.BUCKETIZED:
             x = np.log(self._ints(rows, k).astype(np.float32) + np.float32(cols.LOG_OFFSET))
             ids = np.searchsorted(self.bounds[k], x, side="right").astype(np.int64)
-            out[f"{k}_bucketized"] = (torch.from_numpy(ids), torch.arange(len(rows) + 1))
+            out[f"{k}_bucketized"] = (torch.from_numpy(ids), torch.arange(len(rows)))
         strings = {
             k: self._strings(rows, k)
             for k in {*cols.HASHED, *cols.CROSS, *cols.VOCAB, *cols.EMB_HASHED, *cols.EMB_VOCAB}

@@ -183,10 +183,10 @@ def run_tf_feature_column(a: dict[str, Any], plan: dict[str, Any]) -> dict[str, 
             v = out[col]
             if isinstance(v, tf.SparseTensor):
                 r = tf.RaggedTensor.from_sparse(v)
-                result[name] = (r.values, r.row_splits)
+                result[name] = (r.values, r.row_splits[:-1])
             elif name in bucketized:  # one bucket id per row, as ragged ids
                 n = tf.shape(v, out_type=tf.int64)[0]
-                result[name] = (tf.reshape(v, [-1]), tf.range(n + 1))
+                result[name] = (tf.reshape(v, [-1]), tf.range(n))
             else:
                 result[name] = v
         return result, label

@@ -13,15 +13,15 @@ class RaggedTensors(NamedTuple):
     """The ids of one categorical column in ``ids="offsets"`` mode, as tensors.
 
     The three fields are what ``torch.nn.EmbeddingBag`` takes:
-    ``bag(values, offsets, per_sample_weights=weights)``. ``offsets`` is
-    what the loader's ``RaggedIds`` holds (one start per row, and the total
-    at the end when the loader writes it: then build the bag with
-    ``include_last_offset=True``).
+    ``bag(values, offsets, per_sample_weights=weights)`` (the default
+    ``include_last_offset=False``): row ``r`` holds
+    ``values[offsets[r]:offsets[r + 1]]``, the last row runs to the end; a row
+    without ids is an empty bag (zeros). As ``featurepipe.data.RaggedIds``.
 
     Attributes:
-        values: int64 ids of all rows, concatenated.
-        offsets: int64 start of each row in ``values``.
-        weights: float32 weight of each id (weighted columns), or `None`.
+        values: int64 ``[N]``, the ids of all rows in row order.
+        offsets: int64 ``[B]``, where each row starts in ``values``.
+        weights: float32 ``[N]``, one weight per id (weighted columns), or `None`.
     """
 
     values: torch.Tensor

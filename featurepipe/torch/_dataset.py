@@ -121,9 +121,10 @@ class FeatureDataset(torch.utils.data.IterableDataset[Any]):
     Each batch is the loader's batch with numpy arrays turned into tensors
     without a copy: a dict ``name -> tensor`` (float32 ``[B, size]`` numbers,
     int64 ids), ids in ``"offsets"`` mode as `RaggedTensors` (for
-    ``nn.EmbeddingBag``); with a label ``(features, label)``, and under
+    ``nn.EmbeddingBag``); the loader's structure is kept: under
     ``uneven="pad"`` (the default: every rank takes the same number of steps)
-    ``(features, label, sample_weight)`` with weight 0 on padding rows.
+    ``(features, label, sample_weight)`` with weight 0 on padding rows (label
+    `None` without ``label_key``); else ``(features, label)`` or ``features``.
 
     Call `set_epoch` before each epoch (in the main process; the DataLoader
     copies the dataset into its workers when an epoch starts, so keep
@@ -158,8 +159,9 @@ class FeatureDataset(torch.utils.data.IterableDataset[Any]):
         >>> path = os.path.join(tempfile.mkdtemp(), "x.tfrecord")
         >>> _ = write_records(path, [encode_example({"x": float(i)}) for i in range(5)])
         >>> ds = FeatureDataset(path, [NumericColumn("x")], batch_size=2)
-        >>> [b["x"].flatten().tolist() for b in torch.utils.data.DataLoader(ds, batch_size=None)]
-        [[0.0, 1.0], [2.0, 3.0], [4.0]]
+        >>> loader = torch.utils.data.DataLoader(ds, batch_size=None)
+        >>> [(f["x"].flatten().tolist(), w.tolist()) for f, _, w in loader]
+        [([0.0, 1.0], [1.0, 1.0]), ([2.0, 3.0], [1.0, 1.0]), ([4.0], [1.0])]
     """
 
     def __init__(
