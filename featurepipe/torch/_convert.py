@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any, NamedTuple
 
@@ -78,3 +79,116 @@ def to_torch(batch: Any) -> Any:
     if isinstance(batch, tuple | list):
         return type(batch)(to_torch(v) for v in batch)
     return batch
+
+
+# -- one shared buffer per batch, for DataLoader workers ---------------------------------------
+#
+# A DataLoader worker sends each tensor of a batch to the main process through its own
+# shared-memory segment and file descriptor (torch/multiprocessing/reductions.py,
+# reduce_storage): about 1 ms of CPU per tensor, 20 ms for a batch of ten columns --
+# five times the cost of computing the batch. A worker therefore copies the batch's
+# arrays once into one shared uint8 buffer; the batch pickles as that buffer plus its
+# layout, and unpickling in the main process rebuilds the batch as views of the buffer.
+
+_ALIGN = 64
+
+
+class _Leaf(NamedTuple):
+    """Where one array lies in the shared buffer."""
+
+    offset: int
+    nbytes: int
+    dtype: str
+    shape: tuple[int, ...]
+
+
+def _plan(batch: Any, leaves: list[np.ndarray[Any, Any]], size: list[int]) -> Any:
+    """The batch with each packable array replaced by its `_Leaf`."""
+    if isinstance(batch, np.ndarray) and batch.dtype != np.dtype(object):
+        arr = batch if batch.dtype.byteorder != ">" else batch.astype(batch.dtype.newbyteorder("="))
+        offset = -(-size[0] // _ALIGN) * _ALIGN
+        size[0] = offset + arr.nbytes
+        leaves.append(arr)
+        return _Leaf(offset, arr.nbytes, arr.dtype.str, tuple(arr.shape))
+    if isinstance(batch, dict):
+        return {k: _plan(v, leaves, size) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        items = [_plan(v, leaves, size) for v in batch]
+        if batch._fields == ("values", "offsets", "weights"):
+            return RaggedTensors(*items)
+        return type(batch)(*items)
+    if isinstance(batch, tuple | list):
+        return type(batch)(_plan(v, leaves, size) for v in batch)
+    return batch
+
+
+@functools.lru_cache(maxsize=64)
+def _torch_dtype(code: str) -> torch.dtype:
+    """The torch dtype of a numpy dtype string (``"<i8"`` -> ``torch.int64``)."""
+    return torch.from_numpy(np.empty(0, dtype=np.dtype(code))).dtype
+
+
+def _views(layout: Any, buffer: torch.Tensor) -> Any:
+    if isinstance(layout, _Leaf):
+        flat = buffer[layout.offset : layout.offset + layout.nbytes]
+        return flat.view(_torch_dtype(layout.dtype)).reshape(layout.shape)
+    if isinstance(layout, dict):
+        return {k: _views(v, buffer) for k, v in layout.items()}
+    if isinstance(layout, tuple) and hasattr(layout, "_fields"):
+        return type(layout)(*(_views(v, buffer) for v in layout))
+    if isinstance(layout, tuple | list):
+        return type(layout)(_views(v, buffer) for v in layout)
+    return layout
+
+
+def _unpack(buffer: torch.Tensor, layout: Any) -> Any:
+    """Unpickling a `PackedBatch`: the batch as views of the shared buffer."""
+    return _views(layout, buffer)
+
+
+class PackedBatch:
+    """A batch in one shared-memory buffer: pickles as the buffer and the layout.
+
+    What a DataLoader worker yields; the main process unpickles it straight
+    into the batch (the same structure `to_torch` gives, every tensor a view
+    of the buffer), so a user never sees this class. `unpack` gives the batch
+    without pickling.
+    """
+
+    __slots__ = ("buffer", "layout")
+
+    def __init__(self, buffer: torch.Tensor, layout: Any) -> None:
+        self.buffer = buffer
+        self.layout = layout
+
+    def unpack(self) -> Any:
+        """The batch: tensors are views of `buffer`."""
+        return _views(self.layout, self.buffer)
+
+    def __reduce__(self) -> tuple[Any, tuple[torch.Tensor, Any]]:
+        return (_unpack, (self.buffer, self.layout))
+
+
+def pack_batch(batch: Any) -> PackedBatch:
+    """A loader batch copied into one shared-memory buffer (one copy, one segment).
+
+    Examples:
+        >>> import pickle
+        >>> packed = pack_batch(({"x": np.ones((2, 1), np.float32)}, np.array([0, 1])))
+        >>> features, label = pickle.loads(pickle.dumps(packed))
+        >>> features["x"].tolist(), label.tolist(), label.dtype
+        ([[1.0], [1.0]], [0, 1], torch.int64)
+    """
+    leaves: list[np.ndarray[Any, Any]] = []
+    size = [0]
+    layout = _plan(batch, leaves, size)
+    buffer = torch.empty(max(size[0], 1), dtype=torch.uint8)
+    buffer.share_memory_()  # type: ignore[no-untyped-call]
+    raw = buffer.numpy()
+    pos = 0
+    for arr in leaves:
+        pos = -(-pos // _ALIGN) * _ALIGN
+        dst = raw[pos : pos + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+        np.copyto(dst, arr, casting="no")
+        pos += arr.nbytes
+    return PackedBatch(buffer, layout)

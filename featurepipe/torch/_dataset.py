@@ -35,7 +35,7 @@ import torch.utils.data
 
 from featurepipe.data import Loader
 from featurepipe.errors import ConfigError
-from featurepipe.torch._convert import to_torch
+from featurepipe.torch._convert import pack_batch, to_torch
 
 STATE_VERSION = 1
 
@@ -311,11 +311,15 @@ class FeatureDataset(torch.utils.data.IterableDataset[Any]):
         return self._batches(loader)
 
     def _batches(self, loader: Loader) -> Iterator[Any]:
+        # In a DataLoader worker a batch travels to the main process as one shared
+        # buffer (PackedBatch: unpickled there into the batch of tensors); in the
+        # main process the tensors view the loader's arrays.
+        convert = pack_batch if torch.utils.data.get_worker_info() is not None else to_torch
         for batch in loader:
             # counted before the batch leaves: StatefulDataLoader reads
             # state_dict() right after the fetch, with the generator paused here
             self._yielded += 1
-            yield to_torch(batch)
+            yield convert(batch)
 
     def _check_resume(self, state: Mapping[str, Any], shard: Mapping[str, int]) -> None:
         saved = state.get("shard") or {}

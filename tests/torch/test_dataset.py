@@ -13,15 +13,21 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from featurepipe.data import RaggedIds
 from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from featurepipe.columns import HashedColumn, NumericColumn
+from featurepipe.data import RaggedIds
 from featurepipe.errors import ConfigError
 from featurepipe.example import encode_example
 from featurepipe.tfrecord import write_records
-from featurepipe.torch import FeatureDataset, RaggedTensors, distributed_context, to_torch
+from featurepipe.torch import (
+    FeatureDataset,
+    RaggedTensors,
+    distributed_context,
+    pack_batch,
+    to_torch,
+)
 
 N = 103
 
@@ -180,3 +186,34 @@ def test_resume_with_another_split_is_refused(path: str) -> None:
         iter(other)
     with pytest.raises(ConfigError, match="not a FeatureDataset state"):
         other.load_state_dict({"epoch": 0})
+
+
+def test_packed_batch_unpickles_into_views_of_one_buffer() -> None:
+    readonly = np.frombuffer(np.arange(4, dtype=np.int64).tobytes(), dtype=np.int64)
+    batch = (
+        {
+            "x": np.arange(6, dtype=np.float32).reshape(3, 2),
+            "c": RaggedIds(readonly[:3], np.array([0, 1, 1]), None),
+            "w": RaggedIds(np.zeros(0, np.int64), np.zeros(3, np.int64), np.zeros(0, np.float32)),
+            "s": np.array([b"a", b"b", b"c"], dtype=object),
+        },
+        np.array([1, 0, 1]),
+        np.array([1.0, 1.0, 0.0], dtype=np.float32),
+    )
+    packed = pack_batch(batch)
+    features, label, weight = pickle.loads(pickle.dumps(packed))
+    assert features["x"].tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    assert isinstance(features["c"], RaggedTensors) and features["c"].weights is None
+    assert features["c"].values.tolist() == [0, 1, 2] and features["c"].offsets.tolist() == [
+        0,
+        1,
+        1,
+    ]
+    assert features["w"].values.shape == (0,) and features["w"].weights.dtype == torch.float32
+    assert features["s"].tolist() == [b"a", b"b", b"c"]  # not packable: passed as it is
+    assert label.dtype == torch.int64 and weight.tolist() == [1.0, 1.0, 0.0]
+    ptrs = {features["x"].untyped_storage().data_ptr(), label.untyped_storage().data_ptr()}
+    assert len(ptrs) == 1  # one buffer
+    assert packed.buffer.is_shared()
+    again = packed.unpack()
+    assert again[0]["x"].tolist() == features["x"].tolist()
