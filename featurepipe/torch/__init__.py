@@ -9,7 +9,7 @@ Importing this package loads torch and numpy, never TensorFlow, Keras or JAX.
   ``StatefulDataLoader``;
 * `to_torch`: a loader batch (numpy) as tensors, without copying;
 * `pack_batch` / `PackedBatch`: how a DataLoader worker sends a batch (one
-  shared-memory buffer, unpickled into the batch of tensors);
+  buffer, unpickled in the main process into the batch of tensors);
 * `RaggedTensors`: ids in offsets mode, the arguments of ``nn.EmbeddingBag``;
 * `distributed_context`: the rank, world size and local rank of this process.
 

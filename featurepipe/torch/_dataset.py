@@ -311,8 +311,8 @@ class FeatureDataset(torch.utils.data.IterableDataset[Any]):
         return self._batches(loader)
 
     def _batches(self, loader: Loader) -> Iterator[Any]:
-        # In a DataLoader worker a batch travels to the main process as one shared
-        # buffer (PackedBatch: unpickled there into the batch of tensors); in the
+        # In a DataLoader worker a batch travels to the main process as one buffer
+        # (PackedBatch: unpickled there into the batch of tensors); in the
         # main process the tensors view the loader's arrays.
         convert = pack_batch if torch.utils.data.get_worker_info() is not None else to_torch
         for batch in loader:
