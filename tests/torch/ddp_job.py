@@ -58,7 +58,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--resume-after", type=int, default=3)
     parser.add_argument("--context", default=None, help="DataLoader multiprocessing_context")
-    parser.add_argument("--train-epochs", type=int, default=2)
+    parser.add_argument("--train-epochs", type=int, default=1)
     args = parser.parse_args()
 
     dist.init_process_group("gloo")

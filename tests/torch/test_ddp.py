@@ -75,7 +75,7 @@ def one_file(tmp_path_factory: pytest.TempPathFactory, example: Any) -> pathlib.
     return folder
 
 
-def _check(results: list[dict[str, Any]]) -> None:
+def _check(results: list[dict[str, Any]], epochs: int) -> None:
     r0, r1 = results
     assert (r0["rank"], r1["rank"]) == (0, 1)
     assert (r0["seen_rank"], r1["seen_rank"]) == (0, 1)
@@ -95,17 +95,17 @@ def _check(results: list[dict[str, Any]]) -> None:
         assert res["resume_taken"] == res["epochs"][1][:RESUME_AFTER]
         assert res["resume_rest"] == res["epochs"][1][RESUME_AFTER:]
     # DDP: the same number of steps, parameters equal after allreduce
-    assert r0["train_steps"] == r1["train_steps"] == 2 * steps
+    assert r0["train_steps"] == r1["train_steps"] == epochs * steps
     assert r0["param_checksums"] == r1["param_checksums"]
     assert r0["param_checksums"][0] == pytest.approx(r0["param_checksums"][1], abs=0)
     assert all(loss == loss for loss in r0["train_losses"])  # not NaN
 
 
 def test_ddp_two_ranks_two_workers_one_file(one_file: pathlib.Path, tmp_path: pathlib.Path) -> None:
-    _check(_run_ranks(one_file, tmp_path))
+    _check(_run_ranks(one_file, tmp_path, "--train-epochs", "1"), epochs=1)
 
 
 @pytest.mark.slow
 def test_ddp_spawned_workers(one_file: pathlib.Path, tmp_path: pathlib.Path) -> None:
     # spawn: the workers have no process group; the rank travels with the pickled dataset
-    _check(_run_ranks(one_file, tmp_path, "--context", "spawn", "--train-epochs", "2"))
+    _check(_run_ranks(one_file, tmp_path, "--context", "spawn", "--train-epochs", "2"), epochs=2)
