@@ -217,3 +217,15 @@ def test_packed_batch_unpickles_into_views_of_one_buffer() -> None:
     features["x"][0, 0] = 7.0  # writable (a bytearray)
     again = packed.unpack()  # the packed buffer itself (the pickled copy was written above)
     assert again[0]["x"].tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+
+
+def test_padded_ids_and_from_loader(path: str) -> None:
+    from featurepipe.data import Loader
+
+    loader = Loader(path, [NumericColumn("id"), HashedColumn("c", 16)], batch_size=4, ids="padded")
+    ds = FeatureDataset.from_loader(loader, rank=0, world_size=1)
+    features, label, weight = next(iter(DataLoader(ds, batch_size=None, num_workers=1)))
+    assert label is None and weight.tolist() == [1.0] * 4
+    assert features["c"].dtype == torch.int64 and features["c"].shape == (4, 1)
+    assert features["c"].tolist() == next(iter(loader))[0]["c"].tolist()
+    assert len(ds) == math.ceil(N / 4) and ds.loader is loader
