@@ -59,6 +59,7 @@ def main() -> int:
     parser.add_argument("--resume-after", type=int, default=3)
     parser.add_argument("--context", default=None, help="DataLoader multiprocessing_context")
     parser.add_argument("--train-epochs", type=int, default=1)
+    parser.add_argument("--epoch0-only", action="store_true", help="read epoch 0 and stop")
     args = parser.parse_args()
 
     dist.init_process_group("gloo")
@@ -82,10 +83,15 @@ def main() -> int:
     out["len"] = len(ds)
     out["seen_rank"] = ds.rank
     epochs = []
-    for epoch in (0, 1):
+    for epoch in (0,) if args.epoch0_only else (0, 1):
         ds.set_epoch(epoch)
         epochs.append(_batches(torch.utils.data.DataLoader(ds, **kw)))
     out["epochs"] = epochs
+    if args.epoch0_only:
+        dist.barrier()
+        dist.destroy_process_group()
+        pathlib.Path(args.out, f"rank-{rank}.json").write_text(json.dumps(out))
+        return 0
     again = dataset()  # a new dataset with the same seed: the same order
     again.set_epoch(0)
     out["epoch0_again"] = _batches(torch.utils.data.DataLoader(again, **kw))
