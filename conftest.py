@@ -37,6 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parent
 _NEEDS = {
     "beam": "apache_beam",
     "keras": "keras",
+    "torch": "torch",
 }
 
 # importable name -> the distribution that provides it (all pinned in requirements/lock.txt)
@@ -51,6 +52,8 @@ _DISTRIBUTIONS = {
     "atheris": "atheris",
     "hypothesis": "hypothesis",
     "crc32c": "crc32c",
+    "torch": "torch",
+    "torchdata": "torchdata",
 }
 
 _MISSING_MODULE = re.compile(r"could not import '([^']+)'")
