@@ -40,7 +40,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -52,7 +52,7 @@ from featurepipe.columns import (
     IndicatorColumn,
     NumericColumn,
 )
-from featurepipe.errors import ConfigError
+from featurepipe.errors import ConfigError, DataError
 from featurepipe.migrate._checkpoint import (
     CheckpointVariable,
     EstimatorWeights,
@@ -384,12 +384,15 @@ def migrate_estimator(
     )
     bn_arg: bool | str = "estimator" if bn else False
     if kind == "linear":
-        assert linear_cols is not None
-        model = linear_model(linear_cols, head=head, sparse_combiner=sparse_combiner, optimizer=opt)
+        model = linear_model(
+            _have(linear_cols, "linear columns"),
+            head=head,
+            sparse_combiner=sparse_combiner,
+            optimizer=opt,
+        )
     elif kind == "dnn":
-        assert dnn_cols is not None
         model = dnn_model(
-            dnn_cols,
+            _have(dnn_cols, "dnn columns"),
             hidden,
             head=head,
             activation=activation_fn,
@@ -398,11 +401,9 @@ def migrate_estimator(
             optimizer=opt,
         )
     else:
-        assert linear_cols is not None
-        assert dnn_cols is not None
         model = wide_and_deep_model(
-            linear_cols,
-            dnn_cols,
+            _have(linear_cols, "linear columns"),
+            _have(dnn_cols, "dnn columns"),
             hidden,
             head=head,
             activation=activation_fn,
@@ -645,8 +646,7 @@ class _Loader:
         var.assign(value.astype(np.float32))
 
     def linear(self, weights: EstimatorWeights) -> None:
-        lin = weights.linear
-        assert lin is not None
+        lin = _have(weights.linear, "the checkpoint's linear part")
         layer = self.model.get_layer("linear")
         units = layer.units
         by_name = {_SANITIZE.sub("_", k): k for k in (*layer.categorical, *layer.numeric)}
@@ -694,13 +694,12 @@ class _Loader:
                 self._record(v, path, "linear", slice(start, start + width))
                 start += width
             self._assign(layer.kernel, np.concatenate(parts, 0), "linear numeric kernel")
-        assert lin.bias is not None
-        self._assign(layer.bias, lin.bias.numpy().reshape(-1), "linear bias")
-        self._record(lin.bias, _var_path(layer.bias), "linear")
+        bias = _have(lin.bias, "the checkpoint's linear bias")
+        self._assign(layer.bias, bias.numpy().reshape(-1), "linear bias")
+        self._record(bias, _var_path(layer.bias), "linear")
 
     def dnn(self, weights: EstimatorWeights) -> None:
-        dnn = weights.dnn
-        assert dnn is not None
+        dnn = _have(weights.dnn, "the checkpoint's DNN part")
         feats = self.model.get_layer("dnn_features")
         width = 0
         tables = {**weights.shared_embeddings, **dnn.embeddings}
@@ -961,3 +960,16 @@ def _write(result: EstimatorMigration, out: str, export: bool) -> None:
         "variables": sorted(result.records, key=lambda r: r["name"]),
     }
     write_text(os.path.join(out, "migration.json"), json.dumps(doc, indent=1) + "\n")
+
+
+_T = TypeVar("_T")
+
+
+def _have(value: _T | None, what: str) -> _T:
+    """``value``, which the Estimator kind guarantees; a clear error if it is missing."""
+    if value is None:
+        raise DataError(
+            f"The Estimator checkpoint has no {what}, which this Estimator kind needs: check "
+            "--estimator (and that MODEL_DIR is the Estimator's model directory)."
+        )
+    return value
