@@ -19,6 +19,7 @@ a no-op and it drops what a DoFn emits from ``finish_bundle``): see
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -135,6 +136,15 @@ def runner_arguments(
                 workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
                     os.cpu_count() or 1
                 )
+            # distributed logs at INFO in this process too (a job that logs at INFO shows
+            # them), and at the cluster's shutdown its batched comms log a closed
+            # connection *with a traceback* at INFO (distributed/batched.py,
+            # `_background_send`): noise after a job that succeeded. Quiet it while our
+            # own cluster lives, unless the user set the level on purpose.
+            dist_logger = logging.getLogger("distributed")
+            if dist_logger.level == logging.NOTSET:
+                dist_logger.setLevel(logging.WARNING)
+                stack.callback(dist_logger.setLevel, logging.NOTSET)
             cluster = stack.enter_context(
                 distributed.LocalCluster(
                     n_workers=workers,
