@@ -117,7 +117,9 @@ def test_migrate_check_without_spec_and_usage_errors(
     assert main([*base, "--max-rows", "20"]) == 0
     assert "on 20 rows" in capsys.readouterr().out
     assert main([*base, "--saved-model", "old/", "--migrated", "new.keras"]) == 2
-    assert "not implemented yet" in capsys.readouterr().err
+    assert "No SavedModel in 'old/'" in capsys.readouterr().err
+    assert main([*base, "--migrated", "new/"]) == 2  # half a pair
+    assert "--saved-model OLD" in capsys.readouterr().err
     assert main([*base, "--tolerance", "-1"]) == 2
     assert main([*base[:-1], "nothing-*.tfrecord"]) == 2
 
