@@ -77,7 +77,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import keras
 import tensorflow as tf
@@ -224,7 +224,7 @@ def export_serving(
     if signatures == "default":
         fns = {"serving_default": module.serve.get_concrete_function()}
     else:
-        assert head is not None
+        head = cast(EstimatorHead, head)  # _head_of_plain_model made one (or raised)
         # Traced here, not as methods with an input signature: tf.saved_model.save would
         # trace those for every head, also the signatures a head does not have.
         fns = {"predict": _concrete(module.predict, "examples")}
@@ -345,8 +345,7 @@ class _Serving(tf.Module):  # type: ignore[misc]
 
     def _predictions(self, logits: tf.Tensor) -> dict[str, tf.Tensor]:
         """The head's prediction dict (tensorflow/estimator head/*_head.py ``predictions``)."""
-        head = self._head
-        assert head is not None
+        head = cast(EstimatorHead, self._head)  # only the estimator signatures get here
         if head.task == "regression":
             return {"predictions": logits}
         out = {"logits": logits}

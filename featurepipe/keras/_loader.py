@@ -136,7 +136,8 @@ class LoaderDataset(keras.utils.PyDataset):  # type: ignore[misc]
                     "(`fit(shuffle=False)`; the loader shuffles) or use it with workers."
                 )
             self._restart()
-        assert self._iterator is not None
+        if self._iterator is None:  # _restart sets it; this would be a featurepipe bug
+            raise RuntimeError("LoaderDataset has no iterator after a restart")
         try:
             batch = next(self._iterator)
         except StopIteration:

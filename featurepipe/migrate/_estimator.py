@@ -729,8 +729,10 @@ class _Loader:
                 width += spec.output_size
             elif isinstance(spec, CategoricalSpec):  # bucketized
                 width += spec.num_ids
-        first = dnn.hidden_layers[0].kernel if dnn.hidden_layers else dnn.logits.kernel
-        assert first is not None
+        first = _have(
+            dnn.hidden_layers[0].kernel if dnn.hidden_layers else dnn.logits.kernel,
+            "first DNN kernel",
+        )
         if first.shape[0] != width:
             raise ConfigError(
                 f"The DNN's first kernel takes {first.shape[0]} inputs but the migrated "
