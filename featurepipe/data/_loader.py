@@ -47,6 +47,8 @@ import numpy as np
 
 from featurepipe._native import speedups
 from featurepipe.columns import ColumnSpec, ColumnSpecs, PlanFeature
+from featurepipe.data._epoch import UNEVEN_POLICIES, EpochPlan
+from featurepipe.data._epoch import check_int as _check_int
 from featurepipe.data._source import Records
 from featurepipe.data._spec import features_from_columns, features_from_schema, label_kind
 from featurepipe.data._transform import ColumnComputer, Where
@@ -56,8 +58,6 @@ from featurepipe.tfrecord import expand_paths
 
 __all__ = ["UNEVEN_POLICIES", "Loader"]
 
-#: The values of ``uneven``.
-UNEVEN_POLICIES = ("pad", "drop", "repeat")
 _speedups: Any = speedups
 # Threads of the compiled runner (see Loader's `threads`): the C work of a batch takes
 # about as long as reading its records, so one keeps up on a few cores.
@@ -86,12 +86,6 @@ def _load_columns(columns: Any) -> ColumnSpecs:
             "(or `featurepipe.keras.resolve_columns(columns, artifacts)`)."
         )
     return specs
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"`{name}` must be an integer >= {low}. Received: {name}={value!r}")
-    return int(value)
 
 
 class Loader:
@@ -246,6 +240,7 @@ class Loader:
         if not files:
             raise ConfigError(f"No files match {data!r}.")
         self._records = Records(files, on_corrupt)
+        self._plan = self._make_plan()
         specs = _load_columns(columns)
         if isinstance(schema, str | os.PathLike):
             schema = Schema.load(schema)
@@ -280,6 +275,18 @@ class Loader:
         self.rank, self.world_size = rank, world_size
         self.worker, self.num_workers = worker, num_workers
 
+    def _make_plan(self) -> EpochPlan:
+        return EpochPlan(
+            len(self._records),
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            rank=self.rank,
+            world_size=self.world_size,
+            uneven=self.uneven,
+            drop_remainder=self.drop_remainder,
+        )
+
     # -- public -------------------------------------------------------------------------------
 
     @property
@@ -312,6 +319,41 @@ class Loader:
         """What ``on_corrupt="skip"`` skipped (a :class:`featurepipe.tfrecord.CorruptionReport`)."""
         return self._records.report
 
+    @property
+    def plan(self) -> EpochPlan:
+        """How this rank's epochs are cut (records read by number; see :class:`EpochPlan`)."""
+        return self._plan
+
+    def record_ids(self, epoch: int, b: int) -> np.ndarray[Any, Any]:
+        """The record numbers of this rank's batch ``b`` of epoch ``epoch`` (whatever the
+        worker: batch ``b`` is worker ``b % num_workers``'s), in the batch's order.
+
+        With ``uneven="pad"`` the batch's last records may be padding (sample
+        weight 0); with ``on_corrupt="skip"`` a damaged one is left out of the
+        batch itself.
+
+        Raises:
+            IndexError: ``b`` is not in ``[0, plan.num_batches)``.
+
+        Examples:
+            >>> import os, tempfile
+            >>> from featurepipe.columns import NumericColumn
+            >>> from featurepipe.example import encode_example
+            >>> from featurepipe.tfrecord import write_records
+            >>> path = os.path.join(tempfile.mkdtemp(), "x.tfrecord")
+            >>> write_records(path, [encode_example({"x": [float(i)]}) for i in range(5)])
+            5
+            >>> loader = Loader(path, [NumericColumn("x")], batch_size=2, shuffle=True, seed=1)
+            >>> [loader.record_ids(0, b).tolist() for b in range(len(loader))]
+            [[4, 0], [1, 2], [3]]
+            >>> [f["x"].ravel().astype(int).tolist() for f, _, _ in loader]
+            [[4, 0], [1, 2], [3]]
+        """
+        epoch = _check_int("epoch", epoch, 0)
+        if not 0 <= b < self._plan.num_batches:
+            raise IndexError(f"batch {b} out of range [0, {self._plan.num_batches})")
+        return self._sequence(epoch)[0][self._plan.batch_rows(b)]
+
     def transform_records(self, records: Sequence[bytes]) -> Any:
         """The column outputs of given serialized records, as one batch.
 
@@ -343,23 +385,22 @@ class Loader:
 
     def __len__(self) -> int:
         """Batches this ``(rank, worker)`` yields per epoch."""
-        nb = self._rank_batches()
-        return max(0, (nb - self.worker + self.num_workers - 1) // self.num_workers)
+        return len(self._plan.worker_batches(self.worker, self.num_workers))
 
     def __iter__(self) -> Iterator[Any]:
         """The batches of the current epoch, from the current position."""
-        nb = self._rank_batches()
+        nb = self._plan.num_batches
         start = self._position
         if start >= nb and not self._from_state:
             start = 0  # a new pass over the same epoch
         self._from_state = False
         self._position = start
-        mine = [b for b in range(start, nb) if b % self.num_workers == self.worker]
-        seq, weights = self._sequence(self._epoch)
+        mine = list(self._plan.worker_batches(self.worker, self.num_workers, start))
+        seq, weights, files = self._sequence(self._epoch)
         if self._records.random_access:
             raws = self._raw_indexed(mine, seq, weights)
         else:
-            raws = self._raw_streamed(mine, seq, weights)
+            raws = self._raw_streamed(mine, seq, weights, files)
         for b, batch in self._computed(raws):
             self._position = b + 1
             yield batch
@@ -459,6 +500,7 @@ class Loader:
             self.worker if worker is None else worker,
             self.num_workers if num_workers is None else num_workers,
         )
+        out._plan = out._make_plan()
         out._cache = None
         return out
 
@@ -483,31 +525,21 @@ class Loader:
         }
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
-    def _length(self) -> int:
-        """Records per rank and epoch, after ``uneven``."""
-        n, w = self.num_records, self.world_size
-        return n // w if self.uneven == "drop" else -(-n // w)
-
-    def _rank_batches(self) -> int:
-        length = self._length()
-        b = self.batch_size
-        return length // b if self.drop_remainder else -(-length // b)
-
-    def _sequence(self, epoch: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """This rank's record numbers for the epoch and their sample weights."""
+    def _sequence(
+        self, epoch: int
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """This rank's record numbers for the epoch, their sample weights, and the epoch's
+        file order (streamed files)."""
         if self._cache is not None and self._cache[0] == epoch:
-            return self._cache[1], self._cache[2]
+            return self._cache[1], self._cache[2], self._cache[3]
+        plan = self._plan
         files = np.arange(len(self._records.paths))
-        n, w, r = self.num_records, self.world_size, self.rank
-        lo, hi = n * r // w, n * (r + 1) // w
         if self._records.random_access:
-            if self.shuffle:
-                order = np.random.default_rng([self.seed, epoch]).permutation(n)
-            else:
-                order = np.arange(n, dtype=np.int64)
-            part = order[lo:hi]
+            seq, weights = plan.records(epoch)
         else:
             # streamed: the files in a seeded order each epoch, their records in order
+            n, r = self.num_records, self.rank
+            lo, hi = plan.bounds
             starts = self._records.starts
             if self.shuffle:
                 files = np.random.default_rng([self.seed, epoch]).permutation(len(files))
@@ -521,46 +553,35 @@ class Loader:
                 rng = np.random.default_rng([self.seed, epoch, r])
                 keys = np.arange(len(part)) + rng.random(len(part)) * self.shuffle_buffer
                 part = part[np.argsort(keys, kind="stable")]
-        length = self._length()
-        weights = np.ones(length, dtype=np.float32)
-        if length <= len(part):
-            seq = part[:length]
-        else:  # pad / repeat: the part's first records again (for an empty part: the
-            # records from where the part would start, so empty parts spread over the data)
-            source = part if len(part) else np.roll(order, -(lo % n))
-            extra = np.resize(source, length - len(part))
-            seq = np.concatenate([part, extra]).astype(np.int64)
-            if self.uneven == "pad":
-                weights[len(part) :] = 0.0
+            seq, weights = plan.even(part, order)
         self._cache = (epoch, seq, weights, files)
-        return seq, weights
-
-    def _rows(self, b: int, seq: np.ndarray[Any, Any]) -> slice:
-        return slice(b * self.batch_size, min((b + 1) * self.batch_size, len(seq)))
+        return seq, weights, files
 
     def _raw_indexed(
         self, mine: list[int], seq: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]
     ) -> Iterator[_Raw]:
         for b in mine:
-            rows = self._rows(b, seq)
+            rows = self._plan.batch_rows(b)
             payloads, paths, records, offsets = self._records.read(seq[rows])
             yield _raw(b, payloads, paths, records, offsets, weights[rows])
 
     def _raw_streamed(
-        self, mine: list[int], seq: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]
+        self,
+        mine: list[int],
+        seq: np.ndarray[Any, Any],
+        weights: np.ndarray[Any, Any],
+        files: np.ndarray[Any, Any],
     ) -> Iterator[_Raw]:
         if not mine:
             return
         users: dict[int, list[int]] = {}  # record number -> my batches (positions) needing it
         missing: list[int] = []
         for k, b in enumerate(mine):
-            ids = set(seq[self._rows(b, seq)].tolist())
+            ids = set(seq[self._plan.batch_rows(b)].tolist())
             missing.append(len(ids))
             for g in ids:
                 users.setdefault(g, []).append(k)
         # where each record is in the epoch's stream: its file's place in the file order
-        assert self._cache is not None
-        files = self._cache[3]
         counts = np.asarray(self._records.counts, dtype=np.int64)
         first = np.zeros(len(files), dtype=np.int64)
         np.cumsum(counts[files][:-1], out=first[1:])
@@ -574,7 +595,7 @@ class Loader:
         left = {g: len(ks) for g, ks in users.items()}
 
         def emit(k: int) -> _Raw:
-            rows = self._rows(mine[k], seq)
+            rows = self._plan.batch_rows(mine[k])
             ids = seq[rows].tolist()
             parts = [got.get(g) for g in ids]
             for g in set(ids):
