@@ -46,12 +46,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from featurepipe._native import speedups
-from featurepipe.columns import ColumnSpec, ColumnSpecs, PlanFeature
+from featurepipe.columns import ColumnSpec, ColumnSpecs
+from featurepipe.data._column_transform import ColumnTransform
 from featurepipe.data._epoch import UNEVEN_POLICIES, EpochPlan
 from featurepipe.data._epoch import check_int as _check_int
 from featurepipe.data._source import Records
-from featurepipe.data._spec import features_from_columns, features_from_schema, label_kind
-from featurepipe.data._transform import ColumnComputer, Where
+from featurepipe.data._transform import Where
 from featurepipe.errors import ConfigError
 from featurepipe.example import Schema
 from featurepipe.tfrecord import expand_paths
@@ -66,26 +66,6 @@ _THREADS = 2 if (os.cpu_count() or 1) > 4 else 1
 _AHEAD = 4
 _STATE_FORMAT = "featurepipe-loader-state"
 _STATE_VERSION = 1
-
-
-def _load_columns(columns: Any) -> ColumnSpecs:
-    if isinstance(columns, ColumnSpecs):
-        specs = columns
-    elif isinstance(columns, str | os.PathLike):
-        specs = ColumnSpecs.load(columns)
-    elif isinstance(columns, Sequence) and all(isinstance(c, ColumnSpec) for c in columns):
-        specs = ColumnSpecs(tuple(columns))
-    else:
-        raise ConfigError(
-            "`columns` must be ColumnSpecs, a list of column specs or the path of a columns "
-            f"JSON file. Received: {type(columns).__name__}"
-        )
-    if not specs.is_resolved:
-        raise ConfigError(
-            "The column specs are not resolved: call `ColumnSpecs.resolve(artifacts)` first "
-            "(or `featurepipe.keras.resolve_columns(columns, artifacts)`)."
-        )
-    return specs
 
 
 class Loader:
@@ -241,17 +221,10 @@ class Loader:
             raise ConfigError(f"No files match {data!r}.")
         self._records = Records(files, on_corrupt)
         self._plan = self._make_plan()
-        specs = _load_columns(columns)
-        if isinstance(schema, str | os.PathLike):
-            schema = Schema.load(schema)
-        features: dict[str, PlanFeature] = (
-            features_from_schema(schema) if schema is not None else features_from_columns(specs)
+        self._transform = ColumnTransform(
+            columns, label_key=label_key, schema=schema, ids=ids, native=native, files=files
         )
-        if label_key is not None and label_key not in features:
-            features[label_key] = PlanFeature(label_kind(files, label_key), ())
-        self._computer = ColumnComputer(
-            specs, features, label_key=label_key, native=native, ids=ids
-        )
+        self._computer = self._transform.computer
         self._epoch = 0
         self._position = 0
         self._from_state = False
@@ -354,6 +327,11 @@ class Loader:
             raise IndexError(f"batch {b} out of range [0, {self._plan.num_batches})")
         return self._sequence(epoch)[0][self._plan.batch_rows(b)]
 
+    @property
+    def column_transform(self) -> ColumnTransform:
+        """The loader's column computation on its own (see :meth:`transform_records`)."""
+        return self._transform
+
     def transform_records(self, records: Sequence[bytes]) -> Any:
         """The column outputs of given serialized records, as one batch.
 
@@ -369,8 +347,7 @@ class Loader:
             DataError: a record the columns cannot read (``record`` is its
                 position in ``records``).
         """
-        features, label = self._computer.compute(list(records))
-        return features if self.label_key is None else (features, label)
+        return self._transform(records)
 
     def set_epoch(self, epoch: int) -> None:
         """Start epoch ``epoch`` (from its first batch); the shuffle depends on ``(seed, epoch)``.

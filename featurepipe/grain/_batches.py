@@ -10,7 +10,7 @@ import numpy as np
 
 from featurepipe.columns import ColumnSpec, ColumnSpecs
 from featurepipe.data import Loader
-from featurepipe.errors import ConfigError, DataError
+from featurepipe.errors import ConfigError
 from featurepipe.example import Schema
 from featurepipe.grain._source import TFRecordDataSource
 
@@ -146,15 +146,5 @@ class BatchSource:
     def __getitem__(self, index: int) -> Any:
         ids = self.record_ids(index)
         records = self._source._getitems(ids)
-        try:
-            return self._loader.transform_records(records)
-        except DataError as e:
-            row = e.record
-            if e.path is not None or row is None or not 0 <= row < len(ids):
-                raise
-            where = self._source.locate(int(ids[row]))
-            if where is None:
-                raise
-            raise type(e)(
-                e.detail, path=where[0], record=where[1], offset=where[2], reason=e.reason
-            ) from e
+        locate = self._source.locate
+        return self._loader.column_transform(records, where=lambda row: locate(int(ids[row])))

@@ -436,3 +436,14 @@ def test_batch_source_names_bad_record(tmp_path: Path) -> None:
         list(_batch_loader(source))
     offset = sum(16 + len(r) for r in recs[:6])
     assert (err.value.path, err.value.record, err.value.offset) == (path, 6, offset)
+
+
+def test_columns_batch_without_data(files: list[str]) -> None:
+    source = TFRecordDataSource(files)
+    recs = source._getitems(list(range(8)))
+    with_data = ColumnsBatch(SPECS, batch_size=4, data=files, label_key="id")
+    without = ColumnsBatch(SPECS, batch_size=4, label_key="id")
+    given = ColumnsBatch(SPECS, batch_size=4, label_key="id", label_kind="int64")
+    for batch in (without, given, pickle.loads(pickle.dumps(without))):
+        _same([batch.batch_fn(recs)], [with_data.batch_fn(recs)])
+        assert batch.feature_names == with_data.feature_names
