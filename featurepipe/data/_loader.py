@@ -169,6 +169,8 @@ class Loader:
         >>> features, label, weight = next(iter(loader))
         >>> features["x"].tolist(), features["c"].tolist(), label.tolist(), weight.tolist()
         ([[0.0], [1.0]], [[9, 2], [2, -1]], [0, 1], [1.0, 1.0])
+        >>> [loader.record_ids(epoch=0, b=b).tolist() for b in range(len(loader))]
+        [[0, 1], [2, 3], [4]]
     """
 
     def __init__(
@@ -307,20 +309,6 @@ class Loader:
 
         Raises:
             IndexError: ``b`` is not in ``[0, plan.num_batches)``.
-
-        Examples:
-            >>> import os, tempfile
-            >>> from featurepipe.columns import NumericColumn
-            >>> from featurepipe.example import encode_example
-            >>> from featurepipe.tfrecord import write_records
-            >>> path = os.path.join(tempfile.mkdtemp(), "x.tfrecord")
-            >>> write_records(path, [encode_example({"x": [float(i)]}) for i in range(5)])
-            5
-            >>> loader = Loader(path, [NumericColumn("x")], batch_size=2, shuffle=True, seed=1)
-            >>> [loader.record_ids(0, b).tolist() for b in range(len(loader))]
-            [[4, 0], [1, 2], [3]]
-            >>> [f["x"].ravel().astype(int).tolist() for f, _, _ in loader]
-            [[4, 0], [1, 2], [3]]
         """
         epoch = _check_int("epoch", epoch, 0)
         if not 0 <= b < self._plan.num_batches:

@@ -7,7 +7,6 @@ Loader yields can be compared with the record numbers the plan names.
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,19 +14,7 @@ import pytest
 from featurepipe.columns import NumericColumn
 from featurepipe.data import EpochPlan, Loader
 from featurepipe.errors import ConfigError
-from featurepipe.example import encode_example
-from featurepipe.tfrecord import write_records
-
-
-def _write(d: Path, sizes: list[int], compression: str = "none") -> list[str]:
-    paths, base = [], 0
-    for f, n in enumerate(sizes):
-        p = str(d / f"part-{f}.tfrecord")
-        records = [encode_example({"id": base + i, "x": [float(base + i)]}) for i in range(n)]
-        write_records(p, records, compression)  # type: ignore[arg-type]
-        paths.append(p)
-        base += n
-    return paths
+from tests.data.test_loader import _write  # records that carry their number (`id`)
 
 
 @pytest.fixture(scope="module")
