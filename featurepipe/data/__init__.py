@@ -8,14 +8,19 @@ compiled column plan or its pure-Python twin -- sharded exactly by
 globally shuffled per epoch, with equal batch counts on every rank and
 resumable mid-epoch (``state_dict`` / ``load_state_dict``).
 :class:`RecordSource` is random access to the records of indexed files and
-:meth:`Loader.transform_records` the column computation alone. Importing it
+:class:`ColumnTransform` the column computation alone (records read
+elsewhere -> a batch, no files needed; the loader computes its batches with it);
+:class:`EpochPlan` is the loader's cut of an epoch (which records each rank
+reads, batch by batch), for samplers that serve batches by number. Importing it
 loads no TensorFlow, torch, Keras or JAX; ``featurepipe.torch`` and
 ``featurepipe.grain`` build on it.
 """
 
 from __future__ import annotations
 
-from featurepipe.data._loader import UNEVEN_POLICIES, Loader
+from featurepipe.data._column_transform import ColumnTransform
+from featurepipe.data._epoch import UNEVEN_POLICIES, EpochPlan
+from featurepipe.data._loader import Loader
 from featurepipe.data._source import RecordSource
 from featurepipe.data._spec import (
     features_from_columns,
@@ -28,6 +33,8 @@ from featurepipe.data._transform import WEIGHTS_SUFFIX, RaggedIds
 __all__ = [
     "UNEVEN_POLICIES",
     "WEIGHTS_SUFFIX",
+    "ColumnTransform",
+    "EpochPlan",
     "Loader",
     "RaggedIds",
     "RecordSource",

@@ -46,18 +46,18 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from featurepipe._native import speedups
-from featurepipe.columns import ColumnSpec, ColumnSpecs, PlanFeature
+from featurepipe.columns import ColumnSpec, ColumnSpecs
+from featurepipe.data._column_transform import ColumnTransform
+from featurepipe.data._epoch import UNEVEN_POLICIES, EpochPlan
+from featurepipe.data._epoch import check_int as _check_int
 from featurepipe.data._source import Records
-from featurepipe.data._spec import features_from_columns, features_from_schema, label_kind
-from featurepipe.data._transform import ColumnComputer, Where
+from featurepipe.data._transform import Where
 from featurepipe.errors import ConfigError
 from featurepipe.example import Schema
 from featurepipe.tfrecord import expand_paths
 
 __all__ = ["UNEVEN_POLICIES", "Loader"]
 
-#: The values of ``uneven``.
-UNEVEN_POLICIES = ("pad", "drop", "repeat")
 _speedups: Any = speedups
 # Threads of the compiled runner (see Loader's `threads`): the C work of a batch takes
 # about as long as reading its records, so one keeps up on a few cores.
@@ -66,32 +66,6 @@ _THREADS = 2 if (os.cpu_count() or 1) > 4 else 1
 _AHEAD = 4
 _STATE_FORMAT = "featurepipe-loader-state"
 _STATE_VERSION = 1
-
-
-def _load_columns(columns: Any) -> ColumnSpecs:
-    if isinstance(columns, ColumnSpecs):
-        specs = columns
-    elif isinstance(columns, str | os.PathLike):
-        specs = ColumnSpecs.load(columns)
-    elif isinstance(columns, Sequence) and all(isinstance(c, ColumnSpec) for c in columns):
-        specs = ColumnSpecs(tuple(columns))
-    else:
-        raise ConfigError(
-            "`columns` must be ColumnSpecs, a list of column specs or the path of a columns "
-            f"JSON file. Received: {type(columns).__name__}"
-        )
-    if not specs.is_resolved:
-        raise ConfigError(
-            "The column specs are not resolved: call `ColumnSpecs.resolve(artifacts)` first "
-            "(or `featurepipe.keras.resolve_columns(columns, artifacts)`)."
-        )
-    return specs
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"`{name}` must be an integer >= {low}. Received: {name}={value!r}")
-    return int(value)
 
 
 class Loader:
@@ -195,6 +169,8 @@ class Loader:
         >>> features, label, weight = next(iter(loader))
         >>> features["x"].tolist(), features["c"].tolist(), label.tolist(), weight.tolist()
         ([[0.0], [1.0]], [[9, 2], [2, -1]], [0, 1], [1.0, 1.0])
+        >>> [loader.record_ids(epoch=0, b=b).tolist() for b in range(len(loader))]
+        [[0, 1], [2, 3], [4]]
     """
 
     def __init__(
@@ -246,17 +222,11 @@ class Loader:
         if not files:
             raise ConfigError(f"No files match {data!r}.")
         self._records = Records(files, on_corrupt)
-        specs = _load_columns(columns)
-        if isinstance(schema, str | os.PathLike):
-            schema = Schema.load(schema)
-        features: dict[str, PlanFeature] = (
-            features_from_schema(schema) if schema is not None else features_from_columns(specs)
+        self._plan = self._make_plan()
+        self._transform = ColumnTransform(
+            columns, label_key=label_key, schema=schema, ids=ids, native=native, files=files
         )
-        if label_key is not None and label_key not in features:
-            features[label_key] = PlanFeature(label_kind(files, label_key), ())
-        self._computer = ColumnComputer(
-            specs, features, label_key=label_key, native=native, ids=ids
-        )
+        self._computer = self._transform.computer
         self._epoch = 0
         self._position = 0
         self._from_state = False
@@ -279,6 +249,18 @@ class Loader:
             )
         self.rank, self.world_size = rank, world_size
         self.worker, self.num_workers = worker, num_workers
+
+    def _make_plan(self) -> EpochPlan:
+        return EpochPlan(
+            len(self._records),
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            rank=self.rank,
+            world_size=self.world_size,
+            uneven=self.uneven,
+            drop_remainder=self.drop_remainder,
+        )
 
     # -- public -------------------------------------------------------------------------------
 
@@ -312,6 +294,32 @@ class Loader:
         """What ``on_corrupt="skip"`` skipped (a :class:`featurepipe.tfrecord.CorruptionReport`)."""
         return self._records.report
 
+    @property
+    def plan(self) -> EpochPlan:
+        """How this rank's epochs are cut (records read by number; see :class:`EpochPlan`)."""
+        return self._plan
+
+    def record_ids(self, epoch: int, b: int) -> np.ndarray[Any, Any]:
+        """The record numbers of this rank's batch ``b`` of epoch ``epoch`` (whatever the
+        worker: batch ``b`` is worker ``b % num_workers``'s), in the batch's order.
+
+        With ``uneven="pad"`` the batch's last records may be padding (sample
+        weight 0); with ``on_corrupt="skip"`` a damaged one is left out of the
+        batch itself.
+
+        Raises:
+            IndexError: ``b`` is not in ``[0, plan.num_batches)``.
+        """
+        epoch = _check_int("epoch", epoch, 0)
+        if not 0 <= b < self._plan.num_batches:
+            raise IndexError(f"batch {b} out of range [0, {self._plan.num_batches})")
+        return self._sequence(epoch)[0][self._plan.batch_rows(b)]
+
+    @property
+    def column_transform(self) -> ColumnTransform:
+        """The loader's column computation on its own (see :meth:`transform_records`)."""
+        return self._transform
+
     def transform_records(self, records: Sequence[bytes]) -> Any:
         """The column outputs of given serialized records, as one batch.
 
@@ -327,8 +335,7 @@ class Loader:
             DataError: a record the columns cannot read (``record`` is its
                 position in ``records``).
         """
-        features, label = self._computer.compute(list(records))
-        return features if self.label_key is None else (features, label)
+        return self._transform(records)
 
     def set_epoch(self, epoch: int) -> None:
         """Start epoch ``epoch`` (from its first batch); the shuffle depends on ``(seed, epoch)``.
@@ -343,23 +350,22 @@ class Loader:
 
     def __len__(self) -> int:
         """Batches this ``(rank, worker)`` yields per epoch."""
-        nb = self._rank_batches()
-        return max(0, (nb - self.worker + self.num_workers - 1) // self.num_workers)
+        return len(self._plan.worker_batches(self.worker, self.num_workers))
 
     def __iter__(self) -> Iterator[Any]:
         """The batches of the current epoch, from the current position."""
-        nb = self._rank_batches()
+        nb = self._plan.num_batches
         start = self._position
         if start >= nb and not self._from_state:
             start = 0  # a new pass over the same epoch
         self._from_state = False
         self._position = start
-        mine = [b for b in range(start, nb) if b % self.num_workers == self.worker]
-        seq, weights = self._sequence(self._epoch)
+        mine = list(self._plan.worker_batches(self.worker, self.num_workers, start))
+        seq, weights, files = self._sequence(self._epoch)
         if self._records.random_access:
             raws = self._raw_indexed(mine, seq, weights)
         else:
-            raws = self._raw_streamed(mine, seq, weights)
+            raws = self._raw_streamed(mine, seq, weights, files)
         for b, batch in self._computed(raws):
             self._position = b + 1
             yield batch
@@ -459,6 +465,7 @@ class Loader:
             self.worker if worker is None else worker,
             self.num_workers if num_workers is None else num_workers,
         )
+        out._plan = out._make_plan()
         out._cache = None
         return out
 
@@ -483,31 +490,21 @@ class Loader:
         }
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
-    def _length(self) -> int:
-        """Records per rank and epoch, after ``uneven``."""
-        n, w = self.num_records, self.world_size
-        return n // w if self.uneven == "drop" else -(-n // w)
-
-    def _rank_batches(self) -> int:
-        length = self._length()
-        b = self.batch_size
-        return length // b if self.drop_remainder else -(-length // b)
-
-    def _sequence(self, epoch: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """This rank's record numbers for the epoch and their sample weights."""
+    def _sequence(
+        self, epoch: int
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """This rank's record numbers for the epoch, their sample weights, and the epoch's
+        file order (streamed files)."""
         if self._cache is not None and self._cache[0] == epoch:
-            return self._cache[1], self._cache[2]
+            return self._cache[1], self._cache[2], self._cache[3]
+        plan = self._plan
         files = np.arange(len(self._records.paths))
-        n, w, r = self.num_records, self.world_size, self.rank
-        lo, hi = n * r // w, n * (r + 1) // w
         if self._records.random_access:
-            if self.shuffle:
-                order = np.random.default_rng([self.seed, epoch]).permutation(n)
-            else:
-                order = np.arange(n, dtype=np.int64)
-            part = order[lo:hi]
+            seq, weights = plan.records(epoch)
         else:
             # streamed: the files in a seeded order each epoch, their records in order
+            n, r = self.num_records, self.rank
+            lo, hi = plan.bounds
             starts = self._records.starts
             if self.shuffle:
                 files = np.random.default_rng([self.seed, epoch]).permutation(len(files))
@@ -521,46 +518,35 @@ class Loader:
                 rng = np.random.default_rng([self.seed, epoch, r])
                 keys = np.arange(len(part)) + rng.random(len(part)) * self.shuffle_buffer
                 part = part[np.argsort(keys, kind="stable")]
-        length = self._length()
-        weights = np.ones(length, dtype=np.float32)
-        if length <= len(part):
-            seq = part[:length]
-        else:  # pad / repeat: the part's first records again (for an empty part: the
-            # records from where the part would start, so empty parts spread over the data)
-            source = part if len(part) else np.roll(order, -(lo % n))
-            extra = np.resize(source, length - len(part))
-            seq = np.concatenate([part, extra]).astype(np.int64)
-            if self.uneven == "pad":
-                weights[len(part) :] = 0.0
+            seq, weights = plan.even(part, order)
         self._cache = (epoch, seq, weights, files)
-        return seq, weights
-
-    def _rows(self, b: int, seq: np.ndarray[Any, Any]) -> slice:
-        return slice(b * self.batch_size, min((b + 1) * self.batch_size, len(seq)))
+        return seq, weights, files
 
     def _raw_indexed(
         self, mine: list[int], seq: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]
     ) -> Iterator[_Raw]:
         for b in mine:
-            rows = self._rows(b, seq)
+            rows = self._plan.batch_rows(b)
             payloads, paths, records, offsets = self._records.read(seq[rows])
             yield _raw(b, payloads, paths, records, offsets, weights[rows])
 
     def _raw_streamed(
-        self, mine: list[int], seq: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]
+        self,
+        mine: list[int],
+        seq: np.ndarray[Any, Any],
+        weights: np.ndarray[Any, Any],
+        files: np.ndarray[Any, Any],
     ) -> Iterator[_Raw]:
         if not mine:
             return
         users: dict[int, list[int]] = {}  # record number -> my batches (positions) needing it
         missing: list[int] = []
         for k, b in enumerate(mine):
-            ids = set(seq[self._rows(b, seq)].tolist())
+            ids = set(seq[self._plan.batch_rows(b)].tolist())
             missing.append(len(ids))
             for g in ids:
                 users.setdefault(g, []).append(k)
         # where each record is in the epoch's stream: its file's place in the file order
-        assert self._cache is not None
-        files = self._cache[3]
         counts = np.asarray(self._records.counts, dtype=np.int64)
         first = np.zeros(len(files), dtype=np.int64)
         np.cumsum(counts[files][:-1], out=first[1:])
@@ -574,7 +560,7 @@ class Loader:
         left = {g: len(ks) for g, ks in users.items()}
 
         def emit(k: int) -> _Raw:
-            rows = self._rows(mine[k], seq)
+            rows = self._plan.batch_rows(mine[k])
             ids = seq[rows].tolist()
             parts = [got.get(g) for g in ids]
             for g in set(ids):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -53,7 +53,7 @@ from featurepipe.columns import (
 from featurepipe.errors import ConfigError, DataError, SchemaMismatchError
 from featurepipe.example import decode_examples
 
-__all__ = ["WEIGHTS_SUFFIX", "ColumnComputer", "RaggedIds", "Where"]
+__all__ = ["WEIGHTS_SUFFIX", "ColumnComputer", "Locations", "RaggedIds", "Where", "locate"]
 
 #: Appended to a weighted column's name for its weights in ``ids="padded"`` mode
 #: (as ``featurepipe.keras`` names them).
@@ -120,20 +120,37 @@ class Where(NamedTuple):
     offsets: Sequence[int]
 
 
-def _locate(e: DataError, where: Where | None) -> DataError:
-    """``e`` (about row ``e.record`` of a batch) about the file, record and offset instead."""
+#: Where the rows of a batch come from: a :class:`Where`, a sequence of
+#: ``(path, record, offset)`` per row, or a function of the row giving it (or `None`).
+Locations = (
+    Where | Sequence[tuple[str, int, int] | None] | Callable[[int], tuple[str, int, int] | None]
+)
+
+
+def locate(e: DataError, where: Locations | None, rows: int) -> DataError:
+    """``e`` (about row ``e.record`` of a batch of ``rows``) about the file, record and offset
+    instead, when ``where`` tells them; else ``e`` itself."""
     if where is None or e.path is not None or e.record is None:
         return e
     row = e.record
-    if not 0 <= row < len(where.paths):
+    if not 0 <= row < rows:
         return e
-    return type(e)(
-        e.detail,
-        path=where.paths[row],
-        record=where.records[row],
-        offset=where.offsets[row],
-        reason=e.reason,
-    )
+    if isinstance(where, Where):
+        if row >= len(where.paths):
+            return e
+        got: tuple[str, int, int] | None = (
+            where.paths[row],
+            where.records[row],
+            where.offsets[row],
+        )
+    elif callable(where):
+        got = where(row)
+    else:
+        got = where[row] if row < len(where) else None
+    if got is None:
+        return e
+    path, record, offset = got
+    return type(e)(e.detail, path=path, record=record, offset=offset, reason=e.reason)
 
 
 class ColumnComputer:
@@ -252,7 +269,7 @@ class ColumnComputer:
             try:
                 outs, label = self._python(records)
             except DataError as e:
-                raise _locate(e, where) from e
+                raise locate(e, where, len(records)) from e
         if self.ids == "offsets":
             outs = self._offsets(outs)
         return outs, label

@@ -11,14 +11,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import grain
+import numpy as np
 
 from featurepipe.columns import ColumnSpec, ColumnSpecs
-from featurepipe.data import Loader, RecordSource
-from featurepipe.errors import ConfigError, DataError
+from featurepipe.data import ColumnTransform, Loader, RecordSource
+from featurepipe.errors import ConfigError
 from featurepipe.example import Schema
 from featurepipe.grain._source import TFRecordDataSource
 
 __all__ = ["ColumnsBatch", "ColumnsFn"]
+
+_DEFAULT_BATCH = 256
 
 
 class ColumnsFn:
@@ -29,49 +32,51 @@ class ColumnsFn:
     compiled plan is built again in each worker process).
 
     Args:
-        loader: the :class:`featurepipe.data.Loader` whose
-            ``transform_records`` computes the batch.
+        transform: the :class:`featurepipe.data.ColumnTransform` that computes
+            the batch, or a :class:`featurepipe.data.Loader` (its
+            ``column_transform``).
         source: the :class:`TFRecordDataSource` the records come from, or
             `None`: a record the columns cannot read is then named by its file,
             record and byte offset (else by its row in the batch).
+        batch_size: records per batch, for how many records ``source``
+            remembers to name them. Defaults to `None`: the Loader's, else 256.
     """
 
-    def __init__(self, loader: Loader, source: TFRecordDataSource | None = None) -> None:
-        self.loader = loader
+    def __init__(
+        self,
+        transform: ColumnTransform | Loader,
+        source: TFRecordDataSource | None = None,
+        *,
+        batch_size: int | None = None,
+    ) -> None:
+        if isinstance(transform, Loader):
+            batch_size = transform.batch_size if batch_size is None else batch_size
+            transform = transform.column_transform
+        self.transform = transform
         self.source = source
         if source is not None:
             # a batch, and the next ones grain may read ahead
-            source.track(4 * loader.batch_size)
+            source.track(4 * (_DEFAULT_BATCH if batch_size is None else batch_size))
 
     def __call__(self, records: Sequence[bytes]) -> Any:
-        try:
-            return self.loader.transform_records(records)
-        except DataError as e:
-            row = e.record
-            if self.source is None or e.path is not None or row is None:
-                raise
-            where = self.source.where(records[row]) if 0 <= row < len(records) else None
-            if where is None:
-                raise
-            path, record, offset = where
-            raise type(e)(e.detail, path=path, record=record, offset=offset, reason=e.reason) from e
+        source = self.source
+        if source is None:
+            return self.transform(records)
+        return self.transform(records, where=lambda row: source.where(records[row]))
 
     def __repr__(self) -> str:
         return (
-            f"ColumnsFn({len(self.loader.feature_names)} inputs, "
-            f"label_key={self.loader.label_key!r}, ids={self.loader.ids!r})"
+            f"ColumnsFn({len(self.transform.feature_names)} inputs, "
+            f"label_key={self.transform.label_key!r}, ids={self.transform.ids!r})"
         )
 
 
-def _files(data: Any) -> list[str]:
-    if isinstance(data, TFRecordDataSource | RecordSource):
-        return data.files
+def _files(data: Any) -> list[str] | None:
     if data is None:
-        raise ConfigError(
-            "ColumnsBatch needs `data`: the TFRecordDataSource (or its files) the records come "
-            "from, which tells how the label is decoded."
-        )
-    return RecordSource(data).files
+        return None
+    if isinstance(data, TFRecordDataSource | RecordSource):
+        return list(data.files)
+    return list(RecordSource(data).files)
 
 
 class ColumnsBatch(grain.transforms.Batch):  # type: ignore[misc]
@@ -95,14 +100,17 @@ class ColumnsBatch(grain.transforms.Batch):  # type: ignore[misc]
         batch_size: records per batch.
         data: the :class:`TFRecordDataSource` (or a
             :class:`~featurepipe.data.RecordSource`, or the files) the records
-            come from: with no ``schema``, the label's kind comes from the
-            ``PREFIX.schema.json`` beside them or their first records. Given
+            come from, or `None`: with no ``schema`` or ``label_kind``, the
+            label's kind comes from the ``PREFIX.schema.json`` beside them or
+            their first records (without ``data``: from the first batch). Given
             the ``TFRecordDataSource``, a record the columns cannot read (not an
             Example, a wrong kind or value count) is named by its file, record
-            and byte offset.
+            and byte offset. Defaults to `None`.
         label_key: the label feature, or `None`. Defaults to `None`.
         schema: a :class:`~featurepipe.example.Schema` or its path: how each
             feature is decoded. Defaults to `None` (from the columns).
+        label_kind: the label's kind (``"int64"``, ``"float"``, ``"bytes"``)
+            when ``schema`` does not give it. Defaults to `None`.
         ids: ``"padded"`` or ``"offsets"``. Defaults to `"padded"`.
         drop_remainder: drop the last, shorter batch of an epoch (of each
             worker). Defaults to `False`.
@@ -148,41 +156,48 @@ class ColumnsBatch(grain.transforms.Batch):  # type: ignore[misc]
         | RecordSource
         | str
         | os.PathLike[str]
-        | Sequence[str | os.PathLike[str]],
+        | Sequence[str | os.PathLike[str]]
+        | None = None,
         label_key: str | None = None,
         schema: Schema | str | os.PathLike[str] | None = None,
+        label_kind: str | None = None,
         ids: str = "padded",
         drop_remainder: bool = False,
         native: bool | None = None,
     ) -> None:
-        # Until featurepipe.data has a file-free transform (NOTES-for-data.md), a Loader
-        # over the same files gives the decoding (label kind from them) and the computation.
-        loader = Loader(
-            _files(data),
+        if (
+            not isinstance(batch_size, int | np.integer)
+            or isinstance(batch_size, bool)
+            or batch_size < 1
+        ):
+            raise ConfigError(
+                f"`batch_size` must be an integer >= 1. Received: batch_size={batch_size!r}"
+            )
+        transform = ColumnTransform(
             columns,
-            batch_size=batch_size,
             label_key=label_key,
             schema=schema,
+            label_kind=label_kind,
             ids=ids,
             native=native,
-            uneven="drop",
+            files=_files(data),
         )
         # grain's Batch is a frozen dataclass (google/grain grain/_src/core/transforms.py)
-        object.__setattr__(self, "batch_size", loader.batch_size)
+        object.__setattr__(self, "batch_size", int(batch_size))
         object.__setattr__(self, "drop_remainder", bool(drop_remainder))
         source = data if isinstance(data, TFRecordDataSource) else None
-        object.__setattr__(self, "batch_fn", ColumnsFn(loader, source))
+        object.__setattr__(self, "batch_fn", ColumnsFn(transform, source, batch_size=batch_size))
 
     @property
     def feature_names(self) -> list[str]:
         """The keys of a batch's ``features``, in order."""
-        names: list[str] = self.batch_fn.loader.feature_names
+        names: list[str] = self.batch_fn.transform.feature_names
         return names
 
     @property
     def native(self) -> bool:
         """Whether batches are computed by the compiled plan (else pure Python)."""
-        return bool(self.batch_fn.loader.native)
+        return bool(self.batch_fn.transform.native)
 
     def __repr__(self) -> str:
         return (

@@ -10,7 +10,7 @@ import numpy as np
 
 from featurepipe.columns import ColumnSpec, ColumnSpecs
 from featurepipe.data import Loader
-from featurepipe.errors import ConfigError, DataError
+from featurepipe.errors import ConfigError
 from featurepipe.example import Schema
 from featurepipe.grain._source import TFRecordDataSource
 
@@ -97,26 +97,28 @@ class BatchSource:
             schema=schema,
             ids=ids,
             native=native,
+            shuffle=shuffle,
             seed=seed,
             rank=shard_index,
             world_size=shard_count,
             uneven="repeat",
+            drop_remainder=drop_remainder,
         )
         if not isinstance(num_epochs, int) or isinstance(num_epochs, bool) or num_epochs < 1:
             raise ConfigError(f"`num_epochs` must be an integer >= 1. Received: {num_epochs!r}")
         self.batch_size = self._loader.batch_size
         self.seed = self._loader.seed
-        self.shuffle = bool(shuffle)
+        self.shuffle = self._loader.shuffle
         self.num_epochs = num_epochs
-        self.drop_remainder = bool(drop_remainder)
+        self.drop_remainder = self._loader.drop_remainder
         self.shard_index, self.shard_count = self._loader.rank, self._loader.world_size
-        n, b = len(self._source), self.batch_size
+        n = len(self._source)
         if n < self.shard_count:
             raise ConfigError(f"{n} records cannot be split into {self.shard_count} shards.")
-        self.records_per_shard = -(-n // self.shard_count)
-        m = self.records_per_shard
-        self.batches_per_epoch = m // b if self.drop_remainder else -(-m // b)
-        self._order: tuple[int, np.ndarray[Any, Any]] | None = None
+        # the Loader's cut of an epoch (uneven="repeat"), served by number
+        plan = self._loader.plan
+        self.records_per_shard = plan.records_per_rank
+        self.batches_per_epoch = plan.num_batches
 
     @property
     def feature_names(self) -> list[str]:
@@ -134,40 +136,15 @@ class BatchSource:
             f"drop_remainder={self.drop_remainder}, inputs={self.feature_names})"
         )
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_order"] = None
-        return state
-
     def record_ids(self, index: int) -> np.ndarray[Any, Any]:
         """The record numbers of element ``index`` (batch ``index % B`` of epoch ``index // B``)."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range [0, {len(self)})")
         epoch, b = divmod(int(index), self.batches_per_epoch)
-        if self._order is None or self._order[0] != epoch:
-            n = len(self._source)
-            if self.shuffle:
-                order = np.random.default_rng([self.seed, epoch]).permutation(n)
-            else:
-                order = np.arange(n, dtype=np.int64)
-            s, w = self.shard_index, self.shard_count
-            part = order[n * s // w : n * (s + 1) // w]
-            self._order = (epoch, np.resize(part, self.records_per_shard))
-        order = self._order[1]
-        return order[b * self.batch_size : (b + 1) * self.batch_size]
+        return self._loader.record_ids(epoch, b)
 
     def __getitem__(self, index: int) -> Any:
         ids = self.record_ids(index)
         records = self._source._getitems(ids)
-        try:
-            return self._loader.transform_records(records)
-        except DataError as e:
-            row = e.record
-            if e.path is not None or row is None or not 0 <= row < len(ids):
-                raise
-            where = self._source.locate(int(ids[row]))
-            if where is None:
-                raise
-            raise type(e)(
-                e.detail, path=where[0], record=where[1], offset=where[2], reason=e.reason
-            ) from e
+        locate = self._source.locate
+        return self._loader.column_transform(records, where=lambda row: locate(int(ids[row])))

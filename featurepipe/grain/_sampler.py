@@ -8,6 +8,7 @@ from typing import Any
 import grain
 import numpy as np
 
+from featurepipe.data import EpochPlan
 from featurepipe.errors import ConfigError
 
 __all__ = ["RecordSampler"]
@@ -82,8 +83,7 @@ class RecordSampler:
                 f"{self.num_records} records cannot be split into {w} shards: use fewer shards."
             )
         # records per shard and epoch: every shard the same
-        n = self.num_records
-        self.per_shard: int = n // w if shard_options.drop_remainder else -(-n // w)
+        self.per_shard: int = self._plan(0).records_per_rank
         self._cache: tuple[int, int, np.ndarray[Any, Any]] | None = None
 
     @property
@@ -109,16 +109,23 @@ class RecordSampler:
         state["_cache"] = None
         return state
 
+    def _plan(self, shard: int) -> EpochPlan:
+        # shard `shard`'s epochs, cut as the Loader cuts them: the longer parts cut
+        # (drop_remainder) or the shorter ones repeating their first record
+        return EpochPlan(
+            self.num_records,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            rank=shard,
+            world_size=int(self._shard_options.shard_count),
+            uneven="drop" if self._shard_options.drop_remainder else "repeat",
+        )
+
     def _part(self, epoch: int, shard: int) -> np.ndarray[Any, Any]:
         cache = self._cache
         if cache is not None and cache[0] == epoch and cache[1] == shard:
             return cache[2]
-        n, w = self.num_records, self._shard_options.shard_count
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, epoch]).permutation(n)
-        else:
-            order = np.arange(n, dtype=np.int64)
-        part = order[n * shard // w : n * (shard + 1) // w]
+        part = self._plan(shard).records(epoch)[0]
         self._cache = (epoch, shard, part)
         return part
 
@@ -133,5 +140,5 @@ class RecordSampler:
         k, shard = divmod(index, w)
         epoch, pos = divmod(k, self.per_shard)
         part = self._part(epoch, shard)
-        key = int(part[pos if pos < len(part) else pos - len(part)])
+        key = int(part[pos])
         return grain.RecordMetadata(index=index, record_key=key, rng=None)

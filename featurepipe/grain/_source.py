@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import bisect
 import collections
-import mmap
-import operator
 import os
-import struct
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from featurepipe.data import RecordSource
-from featurepipe.tfrecord import load_index, masked_crc32c
+from featurepipe.tfrecord import load_index
 
 __all__ = ["TFRecordDataSource"]
-
-_HEADER = struct.Struct("<QI")
-_FOOTER = struct.Struct("<I")
 
 
 class TFRecordDataSource:
@@ -76,8 +69,6 @@ class TFRecordDataSource:
         else:
             self._source = RecordSource(data, on_corrupt=on_corrupt)
         self._len = len(self._source)
-        self._fast: _FastReader | None = None
-        self._fast_tried = False
         # id(record) -> (record, number) of the last records read, while a ColumnsBatch
         # tracks them (to name the file, record and offset of a record it cannot parse)
         self._recent: collections.OrderedDict[int, tuple[bytes, int]] | None = None
@@ -97,28 +88,9 @@ class TFRecordDataSource:
         return self._len
 
     def __getitem__(self, index: int) -> bytes:
-        # grain's DataLoader reads one record per call: a scalar path (plain ints,
-        # no numpy) when every file has a current index sidecar; anything else, and
-        # any frame that does not check out, goes through RecordSource, whose error
-        # names the file, the record and the byte offset.
-        if not self._fast_tried:
-            self._fast_tried = True
-            self._fast = _FastReader.open(self._source.files, self._len)
-        if self._fast is not None:
-            try:
-                i = operator.index(index)
-            except TypeError:
-                raise TypeError(
-                    f"record numbers are ints. Received: {type(index).__name__}"
-                ) from None
-            if i < 0:
-                i += self._len
-            if 0 <= i < self._len:
-                got = self._fast.read(i)
-                if got is not None:
-                    if self._recent is not None:
-                        self._remember(got, i)
-                    return got
+        # grain's DataLoader reads one record per call: RecordSource's scalar path
+        # (uncompressed files: plain ints, no numpy, both CRCs; a damaged record
+        # raises the error that names the file, the record and the byte offset)
         record = self._source[index]
         if self._recent is not None:
             self._remember(record, int(index) % self._len)
@@ -176,56 +148,6 @@ class TFRecordDataSource:
         return {
             "_source": self._source,
             "_len": self._len,
-            "_fast": None,
-            "_fast_tried": False,
             "_recent": None if self._recent is None else collections.OrderedDict(),
             "_recent_size": self._recent_size,
         }
-
-
-class _FastReader:
-    """Uncompressed, indexed files: record ``i`` sliced from a memory map, CRCs verified.
-
-    Returns `None` for anything it does not vouch for (the caller then reads
-    through :class:`~featurepipe.data.RecordSource`, which raises the located error).
-    """
-
-    def __init__(self, paths: list[str], starts: list[int], offsets: list[list[int]]) -> None:
-        self.paths = paths
-        self.starts = starts
-        self.offsets = offsets  # per file: frame offsets + the stream's end
-        self.maps: dict[int, Any] = {}
-
-    @classmethod
-    def open(cls, paths: list[str], total: int) -> _FastReader | None:
-        starts, offsets, n = [], [], 0
-        for path in paths:
-            idx = load_index(path)
-            if idx is None or idx.compression != "none":
-                return None
-            starts.append(n)
-            n += len(idx.offsets)
-            offsets.append([*idx.offsets.tolist(), int(idx.stream_bytes)])
-        if n != total:  # the files changed since the source counted them
-            return None
-        return cls(list(paths), starts, offsets)
-
-    def read(self, i: int) -> bytes | None:
-        f = bisect.bisect_right(self.starts, i) - 1
-        local = i - self.starts[f]
-        offs = self.offsets[f]
-        o, end = offs[local], offs[local + 1]
-        mm = self.maps.get(f)
-        if mm is None:
-            with open(self.paths[f], "rb") as fh:
-                mm = self.maps[f] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        if end > len(mm):
-            return None
-        head = mm[o : o + 12]
-        length, length_crc = _HEADER.unpack(head)
-        if o + 16 + length != end or masked_crc32c(head[:8]) != length_crc:
-            return None
-        data = mm[o + 12 : end - 4]
-        if masked_crc32c(data) != _FOOTER.unpack(mm[end - 4 : end])[0]:
-            return None
-        return data

@@ -133,7 +133,6 @@ def test_source_protocol_and_pickle(files: list[str]) -> None:
         == ("TFRecordDataSource(3 files: part-0.tfrecord .. part-2.tfrecord, 24 records)")
     )
     assert [again[i] for i in range(24)] == [_record(i) for i in range(24)]
-    assert again._fast is not None  # the scalar path over the index sidecars was used
     assert again[np.int64(5)] == _record(5)
     with pytest.raises(TypeError):
         again["5"]
@@ -238,7 +237,6 @@ def test_compressed_files_read_through_record_source(tmp_path: Path) -> None:
     write_records(path, [_record(i) for i in range(5)], "gzip")
     source = TFRecordDataSource(path)
     assert [source[i] for i in (3, 0, 4)] == [_record(3), _record(0), _record(4)]
-    assert source._fast is None
 
 
 def _corrupt(path: str, record: int) -> int:
@@ -436,3 +434,14 @@ def test_batch_source_names_bad_record(tmp_path: Path) -> None:
         list(_batch_loader(source))
     offset = sum(16 + len(r) for r in recs[:6])
     assert (err.value.path, err.value.record, err.value.offset) == (path, 6, offset)
+
+
+def test_columns_batch_without_data(files: list[str]) -> None:
+    source = TFRecordDataSource(files)
+    recs = source._getitems(list(range(8)))
+    with_data = ColumnsBatch(SPECS, batch_size=4, data=files, label_key="id")
+    without = ColumnsBatch(SPECS, batch_size=4, label_key="id")
+    given = ColumnsBatch(SPECS, batch_size=4, label_key="id", label_kind="int64")
+    for batch in (without, given, pickle.loads(pickle.dumps(without))):
+        _same([batch.batch_fn(recs)], [with_data.batch_fn(recs)])
+        assert batch.feature_names == with_data.feature_names
