@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from featurepipe.columns import ColumnSpec, ColumnSpecs, PlanFeature
 from featurepipe.data._spec import _kinds, features_from_columns, features_from_schema
@@ -185,8 +185,7 @@ class ColumnTransform:
         return features if self.label_key is None else (features, label)
 
     def _learn_label(self, records: list[bytes]) -> None:
-        key = self.label_key
-        assert key is not None
+        key = cast(str, self.label_key)  # called only with a label key
         kinds = sorted({kind for _, kind in _kinds(records, key)})
         hint = (
             "pass `label_kind`, `schema` (the PREFIX.schema.json that `featurepipe convert` "

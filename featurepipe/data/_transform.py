@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -307,7 +307,7 @@ class ColumnComputer:
                 got = transform_features(
                     [spec], parsed, n, dense_keys=self.dense_keys, base_dir=self.base_dir
                 )[spec.name]
-                assert isinstance(got, WeightedIds)
+                got = cast(WeightedIds, got)  # a weighted column's output
                 out[name] = _pad(got.ids, -1, np.int64)
                 out[name + WEIGHTS_SUFFIX] = _pad(got.weights, 0.0, np.float32)
             elif isinstance(spec, CategoricalSpec):

@@ -104,7 +104,8 @@ class TFRecordDataSource:
 
     def _remember(self, record: bytes, i: int) -> None:
         recent = self._recent
-        assert recent is not None
+        if recent is None:  # not tracking (track() was not called): nothing to remember
+            return
         recent[id(record)] = (record, i)
         if len(recent) > self._recent_size:
             recent.popitem(last=False)
