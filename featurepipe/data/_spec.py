@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from featurepipe.columns import (
@@ -107,13 +107,29 @@ shape=None, default=None))
     return out
 
 
-def schema_beside(files: Sequence[str]) -> tuple[Schema, str] | None:
-    """The schema ``featurepipe convert`` wrote beside these (local) shards, and its path.
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _first_records(path: str, n: int) -> list[bytes]:
+    # damage is the reader's to report (a sniff only needs a few intact records)
+    return list(itertools.islice(read_records(path, on_corrupt="skip"), n))
+
+
+def schema_beside(
+    files: Sequence[str],
+    *,
+    exists: Callable[[str], bool] = os.path.exists,
+    read_text: Callable[[str], str] = _read_text,
+) -> tuple[Schema, str] | None:
+    """The schema ``featurepipe convert`` wrote beside these shards, and its path.
 
     Shards named ``PREFIX-SSSSS-of-NNNNN[.tfrecord[.gz]]`` (what ``convert``
     writes, and what ``PREFIX@N`` expands to) have their schema in
     ``PREFIX.schema.json``. Files of several prefixes must share one schema.
-    (The TF-free twin of ``featurepipe.keras.schema_beside``, local files only.)
+    Local files by default; ``featurepipe.keras.schema_beside`` passes
+    ``tf.io.gfile``'s ``exists`` / reading for remote file systems.
 
     Returns:
         ``(schema, path)``, or `None` when no file is such a shard, a schema
@@ -135,10 +151,9 @@ def schema_beside(files: Sequence[str]) -> tuple[Schema, str] | None:
     found: list[tuple[Schema, str]] = []
     for prefix in sorted(prefixes):
         path = f"{prefix}.schema.json"
-        if not os.path.exists(path):
+        if not exists(path):
             return None
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_text(path)
         try:
             found.append((Schema.from_json(text), path))
         except ConfigError as e:
@@ -169,34 +184,45 @@ def _kinds(records: list[bytes], key: str) -> list[tuple[int, str]]:
     return out
 
 
-def label_kind(files: Sequence[str], key: str) -> str:
+_LABEL_HINT = (
+    "pass `schema` (the PREFIX.schema.json that `featurepipe convert` writes) with the "
+    "label's kind and shape"
+)
+
+
+def label_kind(
+    files: Sequence[str],
+    key: str,
+    *,
+    first_records: Callable[[str, int], list[bytes]] = _first_records,
+    exists: Callable[[str], bool] = os.path.exists,
+    read_text: Callable[[str], str] = _read_text,
+    hint: str = _LABEL_HINT,
+) -> str:
     """The kind (``"int64"``, ``"float"``, ``"bytes"``) of feature ``key`` in the data.
 
     From the ``PREFIX.schema.json`` beside the shards (:func:`schema_beside`),
-    else from the first records (up to 100 of each file, 1,000 in all), as
-    ``featurepipe.keras.label_kind`` decides it.
+    else from the first records (up to 100 of each file, 1,000 in all). Local
+    files by default; ``featurepipe.keras.label_kind`` passes readers of remote
+    file systems (``first_records(path, n)``, ``exists``, ``read_text``) and
+    its own ``hint`` (what to set when the data does not tell).
 
     Raises:
         ConfigError: when the first records do not have the feature, or hold it
             with more than one kind.
     """
-    beside = schema_beside(files)
+    beside = schema_beside(files, exists=exists, read_text=read_text)
     if beside is not None and key in beside[0]:
         return beside[0][key].kind
     kinds: dict[str, tuple[str, int]] = {}  # kind -> (first file, record)
     total = 0
     for path in files:
-        # damage is the reader's to report (a sniff only needs a few intact records)
-        records = list(itertools.islice(read_records(path, on_corrupt="skip"), _SNIFF_RECORDS))
+        records = first_records(path, _SNIFF_RECORDS)
         total += len(records)
         for i, kind in _kinds(records, key):
             kinds.setdefault(kind, (path, i))
         if total >= _SNIFF_TOTAL or kinds:
             break
-    hint = (
-        "pass `schema` (the PREFIX.schema.json that `featurepipe convert` writes) with the "
-        "label's kind and shape"
-    )
     if len(kinds) == 1:
         return next(iter(kinds))
     if not kinds:

@@ -16,13 +16,14 @@ Estimator-style training code expects.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
 
 from featurepipe.columns import ColumnSpecs
+from featurepipe.data import label_kind as _label_kind
+from featurepipe.data import schema_beside as _schema_beside
 from featurepipe.errors import ConfigError
 from featurepipe.example import Schema
 from featurepipe.keras._compiled import CompiledTransform, native_columns_available
@@ -36,13 +37,6 @@ __all__ = ["label_kind", "make_dataset", "make_input_fn", "parse_spec_from_schem
 _PREFETCH_BATCHES = 2
 _TF_COMPRESSION = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}
 _KIND_DTYPES = {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}
-# A shard `featurepipe convert` wrote: PREFIX-SSSSS-of-NNNNN[.tfrecord[.gz]]
-# (featurepipe.tfrecord.shard_name); its schema is PREFIX.schema.json.
-_SHARD_FILE = re.compile(r"^(?P<prefix>.+)-\d{5,}-of-\d{5,}(\.[A-Za-z0-9_]+)*$")
-# Records read per file, and in all, when the kinds come from the data.
-_SNIFF_RECORDS = 100
-_SNIFF_TOTAL = 1000
-_PROTO_KINDS = {"int64_list": "int64", "float_list": "float", "bytes_list": "bytes"}
 
 
 def parse_spec_from_schema(schema: Schema) -> dict[str, Any]:
@@ -313,6 +307,8 @@ def schema_beside(files: Sequence[str]) -> tuple[Schema, str] | None:
     Shards named ``PREFIX-SSSSS-of-NNNNN[.tfrecord[.gz]]`` (what ``convert``
     writes, and what ``PREFIX@N`` expands to) have their schema in
     ``PREFIX.schema.json``. Files of several prefixes must share one schema.
+    :func:`featurepipe.data.schema_beside` on ``tf.io.gfile``, so remote file
+    systems (``gs://...``) work too.
 
     Args:
         files: the data files (local or ``tf.io.gfile`` paths).
@@ -328,33 +324,16 @@ def schema_beside(files: Sequence[str]) -> tuple[Schema, str] | None:
         >>> schema_beside(["data/part.tfrecord"]) is None
         True
     """
-    prefixes = set()
-    for path in files:
-        m = _SHARD_FILE.match(path)
-        if m is None:
-            return None
-        prefixes.add(m["prefix"])
-    found: list[tuple[Schema, str]] = []
-    for prefix in sorted(prefixes):
-        path = f"{prefix}.schema.json"
-        if not tf.io.gfile.exists(path):
-            return None
-        with tf.io.gfile.GFile(path, "r") as f:
-            text = f.read()
-        try:
-            found.append((Schema.from_json(text), path))
-        except ConfigError as e:
-            raise ConfigError(f"{path}: not a valid schema ({e}); fix or remove it.") from None
-    if not found or any(schema != found[0][0] for schema, _ in found[1:]):
-        return None
-    return found[0]
+    return _schema_beside(files, exists=tf.io.gfile.exists, read_text=_gfile_text)
 
 
 def label_kind(files: Sequence[str], key: str) -> str:
     """The kind (``"int64"``, ``"float"``, ``"bytes"``) of feature ``key`` in the data.
 
     From the ``PREFIX.schema.json`` beside the shards (:func:`schema_beside`),
-    else from the first records (up to 100 of each file, 1,000 in all).
+    else from the first records (up to 100 of each file, 1,000 in all):
+    :func:`featurepipe.data.label_kind`, reading through ``tf.data`` (remote
+    file systems too).
 
     Args:
         files: the data files.
@@ -368,38 +347,28 @@ def label_kind(files: Sequence[str], key: str) -> str:
             with more than one kind: the message names the feature, what the
             data holds and what to set (``label_feature`` / ``schema``).
     """
-    beside = schema_beside(files)
-    if beside is not None and key in beside[0]:
-        return beside[0][key].kind
-    kinds: dict[str, tuple[str, int]] = {}  # kind -> (first file, record)
-    total = 0
-    for path in files:
-        comp = _TF_COMPRESSION[_sniff(path)]
-        for i, record in enumerate(
-            tf.data.TFRecordDataset(path, compression_type=comp).take(_SNIFF_RECORDS)
-        ):
-            total += 1
-            example = tf.train.Example.FromString(record.numpy())
-            feature = example.features.feature.get(key)
-            which = feature.WhichOneof("kind") if feature is not None else None
-            if which is not None:
-                kinds.setdefault(_PROTO_KINDS[which], (path, i))
-        if total >= _SNIFF_TOTAL or kinds:
-            break
-    hint = (
-        "set `label_feature` (e.g. label_feature=tf.io.FixedLenFeature((), tf.int64)) or "
-        "pass `schema` (the PREFIX.schema.json that `featurepipe convert` writes)"
+    return _label_kind(
+        files,
+        key,
+        first_records=_tf_first_records,
+        exists=tf.io.gfile.exists,
+        read_text=_gfile_text,
+        hint=(
+            "set `label_feature` (e.g. label_feature=tf.io.FixedLenFeature((), tf.int64)) or "
+            "pass `schema` (the PREFIX.schema.json that `featurepipe convert` writes)"
+        ),
     )
-    if len(kinds) == 1:
-        return next(iter(kinds))
-    if not kinds:
-        raise ConfigError(
-            f"No label {key!r} in the first {total:,} records of {files[0]}"
-            + (f" (or {len(files) - 1} more file(s))" if len(files) > 1 else "")
-            + f": its kind is unknown. Check the name (label_key={key!r}), or {hint}."
-        )
-    seen = ", ".join(f"{k} in {p} record {i}" for k, (p, i) in sorted(kinds.items()))
-    raise ConfigError(f"The label {key!r} holds more than one kind in the data ({seen}): {hint}.")
+
+
+def _gfile_text(path: str) -> str:
+    with tf.io.gfile.GFile(path, "r") as f:
+        return str(f.read())
+
+
+def _tf_first_records(path: str, n: int) -> list[bytes]:
+    comp = _TF_COMPRESSION[_sniff(path)]
+    ds = tf.data.TFRecordDataset(path, compression_type=comp).take(n)
+    return [bytes(r.numpy()) for r in ds]
 
 
 def _sniff(path: str) -> str:
