@@ -320,7 +320,24 @@ class EstimatorWeights:
         return [s for v in self.variables.values() for s in v.slots.values()]
 
 
-def _normalize_estimator(estimator: str) -> tuple[str, bool | None]:
+def _snake(name: str) -> str:
+    """``DNNLinearCombinedClassifier`` -> ``dnn_linear_combined_classifier``.
+
+    Examples:
+        >>> _snake("DNNLinearCombinedClassifier"), _snake("LinearRegressor")
+        ('dnn_linear_combined_classifier', 'linear_regressor')
+    """
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _normalize_estimator(
+    estimator: str, allowed: Iterable[str] = tuple(_ESTIMATORS)
+) -> tuple[str, bool | None]:
+    """``tf.compat.v1.estimator.DNNClassifier`` / ``dnn_classifier`` -> (class name, tf1).
+
+    ``tf1`` is what a ``tf.compat.v1.estimator.`` / ``tf.estimator.`` prefix
+    says, `None` without one.
+    """
     name = estimator.strip()
     tf1: bool | None = None
     for prefix, is_tf1 in (
@@ -332,11 +349,13 @@ def _normalize_estimator(estimator: str) -> tuple[str, bool | None]:
         if name.startswith(prefix):
             name, tf1 = name[len(prefix) :], is_tf1
             break
-    if name not in _ESTIMATORS:
+    names = tuple(allowed)
+    name = {_snake(n): n for n in names}.get(name.lower(), name)
+    if name not in names:
         raise ConfigError(
-            f"unknown estimator {estimator!r}: give the canned Estimator's class name, one of "
-            f"{', '.join(sorted(_ESTIMATORS))} (optionally prefixed with tf.estimator. "
-            "or tf.compat.v1.estimator.)"
+            f"Unknown Estimator {estimator!r}. Allowed values are: {', '.join(names)} "
+            "(optionally prefixed with tf.estimator. or tf.compat.v1.estimator.), or their "
+            "snake_case names, e.g. dnn_linear_combined_classifier."
         )
     return name, tf1
 

@@ -56,6 +56,7 @@ from featurepipe.errors import ConfigError, DataError
 from featurepipe.migrate._checkpoint import (
     CheckpointVariable,
     EstimatorWeights,
+    _normalize_estimator,
     read_estimator_checkpoint,
 )
 from featurepipe.migrate._columns import MigratedColumns, migrate_feature_columns
@@ -72,14 +73,6 @@ ESTIMATORS = (
     "DNNLinearCombinedClassifier",
     "DNNLinearCombinedRegressor",
 )
-_SNAKE_CASE = {
-    "linear_classifier": "LinearClassifier",
-    "linear_regressor": "LinearRegressor",
-    "dnn_classifier": "DNNClassifier",
-    "dnn_regressor": "DNNRegressor",
-    "dnn_linear_combined_classifier": "DNNLinearCombinedClassifier",
-    "dnn_linear_combined_regressor": "DNNLinearCombinedRegressor",
-}
 # featurepipe's SparseOptimizer rules with the same update as the Estimator's optimizer,
 # and the checkpoint (Keras) slot name -> SparseOptimizer slot name.
 _RULES = {"Ftrl": "ftrl", "Adagrad": "adagrad", "Adam": "adam", "SGD": "sgd"}
@@ -198,23 +191,7 @@ def estimator_arguments(args: Mapping[str, Any]) -> dict[str, Any]:
 
 def _estimator_name(estimator: str) -> tuple[str, bool | None]:
     """``tf.compat.v1.estimator.DNNClassifier`` / ``dnn_classifier`` -> (class name, tf1)."""
-    name = estimator.strip()
-    tf1: bool | None = None
-    for prefix, is_tf1 in (
-        ("tf.compat.v1.estimator.", True),
-        ("tensorflow.compat.v1.estimator.", True),
-        ("tf.estimator.", False),
-        ("tensorflow.estimator.", False),
-    ):
-        if name.startswith(prefix):
-            name, tf1 = name[len(prefix) :], is_tf1
-    name = _SNAKE_CASE.get(name.lower(), name)
-    if name not in ESTIMATORS:
-        raise ConfigError(
-            f"Unknown Estimator {estimator!r}. Allowed values are: {ESTIMATORS} (or their "
-            "snake_case names, e.g. dnn_linear_combined_classifier)."
-        )
-    return name, tf1
+    return _normalize_estimator(estimator, ESTIMATORS)
 
 
 def _optimizer_spec(value: Any, default: str, default_lr: float | None) -> tuple[str, float | None]:
