@@ -41,31 +41,9 @@ __all__ = ["TASKS", "main"]
 
 
 def _columns(a: dict[str, Any]) -> tuple[Any, Any]:
-    from bench.train.worker import CATEGORICAL, INTEGER
-    from featurepipe.columns import (
-        ColumnSpecs,
-        EmbeddingColumn,
-        HashedColumn,
-        Normalizer,
-        NumericColumn,
-    )
+    from bench.train.worker import fp_columns
 
-    moments = a["moments"]
-    numeric = [
-        NumericColumn(
-            k,
-            default_value=0.0,
-            dtype="int64",
-            normalizer=Normalizer(
-                "z_score", mean=moments[k]["mean"], variance=moments[k]["variance"]
-            ),
-        )
-        for k in INTEGER
-    ]
-    hashed = [HashedColumn(k, a["buckets"]) for k in CATEGORICAL]
-    wide = ColumnSpecs(tuple(hashed))
-    deep = ColumnSpecs((*numeric, *(EmbeddingColumn(h, a["dim"]) for h in hashed)))
-    return wide, deep
+    return fp_columns(a, buckets=a["buckets"], dim=a["dim"])
 
 
 def _model(a: dict[str, Any]) -> Any:

@@ -48,7 +48,9 @@ def _moments(path: str) -> dict[str, dict[str, float]]:
     return {k: result.moments(k) for k in INTEGER}
 
 
-def _fp_columns(a: dict[str, Any]) -> tuple[Any, Any]:
+def fp_columns(a: dict[str, Any], *, buckets: int = BUCKETS, dim: int = DIM) -> tuple[Any, Any]:
+    """featurepipe's wide (hashed) and deep (z-scored numbers + embeddings) column specs;
+    also bench/keras_backends' (with its own table size and width)."""
     from featurepipe.columns import (
         ColumnSpecs,
         EmbeddingColumn,
@@ -69,9 +71,9 @@ def _fp_columns(a: dict[str, Any]) -> tuple[Any, Any]:
         )
         for k in INTEGER
     ]
-    hashed = [HashedColumn(k, BUCKETS) for k in CATEGORICAL]
+    hashed = [HashedColumn(k, buckets) for k in CATEGORICAL]
     wide = ColumnSpecs(tuple(hashed))
-    deep = ColumnSpecs((*numeric, *(EmbeddingColumn(h, DIM) for h in hashed)))
+    deep = ColumnSpecs((*numeric, *(EmbeddingColumn(h, dim) for h in hashed)))
     return wide, deep
 
 
@@ -80,7 +82,7 @@ def _fp_dataset(a: dict[str, Any], path: str, training: bool) -> Any:
 
     from featurepipe.keras import make_dataset, merge_columns
 
-    wide, deep = _fp_columns(a)
+    wide, deep = fp_columns(a)
     ds = make_dataset(
         path,
         batch_size=a["batch"],
@@ -151,7 +153,7 @@ def _keras_model(a: dict[str, Any]) -> Any:
 def _fp_model(a: dict[str, Any]) -> Any:
     from featurepipe.keras import wide_and_deep_model
 
-    wide, deep = _fp_columns(a)
+    wide, deep = fp_columns(a)
     return wide_and_deep_model(
         wide,
         deep,
