@@ -142,6 +142,7 @@ def runner_arguments(
             # `_background_send`): noise after a job that succeeded. Quiet it while our
             # own cluster lives, unless the user set the level on purpose.
             dist_logger = logging.getLogger("distributed")
+            _drop_closed_comm_tracebacks()
             if dist_logger.level == logging.NOTSET:
                 dist_logger.setLevel(logging.WARNING)
                 stack.callback(dist_logger.setLevel, logging.NOTSET)
@@ -170,6 +171,28 @@ def runner_arguments(
             # (featurepipe's pipelines Create their splits / files): 2 per worker.
             args.append(f"--dask_npartitions={2 * workers}")
         yield args
+
+
+class _ClosedCommFilter(logging.Filter):
+    """Strips the traceback from distributed's INFO "Batched Comm Closed" record.
+
+    The scheduler's comms close from the cluster's event-loop thread, which can
+    log after our level change above is undone (seen in CI: the record came
+    after ``LocalCluster.__exit__``). The message stays; only the traceback of a
+    routine shutdown goes. Warnings and errors pass untouched.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.INFO and record.exc_info:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _drop_closed_comm_tracebacks() -> None:
+    logger = logging.getLogger("distributed.batched")
+    if not any(isinstance(f, _ClosedCommFilter) for f in logger.filters):
+        logger.addFilter(_ClosedCommFilter())
 
 
 def run_pipeline(pipeline: Any) -> Any:

@@ -260,3 +260,23 @@ def test_pipeline_entry_point_runner_dask_starts_its_own_cluster(tmp_path: pathl
     local = analyze_records(sorted(glob.glob(f"{prefix}-*-of-*.tfrecord")), load_requests(spec.read_text()))
     assert Analysis.load(out).vocabulary("city") == local.vocabulary("city")
     assert "Traceback" not in res.stderr
+
+
+def test_shutdown_comm_tracebacks_are_dropped_but_warnings_kept(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from featurepipe.beam._runners import _drop_closed_comm_tracebacks
+
+    _drop_closed_comm_tracebacks()
+    _drop_closed_comm_tracebacks()  # idempotent: one filter
+    logger = logging.getLogger("distributed.batched")
+    assert len(logger.filters) == 1
+    try:
+        raise OSError("Stream is closed")
+    except OSError:
+        with caplog.at_level(logging.INFO, logger="distributed.batched"):
+            logger.info("Batched Comm Closed", exc_info=True)
+            logger.warning("real trouble", exc_info=True)
+    info, warning = caplog.records
+    assert info.exc_info is None and "Traceback" not in caplog.text.split("real trouble")[0]
+    assert warning.exc_info is not None
