@@ -27,9 +27,10 @@ from featurepipe.keras import (  # noqa: E402
     export_serving,
 )
 from featurepipe.tfrecord import read_records  # noqa: E402
+from tests.testdata.estimators import estimator_fixtures  # noqa: E402
 
 pytestmark = pytest.mark.tf
-FIXTURES = Path(__file__).resolve().parent.parent / "testdata" / "estimators"
+FIXTURES = estimator_fixtures()  # fixtures.tar.xz, unpacked once into a cache folder
 CASES = sorted(p.parent.name for p in FIXTURES.glob("*/case.json"))
 
 

@@ -28,9 +28,13 @@ from featurepipe.migrate import (  # noqa: E402
     EstimatorWeights,
     read_estimator_checkpoint,
 )
-from tests.testdata.estimators import feature_columns_def as fcd  # noqa: E402
+from tests.testdata.estimators import (  # noqa: E402
+    estimator_fixtures,
+    feature_columns_module,
+)
 
-FIXTURES = Path(__file__).resolve().parent.parent / "testdata" / "estimators"
+FIXTURES = estimator_fixtures()  # fixtures.tar.xz, unpacked once into a cache folder
+fcd = feature_columns_module()
 CASES = sorted(p.parent.name for p in FIXTURES.glob("*/case.json"))
 ACCUMULATOR_INIT = 0.1  # Ftrl and Adagrad initial_accumulator_value (TF1 and Keras)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +42,10 @@ from featurepipe.migrate import (  # noqa: E402
     migrate_estimator,
 )
 from featurepipe.tfrecord import read_records  # noqa: E402
+from tests.testdata.estimators import estimator_fixtures, feature_columns_module  # noqa: E402
 
 pytestmark = pytest.mark.tf
-FIXTURES = Path(__file__).resolve().parent.parent / "testdata" / "estimators"
+FIXTURES = estimator_fixtures()  # fixtures.tar.xz, unpacked once into a cache folder
 CASES = [
     "linear_binary",
     "linear_regressor",
@@ -71,19 +71,8 @@ def _case(name: str) -> dict[str, Any]:
     return rec
 
 
-@functools.cache
-def _columns_module() -> Any:
-    sys.path.insert(0, str(FIXTURES))
-    try:
-        import feature_columns_def
-
-        return feature_columns_def
-    finally:
-        sys.path.remove(str(FIXTURES))
-
-
 def _columns(name: str) -> Any:
-    cols = getattr(_columns_module(), name)()
+    cols = getattr(feature_columns_module(), name)()
     if isinstance(cols, dict):
         cols = {k.replace("_feature_columns", ""): v for k, v in cols.items()}
     return cols

@@ -13,7 +13,12 @@ shapes must be those in ``signatures.json``, and the checkpoint in
 from __future__ import annotations
 
 import json
+import lzma
 import os
+import shutil
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +29,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 
 from featurepipe.tfrecord import read_records  # noqa: E402
+from tests.testdata import estimators  # noqa: E402
+from tests.testdata.estimators import (  # noqa: E402
+    estimator_fixtures,
+    feature_columns_module,
+    make_fixtures,
+)
 
-FIXTURES = Path(__file__).resolve().parent.parent / "testdata" / "estimators"
+FIXTURES = estimator_fixtures()  # fixtures.tar.xz, unpacked once into a cache folder
 CASES = sorted(p.parent.name for p in FIXTURES.glob("*/case.json"))
 
 
@@ -113,8 +124,7 @@ def test_checkpoint_matches_variables_txt(case: str) -> None:
 
 def test_feature_columns_import_under_dev_tensorflow() -> None:
     """The column code runs under this TensorFlow (what `migrate columns` imports)."""
-    from tests.testdata.estimators import feature_columns_def as fcd
-
+    fcd = feature_columns_module()
     for case in fcd.CASES:
         cols = getattr(fcd, case)()
         if isinstance(cols, dict):
@@ -122,3 +132,35 @@ def test_feature_columns_import_under_dev_tensorflow() -> None:
             assert cols["linear_feature_columns"] and cols["dnn_feature_columns"]
         else:
             assert cols
+
+
+def test_archive_is_deterministic_and_whole(tmp_path: Path) -> None:
+    """fixtures.tar.xz: sorted plain files, fixed metadata, and `make_fixtures.py --pack`
+    of its own content gives the same tar bytes (so a regeneration with the same
+    content changes nothing); the unpacked folder holds all of it."""
+    archive = estimators.ARCHIVE
+    with tarfile.open(archive, "r:xz") as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names == sorted(names) and len(set(names)) == len(names)
+    assert {n.split("/")[0] for n in names} == {"data", *CASES}
+    for m in members:
+        assert m.isfile(), m.name
+        assert (m.mode, m.uid, m.gid, m.uname, m.gname) == (0o644, 0, 0, "", ""), m.name
+        assert m.mtime == make_fixtures.ARCHIVE_MTIME, m.name
+        assert (FIXTURES / m.name).stat().st_size == m.size, m.name
+    assert (FIXTURES / "feature_columns_def.py").read_bytes() == estimators.COLUMNS.read_bytes()
+
+    work = tmp_path / "estimators"
+    shutil.copytree(FIXTURES, work)
+    shutil.copy(estimators.HERE / "make_fixtures.py", work)
+    run = subprocess.run(
+        [sys.executable, str(work / "make_fixtures.py"), "--pack"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert lzma.decompress((work / "fixtures.tar.xz").read_bytes()) == lzma.decompress(
+        archive.read_bytes()
+    )

@@ -17,10 +17,11 @@ from featurepipe.cli.main import main
 from featurepipe.errors import ConfigError
 from featurepipe.migrate import compare_saved_models, resolve_saved_model
 from tests.migrate.conftest import tf  # noqa: F401  (imports TensorFlow once, quietly)
+from tests.testdata.estimators import estimator_fixtures
 
 pytestmark = pytest.mark.tf
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "testdata" / "estimators"
+FIXTURES = estimator_fixtures()  # fixtures.tar.xz, unpacked once into a cache folder
 EVAL = str(FIXTURES / "data" / "eval.tfrecord")
 
 

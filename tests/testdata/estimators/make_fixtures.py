@@ -22,6 +22,13 @@ It regenerates, deterministically (fixed seeds, one CPU thread):
 ``--warm-start-only [case ...]`` redoes only the warm-start references of the
 committed cases (checking the recorded losses) and writes ``warm_start/``.
 
+Every run ends by packing ``data/`` and all case folders into the one committed
+file, ``fixtures.tar.xz`` (the folders themselves are git-ignored; the tests
+unpack the archive, see ``__init__.py``). ``--pack`` only packs the folders
+that are there (no TensorFlow needed); ``--unpack`` extracts the committed
+archive here (do that before redoing one case or ``--warm-start-only``, which
+need the other cases' folders).
+
 Only the exported SavedModel's outputs are written as references: they are
 computed here by loading the export with ``tf.saved_model.load`` and calling
 each signature on the serialized eval records (the same way
@@ -30,16 +37,21 @@ each signature on the serialized eval records (the same way
 
 from __future__ import annotations
 
+import io
 import json
+import lzma
 import math
 import os
 import shutil
 import sys
+import tarfile
 import tempfile
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
+ARCHIVE = os.path.join(HERE, "fixtures.tar.xz")
+ARCHIVE_MTIME = 1778630400  # 2026-05-13 00:00 UTC: every member's mtime (reproducible bytes)
 SEED = 20260513
 N_TRAIN = 600
 N_EVAL = 500
@@ -690,22 +702,89 @@ def _est_version() -> str:
     return version("tensorflow-estimator")
 
 
+# ---- the committed archive --------------------------------------------------
+
+
+def _archive_members() -> list[str]:
+    """Relative paths (``/``-separated, sorted) of every file of ``data/`` and the cases."""
+    cases = _fcd().CASES
+    missing = [d for d in ["data", *cases] if not os.path.isdir(os.path.join(HERE, d))]
+    if missing:
+        raise SystemExit(
+            f"cannot pack {ARCHIVE}: no folder {', '.join(missing)} in {HERE}; "
+            "run `make_fixtures.py --unpack` first (or regenerate every case)"
+        )
+    names = []
+    for top in ["data", *cases]:
+        for root, dirs, files in os.walk(os.path.join(HERE, top)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                path = os.path.join(root, name)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    raise SystemExit(f"cannot pack {path}: not a plain file")
+                names.append(os.path.relpath(path, HERE).replace(os.sep, "/"))
+    return sorted(names)
+
+
+def pack() -> None:
+    """Writes ``fixtures.tar.xz``: same content -> same bytes.
+
+    Members sorted by name, files only (tar makes the folders), mode 0644, uid/gid 0,
+    no user/group names, one fixed mtime; xz (no timestamp in the format) at preset 9e.
+    """
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in _archive_members():
+            with open(os.path.join(HERE, *name.split("/")), "rb") as f:
+                data = f.read()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = ARCHIVE_MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    packed = lzma.compress(buf.getvalue(), format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
+    tmp = ARCHIVE + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(packed)
+    os.replace(tmp, ARCHIVE)
+    print(f"{ARCHIVE}: {len(buf.getvalue())} bytes of tar, {len(packed)} bytes packed", flush=True)
+
+
+def unpack() -> None:
+    """Extracts the committed ``fixtures.tar.xz`` into this folder (overwriting)."""
+    with tarfile.open(ARCHIVE, "r:xz") as tar:
+        tar.extractall(HERE, filter="data")
+    print(f"unpacked {ARCHIVE} into {HERE}", flush=True)
+
+
 def main(argv: list[str]) -> None:
+    if argv == ["--pack"]:
+        pack()
+        return
+    if argv == ["--unpack"]:
+        unpack()
+        return
+    only_warm = "--warm-start-only" in argv
+    argv = [a for a in argv if a != "--warm-start-only"]
+    cases = argv or _fcd().CASES
+    if argv or only_warm:
+        _archive_members()  # fail now, not at the final pack: the other cases must be here
+
     import numpy as np
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
     tf.random.set_seed(SEED)
     np.random.seed(SEED)
-    only_warm = "--warm-start-only" in argv
-    argv = [a for a in argv if a != "--warm-start-only"]
     train, eval_records = write_data()
-    cases = argv or _fcd().CASES
     for case in cases:
         if only_warm:
             warm_start_only(case, train)
         else:
             run_case(case, train, eval_records)
+    pack()
 
 
 if __name__ == "__main__":
