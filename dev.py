@@ -20,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 
 ROOT = pathlib.Path(__file__).resolve().parent
@@ -94,13 +96,52 @@ def cmd_test(args: list[str]) -> int:
     _run(py, "-m", "ruff", "check", ".", env=env)
     _run(py, "-m", "mypy", "featurepipe", env=env)
     pytest: list[str | os.PathLike[str]] = [py, "-m", "pytest", "-q", "-m", "not slow"]
-    print("+", " ".join(str(c) for c in [*pytest, *args]), flush=True)
-    main = subprocess.run([str(c) for c in [*pytest, *args]], cwd=ROOT, env=env, check=False)
     pure_env = dict(env, FEATUREPIPE_PURE_PYTHON="1")
-    pure_cmd = [*pytest, *args, *PURE_PYTHON_TESTS]
-    print("+ FEATUREPIPE_PURE_PYTHON=1", " ".join(str(c) for c in pure_cmd), flush=True)
-    pure = subprocess.run([str(c) for c in pure_cmd], cwd=ROOT, env=pure_env, check=False)
-    pure_rc = pure.returncode
+    # Its own temporary folder and no shared pytest cache: nothing of one leg's
+    # can be cleaned away or overwritten by the other.
+    pure_tmp = tempfile.mkdtemp(prefix="featurepipe-pure-leg-")
+    pure_cmd = [
+        *pytest,
+        "-p",
+        "no:cacheprovider",
+        f"--basetemp={pure_tmp}/t",
+        *args,
+        *PURE_PYTHON_TESTS,
+    ]
+    # The two legs run at the same time: the main leg keeps about one core busy (most
+    # of its tests are one Python process), so on a 2-core machine the pure-Python
+    # leg fits beside it. Its output goes to a file, printed after the main leg's, so
+    # the two never interleave.
+    with tempfile.TemporaryFile("w+") as pure_log:
+        print(
+            "+ FEATUREPIPE_PURE_PYTHON=1",
+            " ".join(str(c) for c in pure_cmd),
+            "(alongside the main leg; its output follows the main leg's)",
+            flush=True,
+        )
+        pure_proc = subprocess.Popen(
+            [str(c) for c in pure_cmd],
+            cwd=ROOT,
+            env=pure_env,
+            stdout=pure_log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            print("+", " ".join(str(c) for c in [*pytest, *args]), flush=True)
+            main = subprocess.run(
+                [str(c) for c in [*pytest, *args]], cwd=ROOT, env=env, check=False
+            )
+            pure = pure_proc.wait()
+        finally:
+            if pure_proc.poll() is None:
+                pure_proc.kill()
+                pure_proc.wait()
+        pure_log.seek(0)
+        print("=== pure-Python leg (FEATUREPIPE_PURE_PYTHON=1) ===", flush=True)
+        sys.stdout.write(pure_log.read())
+        sys.stdout.flush()
+    shutil.rmtree(pure_tmp, ignore_errors=True)
+    pure_rc = pure
     if pure_rc == 5 and args:  # pytest's "no tests collected": the options selected none here
         print("pure-Python leg: the pytest options selected no core test")
         pure_rc = 0
@@ -124,8 +165,9 @@ def cmd_bench(args: list[str]) -> int:
 def cmd_shell(args: list[str]) -> int:
     py = ensure_venv()
     bindir = py.parent
-    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
-               VIRTUAL_ENV=str(VENV))
+    env = dict(
+        os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", VIRTUAL_ENV=str(VENV)
+    )
     return subprocess.run(args or [str(py)], cwd=ROOT, env=env, check=False).returncode
 
 

@@ -72,7 +72,7 @@ Example:
 
 >>> import featurepipe.migrate as fm
 >>> w = fm.read_estimator_checkpoint(
-...     "tests/testdata/estimators/linear_binary/model_dir", "LinearClassifier"
+...     "my_estimator/model_dir", "LinearClassifier"
 ... )  # doctest: +SKIP
 >>> w.linear.columns["city"].shape, w.global_step  # doctest: +SKIP
 ((10, 1), 80)
