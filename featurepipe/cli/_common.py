@@ -24,6 +24,7 @@ __all__ = [
     "WRITE_COMPRESSIONS",
     "Progress",
     "add_beam_arguments",
+    "add_read_compression",
     "beam_arguments",
     "error",
     "fraction",
@@ -36,6 +37,17 @@ __all__ = [
 READ_COMPRESSIONS: tuple[str, ...] = ("auto", *COMPRESSIONS)
 #: ... and of a writer.
 WRITE_COMPRESSIONS: tuple[str, ...] = tuple(COMPRESSIONS)
+
+
+def add_read_compression(p: argparse.ArgumentParser) -> None:
+    """Adds ``--compression`` to a verb that reads TFRecord files (``auto`` by default)."""
+    p.add_argument(
+        "--compression",
+        choices=READ_COMPRESSIONS,
+        default="auto",
+        help="compression of the files; default: detect from the first bytes",
+    )
+
 
 EXIT_OK = 0
 EXIT_DATA = 1

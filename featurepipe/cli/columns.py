@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from featurepipe.cli._common import EXIT_OK, READ_COMPRESSIONS, Progress, print_json
+from featurepipe.cli._common import EXIT_OK, Progress, add_read_compression, print_json
 
 __all__ = ["add_parser"]
 
@@ -81,12 +81,7 @@ def add_parser(subparsers: Any) -> None:
         help="`featurepipe analyze` output: use its statistics.json instead of reading DATA "
         "(its top values decide which vocabularies are known)",
     )
-    s.add_argument(
-        "--compression",
-        choices=READ_COMPRESSIONS,
-        default="auto",
-        help="compression of the files; default: detect from the first bytes",
-    )
+    add_read_compression(s)
     s.add_argument("--quiet", action="store_true", help="no explanation lines on stderr")
     s.set_defaults(func=_suggest)
     p.set_defaults(_parser=p)  # `featurepipe columns` alone shows its help

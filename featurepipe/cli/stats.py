@@ -13,8 +13,8 @@ from typing import Any
 
 from featurepipe.cli._common import (
     EXIT_OK,
-    READ_COMPRESSIONS,
     Progress,
+    add_read_compression,
     fraction,
     positive_int,
     print_json,
@@ -55,12 +55,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, globs or PREFIX@N")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
     p.add_argument("--html", metavar="REPORT.html", help="also write an HTML report here")
-    p.add_argument(
-        "--compression",
-        choices=READ_COMPRESSIONS,
-        default="auto",
-        help="compression of the files; default: detect from the first bytes",
-    )
+    add_read_compression(p)
     p.add_argument(
         "--top-k", type=positive_int, default=20, help="top values kept per feature (default 20)"
     )

@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Any
 
-from featurepipe.cli._common import EXIT_DATA, EXIT_OK, Progress, print_json
+from featurepipe.cli._common import EXIT_DATA, EXIT_OK, Progress, add_read_compression, print_json
 
 __all__ = ["add_parser"]
 
@@ -70,9 +70,6 @@ examples:
       --schema schema.json --html drift.html
 """
 
-_COMPRESSION_HELP = "compression of the files; default: detect from the first bytes"
-
-
 def add_parser(subparsers: Any) -> None:
     """Registers the ``validate`` and ``compare`` verbs on the ``inspect`` subparsers.
 
@@ -92,10 +89,7 @@ def add_parser(subparsers: Any) -> None:
     v.add_argument("--schema", required=True, metavar="SCHEMA.json", help="the schema")
     v.add_argument("--json", action="store_true", help="print the anomalies as JSON")
     v.add_argument("--html", metavar="REPORT.html", help="also write an HTML report here")
-    v.add_argument(
-        "--compression", choices=("auto", "none", "gzip", "zlib"), default="auto",
-        help=_COMPRESSION_HELP,
-    )
+    add_read_compression(v)
     v.set_defaults(func=_validate)
 
     c = subparsers.add_parser(
@@ -119,10 +113,7 @@ def add_parser(subparsers: Any) -> None:
     )
     c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     c.add_argument("--html", metavar="REPORT.html", help="also write an HTML report here")
-    c.add_argument(
-        "--compression", choices=("auto", "none", "gzip", "zlib"), default="auto",
-        help=_COMPRESSION_HELP,
-    )
+    add_read_compression(c)
     c.set_defaults(func=_compare)
 
 
