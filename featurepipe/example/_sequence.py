@@ -83,11 +83,11 @@ PAYLOAD_KINDS: tuple[PayloadKind, ...] = ("example", "sequence_example", "other"
 # --------------------------------------------------------------------------- payload kind
 
 
-def _top_level_fields(data: bytes, field1: list[tuple[int, int]] | None = None) -> int | None:
+def _top_level_fields(data: bytes, field1: list[bytes] | None = None) -> int | None:
     """Bit 1: field 1 seen, bit 2: field 2 seen; ``None`` if another field or malformed.
 
     Only length-delimited fields 1 and 2 are allowed (wire type 2). With
-    ``field1``, the ``(start, end)`` of each field 1 (tag included) is appended to it.
+    ``field1``, each field 1 (its tag and length included) is appended to it.
     """
     seen = 0
     pos = 0
@@ -118,7 +118,7 @@ def _top_level_fields(data: bytes, field1: list[tuple[int, int]] | None = None) 
         if pos > end:
             return None
         if field1 is not None and tag == 0x0A:
-            field1.append((start, pos))
+            field1.append(data[start:pos])
     return seen
 
 
@@ -128,13 +128,10 @@ def _context_part(data: bytes) -> bytes:
     Deterministic writers put field 1 first, so this is usually a slice.
     Call only on payloads that protobuf parsed.
     """
-    field1: list[tuple[int, int]] = []
-    if _top_level_fields(data, field1) is None:
+    parts: list[bytes] = []
+    if _top_level_fields(data, parts) is None:
         return data  # an unusual encoding: protobuf (the slow path) decides
-    if len(field1) == 1:
-        start, stop = field1[0]
-        return data[start:stop]
-    return b"".join(data[start:stop] for start, stop in field1)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def payload_kind(data: bytes, *, check: bool = True) -> PayloadKind:
