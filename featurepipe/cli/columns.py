@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from featurepipe.cli._common import EXIT_OK, Progress, add_read_compression, print_json
+from featurepipe.cli._common import EXIT_OK, add_read_compression, print_json, read_progress
 
 __all__ = ["add_parser"]
 
@@ -111,16 +111,10 @@ def _suggest(args: argparse.Namespace) -> int:
     else:
         # Top values up to MAX_VOCABULARY: a vocabulary of that size is written out whole.
         options = StatsOptions(top_k=MAX_VOCABULARY)
-        bar = Progress("stats", sum(os.path.getsize(p) for p in paths))
-        try:
+        with read_progress("stats", paths) as progress:
             stats = compute_statistics(
-                paths,
-                options=options,
-                compression=args.compression,
-                progress=lambda records, nbytes: bar.update(nbytes + 16 * records, records),
+                paths, options=options, compression=args.compression, progress=progress
             )
-        finally:
-            bar.close()
     suggestion = suggest_columns(stats, args.label)
     print_json(suggestion.to_json())
     if not args.quiet:

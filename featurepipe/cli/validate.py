@@ -18,7 +18,14 @@ import os
 import sys
 from typing import Any
 
-from featurepipe.cli._common import EXIT_DATA, EXIT_OK, Progress, add_read_compression, print_json
+from featurepipe.cli._common import (
+    EXIT_DATA,
+    EXIT_OK,
+    Progress,
+    add_read_compression,
+    print_json,
+    read_progress,
+)
 
 __all__ = ["add_parser"]
 
@@ -139,16 +146,8 @@ def _validate(args: argparse.Namespace) -> int:
         result = ValidationResult(doc, validate_statistics(doc, schema))
     else:
         paths = expand_paths(args.paths)
-        bar = Progress("validate", sum(os.path.getsize(p) for p in paths))
-        try:
-            result = validate_data(
-                paths,
-                schema,
-                compression=args.compression,
-                progress=lambda records, nbytes: bar.update(nbytes + 16 * records, records),
-            )
-        finally:
-            bar.close()
+        with read_progress("validate", paths) as progress:
+            result = validate_data(paths, schema, compression=args.compression, progress=progress)
     if args.html:
         from featurepipe.analysis import write_html
 
@@ -235,7 +234,7 @@ def _compare_data(args: argparse.Namespace, schema: Any) -> Any:
             for bar in bars.values():
                 bar.close()
             bars[side] = Progress(side, total[side])
-        bars[side].update(nbytes + 16 * records, records)
+        bars[side].add_records(records, nbytes)
 
     try:
         return compare_data(
@@ -265,16 +264,13 @@ def _statistics(arg: str, compression: str, label: str) -> Any:
     if os.path.isfile(arg) and is_statistics_file(arg):
         return load_statistics(arg)
     paths = expand_paths([arg])
-    bar = Progress(label, sum(os.path.getsize(p) for p in paths))
-    try:
+    with read_progress(label, paths) as progress:
         return compute_statistics(
             paths,
             options=StatsOptions(top_k=VALIDATION_TOP_K),
             compression=compression,
-            progress=lambda records, nbytes: bar.update(nbytes + 16 * records, records),
+            progress=progress,
         ).to_json()
-    finally:
-        bar.close()
 
 
 def _print_comparison(result: Any) -> None:
