@@ -8,10 +8,12 @@ Beam jobs in ``pipelines/`` (which import them; featurepipe never imports
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 from featurepipe.tfrecord import COMPRESSIONS
@@ -24,18 +26,31 @@ __all__ = [
     "WRITE_COMPRESSIONS",
     "Progress",
     "add_beam_arguments",
+    "add_read_compression",
     "beam_arguments",
     "error",
     "fraction",
     "non_negative_int",
     "positive_int",
     "print_json",
+    "read_progress",
 ]
 
 #: ``--compression`` choices of a reader (``auto`` detects from the first bytes) ...
 READ_COMPRESSIONS: tuple[str, ...] = ("auto", *COMPRESSIONS)
 #: ... and of a writer.
 WRITE_COMPRESSIONS: tuple[str, ...] = tuple(COMPRESSIONS)
+
+
+def add_read_compression(p: argparse.ArgumentParser) -> None:
+    """Adds ``--compression`` to a verb that reads TFRecord files (``auto`` by default)."""
+    p.add_argument(
+        "--compression",
+        choices=READ_COMPRESSIONS,
+        default="auto",
+        help="compression of the files; default: detect from the first bytes",
+    )
+
 
 EXIT_OK = 0
 EXIT_DATA = 1
@@ -158,11 +173,32 @@ class Progress:
         self.stream.flush()
         self._drawn = True
 
+    def add_records(self, records: int, nbytes: int) -> None:
+        """Redraw after ``records`` records of ``nbytes`` payload bytes in all (analysis callbacks).
+
+        16 bytes of framing per record count too: 8 (length) + 4 (length CRC) + 4 (data CRC).
+        """
+        self.update(nbytes + 16 * records, records)
+
     def close(self) -> None:
         """Clear the line."""
         if self._drawn:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+@contextlib.contextmanager
+def read_progress(label: str, paths: Sequence[str]) -> Iterator[Callable[[int, int], None]]:
+    """A `Progress` over reading the TFRecord files ``paths``, cleared on exit.
+
+    Yields:
+        The ``progress(records, payload_bytes)`` callback the analysis functions take.
+    """
+    bar = Progress(label, sum(os.path.getsize(p) for p in paths))
+    try:
+        yield bar.add_records
+    finally:
+        bar.close()
 
 
 def add_beam_arguments(p: argparse.ArgumentParser) -> None:

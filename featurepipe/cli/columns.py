@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from featurepipe.cli._common import EXIT_OK, READ_COMPRESSIONS, Progress, print_json
+from featurepipe.cli._common import EXIT_OK, add_read_compression, print_json, read_progress
 
 __all__ = ["add_parser"]
 
@@ -81,12 +81,7 @@ def add_parser(subparsers: Any) -> None:
         help="`featurepipe analyze` output: use its statistics.json instead of reading DATA "
         "(its top values decide which vocabularies are known)",
     )
-    s.add_argument(
-        "--compression",
-        choices=READ_COMPRESSIONS,
-        default="auto",
-        help="compression of the files; default: detect from the first bytes",
-    )
+    add_read_compression(s)
     s.add_argument("--quiet", action="store_true", help="no explanation lines on stderr")
     s.set_defaults(func=_suggest)
     p.set_defaults(_parser=p)  # `featurepipe columns` alone shows its help
@@ -116,16 +111,10 @@ def _suggest(args: argparse.Namespace) -> int:
     else:
         # Top values up to MAX_VOCABULARY: a vocabulary of that size is written out whole.
         options = StatsOptions(top_k=MAX_VOCABULARY)
-        bar = Progress("stats", sum(os.path.getsize(p) for p in paths))
-        try:
+        with read_progress("stats", paths) as progress:
             stats = compute_statistics(
-                paths,
-                options=options,
-                compression=args.compression,
-                progress=lambda records, nbytes: bar.update(nbytes + 16 * records, records),
+                paths, options=options, compression=args.compression, progress=progress
             )
-        finally:
-            bar.close()
     suggestion = suggest_columns(stats, args.label)
     print_json(suggestion.to_json())
     if not args.quiet:

@@ -17,8 +17,8 @@ from typing import IO, Any
 from featurepipe.cli._common import (
     EXIT_DATA,
     EXIT_OK,
-    READ_COMPRESSIONS,
     Progress,
+    add_read_compression,
     error,
     non_negative_int,
     print_json,
@@ -40,8 +40,6 @@ _PAYLOAD_HELP = (
 )
 _KIND_LABEL = {"example": "Example", "sequence_example": "SequenceExample", "other": "other bytes"}
 _PREVIEW_BYTES = 32
-
-_COMPRESSION_HELP = "compression of the files; default: detect from the first bytes"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -186,10 +184,7 @@ def _verb(verbs: Any, name: str, help_: str, description: str, example: str) -> 
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     if name != "index":
-        p.add_argument(
-            "--compression", choices=READ_COMPRESSIONS, default="auto",
-            help=_COMPRESSION_HELP,
-        )
+        add_read_compression(p)
     return p
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from featurepipe.cli._common import (
     EXIT_DATA,
     EXIT_OK,
-    READ_COMPRESSIONS,
+    add_read_compression,
     non_negative_int,
     positive_int,
     print_json,
@@ -172,12 +172,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="N",
         help="differing rows shown per column (default 5)",
     )
-    k.add_argument(
-        "--compression",
-        choices=READ_COMPRESSIONS,
-        default="auto",
-        help="compression of the files; default: detect from the first bytes",
-    )
+    add_read_compression(k)
     k.add_argument(
         "--base-dir",
         metavar="DIR",

@@ -7,17 +7,16 @@ only the core (numpy is imported when the command runs, not at start-up).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from featurepipe.cli._common import (
     EXIT_OK,
-    READ_COMPRESSIONS,
-    Progress,
+    add_read_compression,
     fraction,
     positive_int,
     print_json,
+    read_progress,
 )
 
 __all__ = ["add_parser"]
@@ -55,12 +54,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, globs or PREFIX@N")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
     p.add_argument("--html", metavar="REPORT.html", help="also write an HTML report here")
-    p.add_argument(
-        "--compression",
-        choices=READ_COMPRESSIONS,
-        default="auto",
-        help="compression of the files; default: detect from the first bytes",
-    )
+    add_read_compression(p)
     p.add_argument(
         "--top-k", type=positive_int, default=20, help="top values kept per feature (default 20)"
     )
@@ -82,18 +76,10 @@ def _stats(args: argparse.Namespace) -> int:
 
     paths = expand_paths(args.paths)
     options = StatsOptions(eps=args.eps, num_histogram_bins=args.bins, top_k=args.top_k)
-    total = sum(os.path.getsize(p) for p in paths)
-    bar = Progress("stats", total)
-    try:
+    with read_progress("stats", paths) as progress:
         stats = compute_statistics(
-            paths,
-            options=options,
-            compression=args.compression,
-            # 16 bytes of framing per record: 8 (length) + 4 (length CRC) + 4 (data CRC).
-            progress=lambda records, nbytes: bar.update(nbytes + 16 * records, records),
+            paths, options=options, compression=args.compression, progress=progress
         )
-    finally:
-        bar.close()
     if args.html:
         from featurepipe.analysis import write_html
 

@@ -18,7 +18,14 @@ import os
 import sys
 from typing import Any
 
-from featurepipe.cli._common import EXIT_DATA, EXIT_OK, Progress, print_json
+from featurepipe.cli._common import (
+    EXIT_DATA,
+    EXIT_OK,
+    Progress,
+    add_read_compression,
+    print_json,
+    read_progress,
+)
 
 __all__ = ["add_parser"]
 
@@ -70,9 +77,6 @@ examples:
       --schema schema.json --html drift.html
 """
 
-_COMPRESSION_HELP = "compression of the files; default: detect from the first bytes"
-
-
 def add_parser(subparsers: Any) -> None:
     """Registers the ``validate`` and ``compare`` verbs on the ``inspect`` subparsers.
 
@@ -92,10 +96,7 @@ def add_parser(subparsers: Any) -> None:
     v.add_argument("--schema", required=True, metavar="SCHEMA.json", help="the schema")
     v.add_argument("--json", action="store_true", help="print the anomalies as JSON")
     v.add_argument("--html", metavar="REPORT.html", help="also write an HTML report here")
-    v.add_argument(
-        "--compression", choices=("auto", "none", "gzip", "zlib"), default="auto",
-        help=_COMPRESSION_HELP,
-    )
+    add_read_compression(v)
     v.set_defaults(func=_validate)
 
     c = subparsers.add_parser(
@@ -119,10 +120,7 @@ def add_parser(subparsers: Any) -> None:
     )
     c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     c.add_argument("--html", metavar="REPORT.html", help="also write an HTML report here")
-    c.add_argument(
-        "--compression", choices=("auto", "none", "gzip", "zlib"), default="auto",
-        help=_COMPRESSION_HELP,
-    )
+    add_read_compression(c)
     c.set_defaults(func=_compare)
 
 
@@ -148,16 +146,8 @@ def _validate(args: argparse.Namespace) -> int:
         result = ValidationResult(doc, validate_statistics(doc, schema))
     else:
         paths = expand_paths(args.paths)
-        bar = Progress("validate", sum(os.path.getsize(p) for p in paths))
-        try:
-            result = validate_data(
-                paths,
-                schema,
-                compression=args.compression,
-                progress=lambda records, nbytes: bar.update(nbytes + 16 * records, records),
-            )
-        finally:
-            bar.close()
+        with read_progress("validate", paths) as progress:
+            result = validate_data(paths, schema, compression=args.compression, progress=progress)
     if args.html:
         from featurepipe.analysis import write_html
 
@@ -244,7 +234,7 @@ def _compare_data(args: argparse.Namespace, schema: Any) -> Any:
             for bar in bars.values():
                 bar.close()
             bars[side] = Progress(side, total[side])
-        bars[side].update(nbytes + 16 * records, records)
+        bars[side].add_records(records, nbytes)
 
     try:
         return compare_data(
@@ -274,16 +264,13 @@ def _statistics(arg: str, compression: str, label: str) -> Any:
     if os.path.isfile(arg) and is_statistics_file(arg):
         return load_statistics(arg)
     paths = expand_paths([arg])
-    bar = Progress(label, sum(os.path.getsize(p) for p in paths))
-    try:
+    with read_progress(label, paths) as progress:
         return compute_statistics(
             paths,
             options=StatsOptions(top_k=VALIDATION_TOP_K),
             compression=compression,
-            progress=lambda records, nbytes: bar.update(nbytes + 16 * records, records),
+            progress=progress,
         ).to_json()
-    finally:
-        bar.close()
 
 
 def _print_comparison(result: Any) -> None:

@@ -32,10 +32,9 @@ from featurepipe.convert._encode import (
     ConvertResult,
     EncodedColumn,
     PackedBytes,
-    _BadValueError,
-    _bytes_list,
-    _convert_one,
     _expected_count,
+    _fill_default,
+    _scalar_default,
     convert_batch,
     encode_columns,
 )
@@ -206,31 +205,19 @@ def _column(rb: Any, fs: FeatureSchema, options: ConvertOptions) -> EncodedColum
         if fs.required:
             raise _Fallback  # SCHEMA_MISSING_COLUMN dead letters
         return EncodedColumn(fs.name, fs.kind, kept, present.astype(np.int64), present)
-    if isinstance(fs.default, list | tuple):
+    default = _scalar_default(fs)
+    if default is None:
         raise _Fallback
-    try:
-        default = _convert_one(fs.default, fs.kind)
-    except _BadValueError:
-        raise _Fallback from None
-    full: Any
-    if fs.kind == "bytes":  # missing cells take the default, the others keep their value
-        full = [default] * n
-        for i, v in zip(np.flatnonzero(present).tolist(), _bytes_list(kept), strict=True):
-            full[i] = v
-    else:
-        full = np.full(n, default, dtype=kept.dtype)
-        full[present] = kept
+    # missing cells take the default, the others keep their value
+    full = _fill_default(fs.kind, kept, present, default)
     return EncodedColumn(fs.name, fs.kind, full, np.ones(n, np.int64), np.ones(n, bool))
 
 
 def _all_missing(fs: FeatureSchema, n: int) -> EncodedColumn:
     if fs.default is not None:
-        if isinstance(fs.default, list | tuple):
+        value = _scalar_default(fs)
+        if value is None:
             raise _Fallback
-        try:
-            value = _convert_one(fs.default, fs.kind)
-        except _BadValueError:
-            raise _Fallback from None
         values: Any = [value] * n if fs.kind == "bytes" else np.full(n, value)
         return EncodedColumn(fs.name, fs.kind, values, np.ones(n, np.int64), np.ones(n, bool))
     if fs.required and n:

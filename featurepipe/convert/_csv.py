@@ -49,9 +49,8 @@ from featurepipe.convert._encode import (
     ConvertOptions,
     ConvertResult,
     EncodedColumn,
-    _BadValueError,
-    _convert_one,
     _expected_count,
+    _scalar_default,
     convert_batch,
     encode_columns,
 )
@@ -238,11 +237,8 @@ def csv_plan(
         column = index.get(fs.name, -1)
         entry = None
         if fs.default is not None:
-            if isinstance(fs.default, list | tuple):
-                return None
-            try:
-                value = _convert_one(fs.default, fs.kind)
-            except _BadValueError:
+            value = _scalar_default(fs)
+            if value is None:
                 return None
             entry = _entry(fs.name, fs.kind, value)
         elif column < 0 and fs.required:

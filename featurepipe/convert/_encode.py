@@ -384,14 +384,7 @@ def _finish_scalar(
         missing_idx = np.flatnonzero(~present).tolist()
         if feature.default is not None:
             default = _convert_one(feature.default, feature.kind)
-            if feature.kind == "bytes":
-                full: Any = [default] * n
-                for v, i in zip(_bytes_list(values), np.flatnonzero(present).tolist(), strict=True):
-                    full[i] = v
-            else:
-                full = np.full(n, default, dtype=values.dtype)
-                full[present] = values
-            values = full
+            values = _fill_default(feature.kind, values, present, default)
             lengths = np.ones(n, dtype=np.int64)
             present = np.ones(n, dtype=bool)
         elif feature.required:
@@ -509,6 +502,35 @@ def _convert_one(v: Any, kind: str) -> Any:
     if v is None:
         raise _BadValueError(WRONG_TYPE, "null inside a list")
     raise _BadValueError(WRONG_TYPE, f"a {t.__name__} is not a scalar")
+
+
+def _fill_default(
+    kind: str, values: Any, present: np.ndarray[Any, np.dtype[np.bool_]], default: Any
+) -> Any:
+    """One value per row: the present rows' ``values`` in order, ``default`` in the others."""
+    n = len(present)
+    full: Any
+    if kind == "bytes":
+        full = [default] * n
+        for v, i in zip(_bytes_list(values), np.flatnonzero(present).tolist(), strict=True):
+            full[i] = v
+    else:
+        full = np.full(n, default, dtype=values.dtype)
+        full[present] = values
+    return full
+
+
+def _scalar_default(feature: FeatureSchema) -> Any:
+    """A feature's (set) default as one converted value; None for a list or a bad default.
+
+    The columnar paths (Arrow, compiled CSV) leave those to the general path.
+    """
+    if isinstance(feature.default, list | tuple):
+        return None
+    try:
+        return _convert_one(feature.default, feature.kind)
+    except _BadValueError:
+        return None
 
 
 def _expected_count(shape: tuple[int, ...] | None) -> int | None:

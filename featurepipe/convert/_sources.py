@@ -311,6 +311,11 @@ def _csv_rows(
     dead: list[DeadLetter] = []
     last_line = reader.line_num
     pending.clear()
+
+    def dead_letter(first: int, reason: str, detail: str) -> DeadLetter:
+        """The row that starts on reader line ``first`` (its text is in ``pending``)."""
+        return DeadLetter(path, first + line_offset, "line", reason, None, detail, "".join(pending))
+
     while True:
         try:
             row = next(reader)
@@ -319,17 +324,7 @@ def _csv_rows(
         except csv.Error as e:
             first = last_line + 1
             last_line = reader.line_num
-            dead.append(
-                DeadLetter(
-                    path,
-                    first + line_offset,
-                    "line",
-                    MALFORMED_ROW,
-                    None,
-                    f"CSV error: {e}",
-                    "".join(pending),
-                )
-            )
+            dead.append(dead_letter(first, MALFORMED_ROW, f"CSV error: {e}"))
             pending.clear()
             continue
         first = last_line + 1
@@ -338,29 +333,10 @@ def _csv_rows(
             pending.clear()
             continue
         if bad_lines and not bad_lines.isdisjoint(range(first, last_line + 1)):
-            dead.append(
-                DeadLetter(
-                    path,
-                    first + line_offset,
-                    "line",
-                    INVALID_UTF8,
-                    None,
-                    "the row is not valid UTF-8",
-                    "".join(pending),
-                )
-            )
+            dead.append(dead_letter(first, INVALID_UTF8, "the row is not valid UTF-8"))
         elif len(row) != width:
-            dead.append(
-                DeadLetter(
-                    path,
-                    first + line_offset,
-                    "line",
-                    MALFORMED_ROW,
-                    None,
-                    f"the row has {len(row)} fields but the header has {width}",
-                    "".join(pending),
-                )
-            )
+            detail = f"the row has {len(row)} fields but the header has {width}"
+            dead.append(dead_letter(first, MALFORMED_ROW, detail))
         else:
             rows.append(row)
             positions.append(first + line_offset)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from array import array
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -50,7 +50,7 @@ KINDS: tuple[Kind, ...] = ("int64", "float", "bytes")
 
 # Kind codes equal the Feature oneof field numbers (bytes_list=1, float_list=2,
 # int64_list=3); 0 is a Feature with no list set. Shared with csrc/kernels/example.c.
-_KIND_CODE: dict[str | None, int] = {None: 0, "bytes": 1, "float": 2, "int64": 3}
+_ONEOF_CODE: dict[str | None, int] = {None: 0, "bytes_list": 1, "float_list": 2, "int64_list": 3}
 _CODE_KIND: dict[int, Kind | None] = {0: None, 1: "bytes", 2: "float", 3: "int64"}
 _ONEOF_KIND: dict[str | None, Kind | None] = {
     None: None,
@@ -241,6 +241,15 @@ def encode_example(features: Mapping[str, object]) -> bytes:
     >>> ex["tags"].values.tolist(), ex["w"].values.tolist()
     ([b'a', b'b'], [0.5])
     """
+    body = _features_body(features)
+    return b"\x0a" + _len_prefix(len(body)) + body
+
+
+def _features_body(features: Mapping[str, object]) -> bytes:
+    """The body of a ``Features`` message (its map entries in `wire_order`).
+
+    An Example is this body as field 1; a SequenceExample's context is the same.
+    """
     entries = []
     for name in sorted(features, key=wire_order):
         value = features[name]
@@ -248,12 +257,14 @@ def encode_example(features: Mapping[str, object]) -> bytes:
             continue
         key = name.encode("utf-8")
         feat = _feature_body(name, value)
-        entry = (
-            b"\x0a" + _len_prefix(len(key)) + key + b"\x12" + _len_prefix(len(feat)) + feat
-        )
-        entries.append(b"\x0a" + _len_prefix(len(entry)) + entry)
-    body = b"".join(entries)
-    return b"\x0a" + _len_prefix(len(body)) + body
+        entries.append(_map_entry(key, feat))
+    return b"".join(entries)
+
+
+def _map_entry(key: bytes, value: bytes) -> bytes:
+    """One ``map<string, ...>`` entry as field 1: key (field 1) and value message (field 2)."""
+    entry = b"\x0a" + _len_prefix(len(key)) + key + b"\x12" + _len_prefix(len(value)) + value
+    return b"\x0a" + _len_prefix(len(entry)) + entry
 
 
 def wire_order(name: object) -> bytes:
@@ -322,22 +333,22 @@ def decode_example(
     ...
     featurepipe.errors.ExampleDecodeError: <stream>: not_an_example: the 1-byte payload ...
     """
-    ex = _parse(data, path, record, offset)
-    out: dict[str, Feature] = {}
-    for name in sorted(ex.features.feature):
-        feat = ex.features.feature[name]
-        kind = _ONEOF_KIND[feat.WhichOneof("kind")]
-        if kind == "int64":
-            vals = np.array(feat.int64_list.value, dtype=np.int64)
-        elif kind == "float":
-            vals = np.array(feat.float_list.value, dtype=np.float32)
-        elif kind == "bytes":
-            vals = np.empty(len(feat.bytes_list.value), dtype=object)
-            vals[:] = list(feat.bytes_list.value)
-        else:
-            vals = np.empty(0, dtype=np.float32)
-        out[name] = Feature(kind, vals)
-    return out
+    feature = _parse(data, path, record, offset).features.feature
+    return {name: _to_feature(feature[name]) for name in sorted(feature)}
+
+
+def _to_feature(feat: Any) -> Feature:
+    """A parsed ``Feature`` message (protobuf) as a `Feature`."""
+    kind = _ONEOF_KIND[feat.WhichOneof("kind")]
+    if kind == "int64":
+        return Feature(kind, np.array(feat.int64_list.value, dtype=np.int64))
+    if kind == "float":
+        return Feature(kind, np.array(feat.float_list.value, dtype=np.float32))
+    if kind == "bytes":
+        vals = np.empty(len(feat.bytes_list.value), dtype=object)
+        vals[:] = list(feat.bytes_list.value)
+        return Feature(kind, vals)
+    return Feature(None, np.empty(0, dtype=np.float32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,7 +425,7 @@ def _decode_columns_py(records: Sequence[bytes]) -> _RawResult:
             return None, i, "not_an_example"
         for name, feat in ex.features.feature.items():
             which = feat.WhichOneof("kind")
-            code = _KIND_CODE[_ONEOF_KIND[which]]
+            code = _ONEOF_CODE[which]
             a = acc.get(name)
             if a is None:
                 a = acc[name] = [
@@ -429,7 +440,7 @@ def _decode_columns_py(records: Sequence[bytes]) -> _RawResult:
                 continue
             if a[0] == 0:
                 a[0] = code
-                a[1] = [] if code == 1 else array("f" if code == 2 else "q")
+                a[1] = _new_values(code)
             elif a[0] != code:
                 return None, i, "mixed_kind"
             vals = getattr(feat, which).value
@@ -438,14 +449,48 @@ def _decode_columns_py(records: Sequence[bytes]) -> _RawResult:
             a[3][i] = 1
     out: _RawColumns = {}
     for name, (code, vals, lengths, present, kindless) in acc.items():
-        if code == 0:
-            raw: Any = b""
-        elif code == 1:
-            raw = vals
-        else:
-            raw = vals.tobytes()
+        raw = _raw_of(code, vals)
         out[name] = (code, raw, lengths.tobytes(), bytes(present), bytes(kindless))
     return out, -1, ""
+
+
+def _new_values(code: int) -> Any:
+    """An empty accumulator for a reference decoder's values of kind ``code`` (1, 2 or 3)."""
+    return [] if code == 1 else array("f" if code == 2 else "q")
+
+
+def _raw_of(code: int, vals: Any) -> Any:
+    """A `_new_values` accumulator as the compiled decoders return values (``b""`` if no kind)."""
+    return b"" if code == 0 else vals if code == 1 else vals.tobytes()
+
+
+_Result = TypeVar("_Result", bound=tuple[Any, ...])
+
+
+def _run_decoder(
+    records: Sequence[bytes],
+    native: bool | None,
+    native_decoder: Callable[[Sequence[bytes]], _Result] | None,
+    py_decoder: Callable[[Sequence[bytes]], _Result],
+) -> _Result:
+    """Run the compiled batch decoder or its reference, as ``native`` asks.
+
+    Both return a tuple whose first item is None on failure and whose last is
+    the reason; the compiled one's ``"slow_path"`` (an unusual encoding) hands
+    the batch to the reference decoder (protobuf decides).
+    """
+    if native is not False and native_decoder is not None:
+        result = native_decoder(records)
+        if result[0] is not None or result[-1] != "slow_path":
+            return result
+    elif native:
+        raise ConfigError("`native=True` but featurepipe._speedups is not built.")
+    return py_decoder(records)
+
+
+def _le_int64(buf: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Little-endian int64 bytes (a decoder's lengths or values) as a native int64 array."""
+    return np.frombuffer(buf, dtype="<i8").astype(np.int64, copy=False)
 
 
 _decode_columns_native: Callable[[Sequence[bytes]], _RawResult] | None = (
@@ -460,7 +505,7 @@ def _raw_values(code: int, vals: Any) -> np.ndarray[Any, Any]:
     if code == 2:
         return np.frombuffer(vals, dtype="<f4").astype(np.float32, copy=False)
     if code == 3:
-        return np.frombuffer(vals, dtype="<i8").astype(np.int64, copy=False)
+        return _le_int64(vals)
     return np.empty(0, dtype=np.float32)  # a feature without a kind in any record
 
 
@@ -496,16 +541,9 @@ def decode_examples(
     >>> col.values.tolist(), col.row_lengths.tolist()
     ([1, 2, 3], [2, 1])
     """
-    result: _RawResult | None = None
-    if native is not False and _decode_columns_native is not None:
-        result = _decode_columns_native(records)
-        if result[0] is None and result[2] == "slow_path":
-            result = None  # an unusual encoding: protobuf decides
-    elif native:
-        raise ConfigError("`native=True` but featurepipe._speedups is not built.")
-    if result is None:
-        result = _decode_columns_py(records)
-    raw, err_record, err_reason = result
+    raw, err_record, err_reason = _run_decoder(
+        records, native, _decode_columns_native, _decode_columns_py
+    )
     if raw is None:
         if err_reason == "mixed_kind":
             raise ExampleDecodeError(
@@ -531,9 +569,7 @@ def decode_examples(
             name=name,
             kind=kind,
             values=values,
-            row_lengths=np.frombuffer(lengths, dtype="<i8").astype(np.int64, copy=False)
-            if n
-            else np.zeros(0, np.int64),
+            row_lengths=_le_int64(lengths) if n else np.zeros(0, np.int64),
             # one 0/1 byte per row: viewed as bool without a copy
             present=np.frombuffer(present, dtype=np.bool_),
             kindless=np.frombuffer(kindless, dtype=np.bool_),

@@ -43,14 +43,21 @@ from featurepipe._native import speedups
 from featurepipe.errors import ConfigError, ExampleDecodeError
 from featurepipe.example._codec import (
     _CODE_KIND,
-    _ONEOF_KIND,
+    _ONEOF_CODE,
     ColumnBatch,
     Feature,
     Kind,
     _feature_body,
+    _features_body,
+    _le_int64,
     _len_prefix,
+    _map_entry,
+    _new_values,
+    _raw_of,
     _raw_values,
+    _run_decoder,
     _short,
+    _to_feature,
     decode_examples,
     wire_order,
 )
@@ -76,15 +83,17 @@ PAYLOAD_KINDS: tuple[PayloadKind, ...] = ("example", "sequence_example", "other"
 # --------------------------------------------------------------------------- payload kind
 
 
-def _top_level_fields(data: bytes) -> int | None:
+def _top_level_fields(data: bytes, field1: list[bytes] | None = None) -> int | None:
     """Bit 1: field 1 seen, bit 2: field 2 seen; ``None`` if another field or malformed.
 
-    Only length-delimited fields 1 and 2 are allowed (wire type 2).
+    Only length-delimited fields 1 and 2 are allowed (wire type 2). With
+    ``field1``, each field 1 (its tag and length included) is appended to it.
     """
     seen = 0
     pos = 0
     end = len(data)
     while pos < end:
+        start = pos
         tag = data[pos]
         if tag == 0x0A:
             seen |= 1
@@ -108,6 +117,8 @@ def _top_level_fields(data: bytes) -> int | None:
         pos += length
         if pos > end:
             return None
+        if field1 is not None and tag == 0x0A:
+            field1.append(data[start:pos])
     return seen
 
 
@@ -117,27 +128,9 @@ def _context_part(data: bytes) -> bytes:
     Deterministic writers put field 1 first, so this is usually a slice.
     Call only on payloads that protobuf parsed.
     """
-    parts = []
-    pos = 0
-    end = len(data)
-    while pos < end:
-        start = pos
-        tag = data[pos]
-        pos += 1
-        length = 0
-        shift = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            length |= (b & 0x7F) << shift
-            if b < 0x80:
-                break
-            shift += 7
-        pos += length
-        if tag == 0x0A:
-            parts.append(data[start:pos])
-        elif tag != 0x12:
-            return data  # an unusual encoding: protobuf (the slow path) decides
+    parts: list[bytes] = []
+    if _top_level_fields(data, parts) is None:
+        return data  # an unusual encoding: protobuf (the slow path) decides
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
@@ -182,19 +175,6 @@ def payload_kind(data: bytes, *, check: bool = True) -> PayloadKind:
 
 
 # --------------------------------------------------------------------------- encoding
-
-
-def _features_body(features: Mapping[str, object]) -> bytes:
-    entries = []
-    for name in sorted(features, key=wire_order):
-        value = features[name]
-        if value is None:
-            continue
-        key = name.encode("utf-8")
-        feat = _feature_body(name, value)
-        entry = b"\x0a" + _len_prefix(len(key)) + key + b"\x12" + _len_prefix(len(feat)) + feat
-        entries.append(b"\x0a" + _len_prefix(len(entry)) + entry)
-    return b"".join(entries)
 
 
 def encode_sequence_example(
@@ -248,9 +228,7 @@ def encode_sequence_example(
                 b"\x0a" + _len_prefix(len(f)) + f
                 for f in (_feature_body(name, step) for step in steps)
             )
-            key = name.encode("utf-8")
-            entry = b"\x0a" + _len_prefix(len(key)) + key + b"\x12" + _len_prefix(len(fl)) + fl
-            entries.append(b"\x0a" + _len_prefix(len(entry)) + entry)
+            entries.append(_map_entry(name.encode("utf-8"), fl))
         body = b"".join(entries)
         out += b"\x12" + _len_prefix(len(body)) + body
     return out
@@ -270,19 +248,6 @@ class SequenceExample(NamedTuple):
 
     context: dict[str, Feature]
     feature_lists: dict[str, list[Feature]]
-
-
-def _to_feature(feat: Any) -> Feature:
-    kind = _ONEOF_KIND[feat.WhichOneof("kind")]
-    if kind == "int64":
-        return Feature(kind, np.array(feat.int64_list.value, dtype=np.int64))
-    if kind == "float":
-        return Feature(kind, np.array(feat.float_list.value, dtype=np.float32))
-    if kind == "bytes":
-        vals = np.empty(len(feat.bytes_list.value), dtype=object)
-        vals[:] = list(feat.bytes_list.value)
-        return Feature(kind, vals)
-    return Feature(None, np.empty(0, dtype=np.float32))
 
 
 def _parse_sequence(
@@ -412,7 +377,6 @@ def _empty_values(kind: Kind | None) -> np.ndarray[Any, Any]:
 
 _RawLists = dict[str, tuple[int, Any, bytes, bytes, bytes]]
 _RawListsResult = tuple[_RawLists | None, list[bytes] | None, int, str]
-_KIND_CODE = {None: 0, "bytes_list": 1, "float_list": 2, "int64_list": 3}
 
 
 def _decode_feature_lists_py(records: Sequence[bytes]) -> _RawListsResult:
@@ -452,10 +416,10 @@ def _decode_feature_lists_py(records: Sequence[bytes]) -> _RawListsResult:
                 if which is None:
                     lengths.append(0)
                     continue
-                code = _KIND_CODE[which]
+                code = _ONEOF_CODE[which]
                 if a[0] == 0:
                     a[0] = code
-                    a[1] = [] if code == 1 else array("f" if code == 2 else "q")
+                    a[1] = _new_values(code)
                 elif a[0] != code:
                     return None, None, i, "mixed_kind"
                 vals = getattr(f, which).value
@@ -463,7 +427,7 @@ def _decode_feature_lists_py(records: Sequence[bytes]) -> _RawListsResult:
                 lengths.append(len(vals))
     out: _RawLists = {}
     for name, (code, vals, lengths, steps, present) in acc.items():
-        raw: Any = b"" if code == 0 else vals if code == 1 else vals.tobytes()
+        raw = _raw_of(code, vals)
         out[name] = (code, raw, steps.tobytes(), bytes(present), lengths.tobytes())
     return out, contexts, -1, ""
 
@@ -519,16 +483,9 @@ def decode_sequence_examples(
     >>> tok.values.tolist(), tok.value_lengths.tolist(), tok.step_lengths.tolist()
     ([1, 2, 3, 4], [2, 1, 1], [2, 1])
     """
-    result: _RawListsResult | None = None
-    if native is not False and _decode_feature_lists_native is not None:
-        result = _decode_feature_lists_native(records)
-        if result[0] is None and result[3] == "slow_path":
-            result = None  # an unusual encoding: protobuf decides
-    elif native:
-        raise ConfigError("`native=True` but featurepipe._speedups is not built.")
-    if result is None:
-        result = _decode_feature_lists_py(records)
-    raw, contexts, err_record, err_reason = result
+    raw, contexts, err_record, err_reason = _run_decoder(
+        records, native, _decode_feature_lists_native, _decode_feature_lists_py
+    )
     if raw is None or contexts is None:
         if err_reason == "mixed_kind":
             raise ExampleDecodeError(
@@ -567,10 +524,8 @@ def decode_sequence_examples(
             name=name,
             kind=kind,
             values=values,
-            value_lengths=np.frombuffer(lengths, dtype="<i8").astype(np.int64, copy=False),
-            step_lengths=np.frombuffer(steps, dtype="<i8").astype(np.int64, copy=False)
-            if n
-            else np.zeros(0, np.int64),
+            value_lengths=_le_int64(lengths),
+            step_lengths=_le_int64(steps) if n else np.zeros(0, np.int64),
             present=np.frombuffer(present, dtype=np.bool_),
         )
     return SequenceBatch(n, context, lists)

@@ -27,9 +27,10 @@ from featurepipe.data import schema_beside as _schema_beside
 from featurepipe.errors import ConfigError
 from featurepipe.example import Schema
 from featurepipe.keras._compiled import CompiledTransform, native_columns_available
+from featurepipe.keras._files import match_files
 from featurepipe.keras._preprocessing import ColumnTransform, parse_spec
 from featurepipe.keras._reader import record_batches_dataset
-from featurepipe.tfrecord import check_compression, detect_compression, expand_paths
+from featurepipe.tfrecord import check_compression, detect_compression
 
 __all__ = ["label_kind", "make_dataset", "make_input_fn", "parse_spec_from_schema", "schema_beside"]
 
@@ -377,24 +378,8 @@ def _sniff(path: str) -> str:
 
 
 def _list_files(pattern: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
-    patterns = (
-        [os.fspath(pattern)]
-        if isinstance(pattern, str | os.PathLike)
-        else [os.fspath(p) for p in pattern]
-    )
-    files: list[str] = []
-    for p in patterns:
-        if "://" in p:  # a remote file system: tf.io.gfile knows the scheme
-            matched = tf.io.gfile.glob(p)
-        else:  # local: the one expansion (paths, globs, PREFIX@N), as `featurepipe inspect`
-            try:
-                matched = expand_paths(p)
-            except ConfigError as e:
-                raise ConfigError(f"No files match {p!r}: {e}") from None
-        if not matched:
-            raise ConfigError(f"No files match {p!r}.")
-        files.extend(matched)
-    return sorted(set(files))
+    # A remote file system: tf.io.gfile knows the scheme.
+    return match_files(pattern, remote=tf.io.gfile.glob)
 
 
 def _parse_spec(

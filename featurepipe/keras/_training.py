@@ -48,6 +48,7 @@ from featurepipe.columns import (
 )
 from featurepipe.errors import ConfigError, DataError
 from featurepipe.example import Schema
+from featurepipe.keras._files import match_files
 from featurepipe.keras._heads import EstimatorHead
 from featurepipe.keras._loader import loader_dataset
 from featurepipe.keras._models import (
@@ -471,26 +472,14 @@ def _loader_inputs(
 
 def _local_files(pattern: str | Sequence[str]) -> list[str]:
     """The files of local patterns (the JAX / PyTorch path reads local files only)."""
-    from featurepipe.tfrecord import expand_paths
 
-    patterns = [pattern] if isinstance(pattern, str | os.PathLike) else list(pattern)
-    files: list[str] = []
-    for p in patterns:
-        p = os.fspath(p)
-        if "://" in p:
-            raise ConfigError(
-                f"{p!r} is a remote path; featurepipe.data reads local files. Copy the data "
-                "to local disk, or train on the TensorFlow backend (tf.io.gfile)."
-            )
-        try:
-            matched = expand_paths(p)
-        except ConfigError as e:
-            raise ConfigError(f"No files match {p!r}: {e}") from None
-        if not matched:
-            raise ConfigError(f"No files match {p!r}.")
-        files.extend(matched)
-    # expand_paths leaves out the index sidecars (FILE.fpidx) a glob also matches.
-    return sorted(set(files))
+    def refuse(p: str) -> list[str]:
+        raise ConfigError(
+            f"{p!r} is a remote path; featurepipe.data reads local files. Copy the data "
+            "to local disk, or train on the TensorFlow backend (tf.io.gfile)."
+        )
+
+    return match_files(pattern, remote=refuse)
 
 
 def _feature_keys(specs: ColumnSpecs) -> set[str]:

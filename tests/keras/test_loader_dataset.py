@@ -129,3 +129,13 @@ def test_train_globs_leave_out_index_sidecars(tmp_path: Any) -> None:
         (tmp_path / name).write_bytes(b"")
     files = _local_files(str(tmp_path / "train-*"))
     assert [os.path.basename(f) for f in files] == ["train-0.tfrecord", "train-1.tfrecord"]
+
+
+def test_train_refuses_remote_paths_and_patterns_that_match_nothing(tmp_path: Any) -> None:
+    from featurepipe.keras._training import _local_files
+
+    (tmp_path / "x").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"'gs://b/train-\*' is a remote path"):
+        _local_files([str(tmp_path / "x"), "gs://b/train-*"])
+    with pytest.raises(ConfigError, match=r"No files match '.*nothing-\*'"):
+        _local_files(str(tmp_path / "nothing-*"))
