@@ -57,6 +57,22 @@ hook_free_column(void *ctx, Column *c)
 
 static const DecoderHooks hooks = {hook_new_column, hook_bytes_value, hook_free_column};
 
+/* n int64 values as bytes, little-endian. */
+static PyObject *
+le64_bytes(const int64_t *v, Py_ssize_t n)
+{
+    PyObject *b = PyBytes_FromStringAndSize((const char *)v, n * (Py_ssize_t)sizeof(int64_t));
+#if PY_BIG_ENDIAN
+    if (b != NULL) {
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(b);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            store_le64(out + 8 * i, (uint64_t)v[i]);
+        }
+    }
+#endif
+    return b;
+}
+
 static PyObject *
 column_to_tuple(Column *c, Py_ssize_t nrows)
 {
@@ -72,16 +88,7 @@ column_to_tuple(Column *c, Py_ssize_t nrows)
     if (values == NULL) {
         return NULL;
     }
-    PyObject *lengths = PyBytes_FromStringAndSize((const char *)c->row_lengths,
-                                                  nrows * (Py_ssize_t)sizeof(int64_t));
-#if PY_BIG_ENDIAN
-    if (lengths != NULL) {
-        unsigned char *b = (unsigned char *)PyBytes_AS_STRING(lengths);
-        for (Py_ssize_t i = 0; i < nrows; i++) {
-            store_le64(b + 8 * i, (uint64_t)c->row_lengths[i]);
-        }
-    }
-#endif
+    PyObject *lengths = le64_bytes(c->row_lengths, nrows);
     PyObject *present = PyBytes_FromStringAndSize((const char *)c->present, nrows);
     PyObject *kindless = PyBytes_FromStringAndSize((const char *)c->kindless, nrows);
     if (lengths == NULL || present == NULL || kindless == NULL) {
@@ -95,7 +102,78 @@ column_to_tuple(Column *c, Py_ssize_t nrows)
 }
 
 static PyObject *
-py_decode_columns(PyObject *self, PyObject *arg)
+list_to_tuple(Column *c, Py_ssize_t nrows)
+{
+    PyObject *t = column_to_tuple(c, nrows); /* (kind, values, steps, present, kindless) */
+    if (t == NULL) {
+        return NULL;
+    }
+    PyObject *steps = le64_bytes(c->step_lengths, (Py_ssize_t)c->nsteps);
+    if (steps == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    /* replace kindless (unused for feature lists) by the values per step */
+    PyObject *old = PyTuple_GET_ITEM(t, 4);
+    PyTuple_SET_ITEM(t, 4, steps);
+    Py_DECREF(old);
+    return t;
+}
+
+/* Decode every record of the tuple `seq` into d: as Examples, or as
+ * SequenceExamples when `contexts` is not NULL (a list as long as seq that
+ * gets each record's context field as bytes). Returns -1 when every record
+ * decodes, -2 with an exception set, else the index of the first record that
+ * does not, with its status in *status (DEC_OK: its kinds clash, d->mixed). */
+static Py_ssize_t
+decode_records(Decoder *d, PyObject *seq, PyObject *contexts, int *status_out)
+{
+    Py_ssize_t nrows = PyTuple_GET_SIZE(seq);
+    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(items[r], &view, PyBUF_SIMPLE) < 0) {
+            return -2;
+        }
+        const unsigned char *p = view.buf;
+        PyObject *c = NULL;
+        int status;
+        d->mixed = 0;
+        if (contexts == NULL) {
+            status = fp_parse_example(d, r, p, p + view.len);
+        } else {
+            const unsigned char *ctx;
+            size_t ctx_len;
+            status = fp_parse_sequence_example(d, r, p, p + view.len, &ctx, &ctx_len);
+            if (status == DEC_OK) {
+                c = PyBytes_FromStringAndSize((const char *)ctx, (Py_ssize_t)ctx_len);
+                if (c == NULL) {
+                    status = DEC_NOMEM;
+                }
+            }
+        }
+        PyBuffer_Release(&view);
+        if (status == DEC_NOMEM) {
+            if (!PyErr_Occurred()) {
+                PyErr_NoMemory();
+            }
+            return -2;
+        }
+        if (status != DEC_OK || d->mixed) {
+            Py_XDECREF(c);
+            *status_out = status;
+            return r;
+        }
+        if (contexts != NULL) {
+            PyList_SET_ITEM(contexts, r, c);
+        }
+    }
+    return -1;
+}
+
+/* decode_columns (sequence 0) and decode_feature_lists (sequence 1). */
+static PyObject *
+decode(PyObject *arg, int sequence)
 {
     /* A tuple snapshot: code run by the garbage collector while decoding
      * cannot change the records under us. */
@@ -109,42 +187,38 @@ py_decode_columns(PyObject *self, PyObject *arg)
         return NULL;
     }
     Py_ssize_t nrows = PyTuple_GET_SIZE(seq);
-    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
+    PyObject *contexts = NULL;
+    if (sequence && (contexts = PyList_New(nrows)) == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
     Decoder d;
     PyObject *result = NULL;
     if (fp_decoder_init(&d, nrows, &hooks, NULL) < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t r = 0; r < nrows; r++) {
-        Py_buffer view;
-        if (PyObject_GetBuffer(items[r], &view, PyBUF_SIMPLE) < 0) {
-            goto done;
-        }
-        const unsigned char *p = view.buf;
-        d.mixed = 0;
-        int status = fp_parse_example(&d, r, p, p + view.len);
-        PyBuffer_Release(&view);
-        if (status == DEC_NOMEM) {
-            if (!PyErr_Occurred()) {
-                PyErr_NoMemory();
-            }
-            goto done;
-        }
-        if (status != DEC_OK || d.mixed) {
-            const char *reason = status == DEC_SLOW  ? "slow_path"
-                                 : status == DEC_BAD ? "not_an_example"
-                                                     : "mixed_kind";
-            result = Py_BuildValue("(Ons)", Py_None, r, reason);
-            goto done;
-        }
+    int status = DEC_OK;
+    Py_ssize_t bad = decode_records(&d, seq, contexts, &status);
+    if (bad == -2) {
+        goto done;
+    }
+    if (bad >= 0) {
+        const char *reason = status == DEC_SLOW  ? "slow_path"
+                             : status == DEC_BAD ? (sequence ? "not_a_sequence_example"
+                                                             : "not_an_example")
+                                                 : "mixed_kind";
+        result = sequence ? Py_BuildValue("(OOns)", Py_None, Py_None, bad, reason)
+                          : Py_BuildValue("(Ons)", Py_None, bad, reason);
+        goto done;
     }
     PyObject *dict = PyDict_New();
     if (dict == NULL) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < d.ncols; i++) {
-        PyObject *t = column_to_tuple(&d.cols[i], nrows);
+        PyObject *t = sequence ? list_to_tuple(&d.cols[i], nrows)
+                               : column_to_tuple(&d.cols[i], nrows);
         if (t == NULL || PyDict_SetItem(dict, (PyObject *)d.cols[i].name_obj, t) < 0) {
             Py_XDECREF(t);
             Py_DECREF(dict);
@@ -152,121 +226,25 @@ py_decode_columns(PyObject *self, PyObject *arg)
         }
         Py_DECREF(t);
     }
-    result = Py_BuildValue("(Nns)", dict, (Py_ssize_t)-1, "");
+    result = sequence ? Py_BuildValue("(NOns)", dict, contexts, (Py_ssize_t)-1, "")
+                      : Py_BuildValue("(Nns)", dict, (Py_ssize_t)-1, "");
 done:
     fp_decoder_free(&d);
+    Py_XDECREF(contexts);
     Py_DECREF(seq);
     return result;
 }
 
 static PyObject *
-list_to_tuple(Column *c, Py_ssize_t nrows)
+py_decode_columns(PyObject *self, PyObject *arg)
 {
-    PyObject *t = column_to_tuple(c, nrows); /* (kind, values, steps, present, kindless) */
-    if (t == NULL) {
-        return NULL;
-    }
-    PyObject *steps = PyBytes_FromStringAndSize((const char *)c->step_lengths,
-                                                (Py_ssize_t)c->nsteps * (Py_ssize_t)sizeof(int64_t));
-#if PY_BIG_ENDIAN
-    if (steps != NULL) {
-        unsigned char *b = (unsigned char *)PyBytes_AS_STRING(steps);
-        for (size_t i = 0; i < c->nsteps; i++) {
-            store_le64(b + 8 * i, (uint64_t)c->step_lengths[i]);
-        }
-    }
-#endif
-    if (steps == NULL) {
-        Py_DECREF(t);
-        return NULL;
-    }
-    /* replace kindless (unused for feature lists) by the values per step */
-    PyObject *old = PyTuple_GET_ITEM(t, 4);
-    PyTuple_SET_ITEM(t, 4, steps);
-    Py_DECREF(old);
-    return t;
+    return decode(arg, 0);
 }
 
 static PyObject *
 py_decode_feature_lists(PyObject *self, PyObject *arg)
 {
-    PyObject *seq = PySequence_Tuple(arg);
-    if (seq == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Format(PyExc_TypeError,
-                         "`records` must be a sequence of bytes. Received: records of type %.100s",
-                         Py_TYPE(arg)->tp_name);
-        }
-        return NULL;
-    }
-    Py_ssize_t nrows = PyTuple_GET_SIZE(seq);
-    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
-    Decoder d;
-    PyObject *result = NULL;
-    PyObject *contexts = PyList_New(nrows);
-    if (contexts == NULL) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    if (fp_decoder_init(&d, nrows, &hooks, NULL) < 0) {
-        PyErr_NoMemory();
-        Py_DECREF(contexts);
-        Py_DECREF(seq);
-        return NULL;
-    }
-    for (Py_ssize_t r = 0; r < nrows; r++) {
-        Py_buffer view;
-        if (PyObject_GetBuffer(items[r], &view, PyBUF_SIMPLE) < 0) {
-            goto done;
-        }
-        const unsigned char *p = view.buf;
-        const unsigned char *ctx;
-        size_t ctx_len;
-        d.mixed = 0;
-        int status = fp_parse_sequence_example(&d, r, p, p + view.len, &ctx, &ctx_len);
-        PyObject *c = NULL;
-        if (status == DEC_OK) {
-            c = PyBytes_FromStringAndSize((const char *)ctx, (Py_ssize_t)ctx_len);
-            if (c == NULL) {
-                status = DEC_NOMEM;
-            }
-        }
-        PyBuffer_Release(&view);
-        if (status == DEC_NOMEM) {
-            if (!PyErr_Occurred()) {
-                PyErr_NoMemory();
-            }
-            goto done;
-        }
-        if (status != DEC_OK || d.mixed) {
-            Py_XDECREF(c);
-            const char *reason = status == DEC_SLOW  ? "slow_path"
-                                 : status == DEC_BAD ? "not_a_sequence_example"
-                                                     : "mixed_kind";
-            result = Py_BuildValue("(OOns)", Py_None, Py_None, r, reason);
-            goto done;
-        }
-        PyList_SET_ITEM(contexts, r, c);
-    }
-    PyObject *dict = PyDict_New();
-    if (dict == NULL) {
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < d.ncols; i++) {
-        PyObject *t = list_to_tuple(&d.cols[i], nrows);
-        if (t == NULL || PyDict_SetItem(dict, (PyObject *)d.cols[i].name_obj, t) < 0) {
-            Py_XDECREF(t);
-            Py_DECREF(dict);
-            goto done;
-        }
-        Py_DECREF(t);
-    }
-    result = Py_BuildValue("(NOns)", dict, contexts, (Py_ssize_t)-1, "");
-done:
-    fp_decoder_free(&d);
-    Py_DECREF(contexts);
-    Py_DECREF(seq);
-    return result;
+    return decode(arg, 1);
 }
 
 static PyMethodDef example_methods[] = {
