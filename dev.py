@@ -131,7 +131,7 @@ def cmd_test(args: list[str]) -> int:
             main = subprocess.run(
                 [str(c) for c in [*pytest, *args]], cwd=ROOT, env=env, check=False
             )
-            pure = pure_proc.wait()
+            pure_rc = pure_proc.wait()
         finally:
             if pure_proc.poll() is None:
                 pure_proc.kill()
@@ -141,7 +141,6 @@ def cmd_test(args: list[str]) -> int:
         sys.stdout.write(pure_log.read())
         sys.stdout.flush()
     shutil.rmtree(pure_tmp, ignore_errors=True)
-    pure_rc = pure
     if pure_rc == 5 and args:  # pytest's "no tests collected": the options selected none here
         print("pure-Python leg: the pytest options selected no core test")
         pure_rc = 0
